@@ -1,0 +1,283 @@
+// SASRec-style causal Transformer over a shopper's item sequence (Kang & McAuley 2018),
+// with pre-LayerNorm blocks, tied input/output item embeddings and items represented by
+// hashed ids plus content features (see features.ts) so its size is fixed whatever the
+// catalog. This one module is trained in Node by the benchmarks and in the browser worker.
+// the union package registers gradients and the CPU/WebGL backends in Node and browsers alike
+import * as tf from '@tensorflow/tfjs';
+import { DEFAULT_FEATURES, type FeatureSpec, type ItemTable, vocabSize } from './features.ts';
+
+export type LossKind = 'softmax' | 'sampled-softmax' | 'bce';
+
+export interface SasRecConfig {
+  features: FeatureSpec;
+  dim: number;
+  layers: number;
+  heads: number;
+  maxLen: number;
+  dropout: number;
+  loss: LossKind;
+  /** negatives per batch for sampled softmax (shared by the batch), per position for bce */
+  negatives: number;
+  seed: number;
+}
+
+export const DEFAULT_CONFIG: SasRecConfig = {
+  features: DEFAULT_FEATURES,
+  dim: 64,
+  layers: 2,
+  heads: 2,
+  maxLen: 50,
+  dropout: 0.2,
+  loss: 'sampled-softmax',
+  negatives: 512,
+  seed: 42,
+};
+
+/** A batch of left-padded next-item training examples (0 = padding). */
+export interface TrainingBatch {
+  inputs: Int32Array; // [batch, maxLen]
+  targets: Int32Array; // [batch, maxLen]
+  batch: number;
+}
+
+/** Builds a batch from full item sequences: input s[0..n-2], target s[1..n-1], last maxLen. */
+export function makeBatch(sequences: readonly ArrayLike<number>[], maxLen: number): TrainingBatch {
+  const batch = sequences.length;
+  const inputs = new Int32Array(batch * maxLen);
+  const targets = new Int32Array(batch * maxLen);
+  sequences.forEach((seq, b) => {
+    const n = Math.min(seq.length - 1, maxLen);
+    const start = seq.length - 1 - n;
+    for (let t = 0; t < n; t++) {
+      const pos = b * maxLen + (maxLen - n + t);
+      inputs[pos] = seq[start + t];
+      targets[pos] = seq[start + t + 1];
+    }
+  });
+  return { inputs, targets, batch };
+}
+
+/** Left-pads the last maxLen items of each sequence for inference. */
+export function makeInputs(sequences: readonly ArrayLike<number>[], maxLen: number): Int32Array {
+  const out = new Int32Array(sequences.length * maxLen);
+  sequences.forEach((seq, b) => {
+    const n = Math.min(seq.length, maxLen);
+    for (let t = 0; t < n; t++) out[b * maxLen + maxLen - n + t] = seq[seq.length - n + t];
+  });
+  return out;
+}
+
+interface Block {
+  ln1g: tf.Variable; ln1b: tf.Variable;
+  wq: tf.Variable; wk: tf.Variable; wv: tf.Variable; wo: tf.Variable;
+  ln2g: tf.Variable; ln2b: tf.Variable;
+  w1: tf.Variable; b1: tf.Variable; w2: tf.Variable; b2: tf.Variable;
+}
+
+export class SasRec {
+  readonly config: SasRecConfig;
+  /** every trainable weight, in a fixed order: this order is the wire format */
+  readonly variables: tf.Variable[] = [];
+  readonly names: string[] = [];
+  private readonly featureEmb: tf.Variable;
+  private readonly posEmb: tf.Variable;
+  private readonly blocks: Block[] = [];
+  private readonly lnFg: tf.Variable;
+  private readonly lnFb: tf.Variable;
+  private seedCounter: number;
+
+  constructor(config: Partial<SasRecConfig> = {}) {
+    this.config = { ...DEFAULT_CONFIG, ...config, features: { ...DEFAULT_FEATURES, ...config.features } };
+    const { dim, layers, maxLen, seed } = this.config;
+    if (dim % this.config.heads !== 0) throw new Error('dim must be divisible by heads');
+    this.seedCounter = seed;
+    const normal = (shape: number[], std: number) => tf.truncatedNormal(shape, 0, std, 'float32', this.nextSeed());
+    const glorot = (fanIn: number, fanOut: number) => {
+      const limit = Math.sqrt(6 / (fanIn + fanOut));
+      return tf.randomUniform([fanIn, fanOut], -limit, limit, 'float32', this.nextSeed());
+    };
+    this.featureEmb = this.add('item_features', normal([vocabSize(this.config.features), dim], 0.05));
+    this.posEmb = this.add('positions', normal([maxLen, dim], 0.05));
+    for (let l = 0; l < layers; l++) {
+      const p = `block${l}.`;
+      this.blocks.push({
+        ln1g: this.add(p + 'ln1.gamma', tf.ones([dim])),
+        ln1b: this.add(p + 'ln1.beta', tf.zeros([dim])),
+        wq: this.add(p + 'attn.q', glorot(dim, dim)),
+        wk: this.add(p + 'attn.k', glorot(dim, dim)),
+        wv: this.add(p + 'attn.v', glorot(dim, dim)),
+        wo: this.add(p + 'attn.o', glorot(dim, dim)),
+        ln2g: this.add(p + 'ln2.gamma', tf.ones([dim])),
+        ln2b: this.add(p + 'ln2.beta', tf.zeros([dim])),
+        w1: this.add(p + 'ffn.w1', glorot(dim, dim)),
+        b1: this.add(p + 'ffn.b1', tf.zeros([dim])),
+        w2: this.add(p + 'ffn.w2', glorot(dim, dim)),
+        b2: this.add(p + 'ffn.b2', tf.zeros([dim])),
+      });
+    }
+    this.lnFg = this.add('final_ln.gamma', tf.ones([dim]));
+    this.lnFb = this.add('final_ln.beta', tf.zeros([dim]));
+  }
+
+  private add(name: string, init: tf.Tensor): tf.Variable {
+    const v = tf.variable(init, true, `${name}_${Math.random().toString(36).slice(2, 8)}`);
+    init.dispose();
+    this.variables.push(v);
+    this.names.push(name);
+    return v;
+  }
+
+  private nextSeed(): number {
+    return this.seedCounter++;
+  }
+
+  get parameterCount(): number {
+    return this.variables.reduce((n, v) => n + v.size, 0);
+  }
+
+  /** Item embeddings for every row of the table: mean of its feature embeddings. [N, dim] */
+  itemEmbeddings(table: ItemTable | tf.Tensor2D): tf.Tensor2D {
+    return tf.tidy(() => {
+      const rows = table instanceof tf.Tensor ? table : tf.tensor2d(table.rows, [table.size, table.width], 'int32');
+      const [n, width] = rows.shape;
+      const gathered = tf.reshape(tf.gather(this.featureEmb, tf.reshape(rows, [n * width])), [n, width, this.config.dim]);
+      const mask = tf.expandDims(tf.cast(tf.greater(rows, 0), 'float32'), 2); // [N, F, 1]
+      const count = tf.maximum(tf.sum(mask, 1), 1); // [N, 1]
+      return tf.div(tf.sum(tf.mul(gathered, mask), 1), count) as tf.Tensor2D;
+    });
+  }
+
+  /** Hidden states for every position. inputs: int32 [B, L] item indices, 0 = padding. */
+  encode(inputs: tf.Tensor2D, items: tf.Tensor2D, training: boolean): tf.Tensor3D {
+    const { dim, heads, maxLen, dropout } = this.config;
+    const [batch, len] = inputs.shape;
+    if (len !== maxLen) throw new Error(`inputs must be [batch, ${maxLen}]`);
+    const drop = (x: tf.Tensor) => (training && dropout > 0 ? tf.dropout(x, dropout, undefined, this.nextSeed()) : x);
+    const keep = tf.expandDims(tf.cast(tf.greater(inputs, 0), 'float32'), 2); // [B, L, 1]
+    let x: tf.Tensor = tf.reshape(tf.gather(items, tf.reshape(inputs, [batch * len])), [batch, len, dim]);
+    x = tf.add(tf.mul(x, Math.sqrt(dim)), tf.expandDims(this.posEmb, 0));
+    x = tf.mul(drop(x), keep);
+    // causal mask plus padded keys: -1e9 where attention is not allowed
+    const causal = tf.linalg.bandPart(tf.ones([len, len]), -1, 0); // lower triangle
+    const keyKeep = tf.reshape(tf.cast(tf.greater(inputs, 0), 'float32'), [batch, 1, 1, len]);
+    const allowed = tf.mul(tf.reshape(causal, [1, 1, len, len]), keyKeep);
+    // a query with no allowed key (padding rows) would softmax over nothing: let it see itself
+    const eye = tf.reshape(tf.eye(len), [1, 1, len, len]);
+    const bias = tf.mul(tf.sub(1, tf.maximum(allowed, eye)), -1e9);
+    const dh = dim / heads;
+    const split = (t: tf.Tensor) => tf.transpose(tf.reshape(t, [batch, len, heads, dh]), [0, 2, 1, 3]);
+    for (const b of this.blocks) {
+      const h = layerNorm(x, b.ln1g, b.ln1b);
+      const flat = tf.reshape(h, [batch * len, dim]);
+      const q = split(tf.matMul(flat, b.wq));
+      const k = split(tf.matMul(flat, b.wk));
+      const v = split(tf.matMul(flat, b.wv));
+      const scores = tf.add(tf.div(tf.matMul(q, k, false, true), Math.sqrt(dh)), bias);
+      const attn = drop(tf.softmax(scores));
+      const ctx = tf.reshape(tf.transpose(tf.matMul(attn, v), [0, 2, 1, 3]), [batch * len, dim]);
+      x = tf.add(x, drop(tf.reshape(tf.matMul(ctx, b.wo), [batch, len, dim])));
+      const h2 = tf.reshape(layerNorm(x, b.ln2g, b.ln2b), [batch * len, dim]);
+      const ff = tf.add(tf.matMul(tf.relu(tf.add(tf.matMul(h2, b.w1), b.b1)), b.w2), b.b2);
+      x = tf.mul(tf.add(x, drop(tf.reshape(ff, [batch, len, dim]))), keep);
+    }
+    return layerNorm(x, this.lnFg, this.lnFb) as tf.Tensor3D;
+  }
+
+  /** Mean next-item loss over the non-padding positions of a batch. */
+  loss(batch: TrainingBatch, table: tf.Tensor2D, training = true): tf.Scalar {
+    const { maxLen, dim, loss, negatives } = this.config;
+    const positions: number[] = [];
+    for (let i = 0; i < batch.targets.length; i++) if (batch.targets[i] > 0) positions.push(i);
+    if (positions.length === 0) return tf.scalar(0);
+    const targets = tf.tensor1d(positions.map((i) => batch.targets[i]), 'int32');
+    const items = this.itemEmbeddings(table);
+    const inputs = tf.tensor2d(batch.inputs, [batch.batch, maxLen], 'int32');
+    const hidden = tf.reshape(this.encode(inputs, items, training), [batch.batch * maxLen, dim]);
+    const h = tf.gather(hidden, tf.tensor1d(positions, 'int32')); // [M, d]
+    const posLogit = tf.sum(tf.mul(h, tf.gather(items, targets)), 1); // [M]
+    const n = table.shape[0];
+    if (loss === 'softmax') {
+      const logits = tf.add(tf.matMul(h, items, false, true), paddingBias(n)); // [M, N]
+      return tf.mean(tf.sub(tf.logSumExp(logits, 1), posLogit));
+    }
+    if (loss === 'sampled-softmax') {
+      const neg = tf.randomUniform([negatives], 1, n, 'int32', this.nextSeed()) as tf.Tensor1D;
+      const negLogits = tf.matMul(h, tf.gather(items, neg), false, true); // [M, S]
+      // a sampled "negative" that is the target itself must not count against it
+      const hit = tf.cast(tf.equal(tf.expandDims(targets, 1), tf.expandDims(neg, 0)), 'float32');
+      const masked = tf.add(negLogits, tf.mul(hit, -1e9));
+      const all = tf.concat([tf.expandDims(posLogit, 1), masked], 1);
+      return tf.mean(tf.sub(tf.logSumExp(all, 1), posLogit));
+    }
+    // bce: one uniform negative per position, as in the original SASRec
+    const neg = tf.randomUniform([positions.length], 1, n, 'int32', this.nextSeed()) as tf.Tensor1D;
+    const negLogit = tf.sum(tf.mul(h, tf.gather(items, neg)), 1);
+    return tf.add(tf.mean(tf.softplus(tf.neg(posLogit))), tf.mean(tf.softplus(negLogit)));
+  }
+
+  /** One optimiser step; returns the loss. */
+  trainStep(optimizer: tf.Optimizer, batch: TrainingBatch, table: tf.Tensor2D): number {
+    const cost = optimizer.minimize(() => this.loss(batch, table, true), true, this.variables);
+    const value = cost ? cost.dataSync()[0] : NaN;
+    cost?.dispose();
+    return value;
+  }
+
+  /**
+   * Scores of every table item as the next item after each sequence. Returns
+   * [sequences.length × table rows], row-major; index 0 (padding) is -Infinity.
+   * Pass precomputed `items` (from itemEmbeddings) when scoring many batches.
+   */
+  async scoreNext(sequences: readonly ArrayLike<number>[], table: tf.Tensor2D, items?: tf.Tensor2D): Promise<Float32Array> {
+    const { maxLen, dim } = this.config;
+    const scores = tf.tidy(() => {
+      const emb = items ?? this.itemEmbeddings(table);
+      const inputs = tf.tensor2d(makeInputs(sequences, maxLen), [sequences.length, maxLen], 'int32');
+      const hidden = this.encode(inputs, emb, false);
+      const last = tf.reshape(tf.slice(hidden, [0, maxLen - 1, 0], [sequences.length, 1, dim]), [sequences.length, dim]);
+      return tf.add(tf.matMul(last, emb, false, true), paddingBias(emb.shape[0]));
+    });
+    const out = (await scores.data()) as Float32Array;
+    scores.dispose();
+    return out;
+  }
+
+  /** Last-position hidden state: the shopper's learned embedding. */
+  async embed(sequence: ArrayLike<number>, table: tf.Tensor2D): Promise<Float32Array> {
+    const { maxLen, dim } = this.config;
+    const t = tf.tidy(() => {
+      const inputs = tf.tensor2d(makeInputs([sequence], maxLen), [1, maxLen], 'int32');
+      return tf.reshape(tf.slice(this.encode(inputs, this.itemEmbeddings(table), false), [0, maxLen - 1, 0], [1, 1, dim]), [dim]);
+    });
+    const out = (await t.data()) as Float32Array;
+    t.dispose();
+    return out;
+  }
+
+  /** Copies of every weight, in `variables` order. */
+  async getWeights(): Promise<Float32Array[]> {
+    return Promise.all(this.variables.map(async (v) => (await v.data()) as Float32Array));
+  }
+
+  setWeights(weights: readonly Float32Array[]): void {
+    if (weights.length !== this.variables.length) throw new Error('weight count mismatch');
+    this.variables.forEach((v, i) => {
+      if (weights[i].length !== v.size) throw new Error(`weight ${this.names[i]} has ${weights[i].length} values, expected ${v.size}`);
+      v.assign(tf.tensor(weights[i], v.shape, 'float32'));
+    });
+  }
+
+  dispose(): void {
+    for (const v of this.variables) v.dispose();
+  }
+}
+
+function layerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor): tf.Tensor {
+  const { mean, variance } = tf.moments(x, -1, true);
+  return tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, 1e-6))), gamma), beta);
+}
+
+/** -1e9 on column 0 (the padding item) so it is never predicted. */
+function paddingBias(n: number): tf.Tensor1D {
+  return tf.concat([tf.tensor1d([-1e9]), tf.zeros([n - 1])]) as tf.Tensor1D;
+}

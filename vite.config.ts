@@ -1,0 +1,35 @@
+import { defineConfig } from 'vitest/config';
+
+// One config for the demo build and every test project.
+// - build: the storefront demo (index.html) plus the embeddable SDK at a stable /silo.js
+// - test projects: 'unit' (pure logic in Node), 'server' (the aggregator over loopback,
+//   a real redis-server), 'browser' (real headless Chromium driven by playwright-core)
+export default defineConfig({
+  build: {
+    target: 'es2022',
+    rollupOptions: {
+      input: { silo: 'src/silo.ts', index: 'index.html' },
+      output: {
+        entryFileNames: (chunk) => (chunk.name === 'silo' ? 'silo.js' : 'assets/[name]-[hash].js'),
+      },
+    },
+  },
+  worker: { format: 'es' },
+  test: {
+    projects: [
+      { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], environment: 'node', testTimeout: 60_000 } },
+      { test: { name: 'server', include: ['test/server/**/*.test.ts'], environment: 'node', testTimeout: 120_000, fileParallelism: false } },
+      {
+        test: {
+          name: 'browser',
+          include: ['test/browser/**/*.test.ts'],
+          environment: 'node',
+          testTimeout: 300_000,
+          hookTimeout: 300_000,
+          fileParallelism: false,
+          globalSetup: ['test/browser/global-setup.ts'],
+        },
+      },
+    ],
+  },
+});
