@@ -1,0 +1,81 @@
+// One federated round on a shopper's device: start from the round's global weights, train
+// locally on the shopper's own sequences, and turn the change into a clipped, noised,
+// quantised summary. The shopper's personal model is restored afterwards, so the fine-tuned
+// model that serves their recommendations is not disturbed by taking part in a round.
+// Pure TypeScript + tfjs: runs in the Web Worker and in Node (the federated benchmark).
+import * as tf from '@tensorflow/tfjs';
+import type { ItemTable } from '../models/features.ts';
+import { makeBatch, type SasRec } from '../models/sasrec.ts';
+import type { RoundTask } from './protocol.ts';
+import { flattenWeights, secureRandom, summariseDelta } from './summary.ts';
+
+export interface RoundUpdateInput {
+  model: SasRec;
+  /** the round's global weights, in model.variables order (as downloaded) */
+  globalWeights: readonly Float32Array[];
+  task: RoundTask;
+  /** the shopper's item sequences (item indices into `table`) */
+  sequences: readonly number[][];
+  table: ItemTable | tf.Tensor2D;
+  /** uniform [0,1) source for shuffling, noise and rounding; defaults to the platform CSPRNG */
+  random?: () => number;
+}
+
+export interface RoundUpdateResult {
+  /** the encoded summary: the only thing to upload */
+  summary: Uint8Array;
+  /** stays on the device: mean local training loss and number of optimiser steps */
+  meanLoss: number;
+  steps: number;
+}
+
+function tableTensor(table: ItemTable | tf.Tensor2D): { tensor: tf.Tensor2D; owned: boolean } {
+  if (table instanceof tf.Tensor) return { tensor: table as tf.Tensor2D, owned: false };
+  return { tensor: tf.tensor2d(table.rows, [table.size, table.width], 'int32'), owned: true };
+}
+
+export async function trainRoundUpdate(input: RoundUpdateInput): Promise<RoundUpdateResult> {
+  const { model, globalWeights, task } = input;
+  const random = input.random ?? secureRandom();
+  const total = globalWeights.reduce((n, w) => n + w.length, 0);
+  if (total !== task.length) throw new Error(`round expects ${task.length} values, global model has ${total}`);
+  // only sequences with at least one (input, target) pair can train
+  const usable = input.sequences.filter((s) => s.length >= 2);
+  const personal = await model.getWeights();
+  const { tensor, owned } = tableTensor(input.table);
+  const optimizer = task.optimizer === 'adam' ? tf.train.adam(task.learningRate) : tf.train.sgd(task.learningRate);
+  let lossSum = 0;
+  let steps = 0;
+  try {
+    model.setWeights(globalWeights);
+    const order = usable.map((_, i) => i);
+    for (let epoch = 0; epoch < task.epochs; epoch++) {
+      for (let i = order.length - 1; i > 0; i--) {
+        const j = Math.floor(random() * (i + 1));
+        [order[i], order[j]] = [order[j], order[i]];
+      }
+      for (let start = 0; start < order.length; start += task.batchSize) {
+        const batch = order.slice(start, start + task.batchSize).map((k) => usable[k]);
+        lossSum += model.trainStep(optimizer, makeBatch(batch, model.config.maxLen), tensor);
+        steps++;
+      }
+    }
+    const delta = flattenWeights(await model.getWeights());
+    const global = flattenWeights(globalWeights);
+    for (let i = 0; i < delta.length; i++) delta[i] -= global[i];
+    const { bytes } = summariseDelta(delta, {
+      roundId: task.roundId,
+      modelVersion: task.modelVersion,
+      clipNorm: task.clipNorm,
+      clientNoiseStd: task.clientNoiseStd,
+      bits: task.bits,
+      scale: task.scale,
+      random,
+    });
+    return { summary: bytes, meanLoss: steps ? lossSum / steps : NaN, steps };
+  } finally {
+    model.setWeights(personal);
+    optimizer.dispose();
+    if (owned) tensor.dispose();
+  }
+}

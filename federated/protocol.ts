@@ -1,0 +1,28 @@
+// Types shared by the aggregation server and the browser worker (server/PROTOCOL.md, v1).
+import type { ValueBits } from './summary.ts';
+
+export const API_PREFIX = '/fl/v1';
+
+/** What check-in hands a selected client: everything needed to produce one summary. */
+export interface RoundTask {
+  roundId: number;
+  /** the global model version to start from (download it from /fl/v1/model/:version) */
+  modelVersion: number;
+  /** number of values the summary must carry (the model's parameter count) */
+  length: number;
+  /** local training settings */
+  epochs: number;
+  learningRate: number;
+  batchSize: number;
+  optimizer: 'sgd' | 'adam';
+  /** L2 bound on the delta; the server rejects summaries whose decoded norm exceeds normBound */
+  clipNorm: number;
+  /** per-coordinate Gaussian noise std the client adds (distributed DP); 0 when the server adds it */
+  clientNoiseStd: number;
+  bits: ValueBits;
+  scale: number;
+  /** upload deadline, ms since epoch */
+  deadline: number;
+}
+
+export type CheckInResponse = { status: 'task'; task: RoundTask } | { status: 'wait'; retryAfterSeconds: number };
