@@ -5,6 +5,7 @@
 // the union package registers gradients and the CPU/WebGL backends in Node and browsers alike
 import * as tf from '@tensorflow/tfjs';
 import { DEFAULT_FEATURES, type FeatureSpec, type ItemTable, vocabSize } from './features.ts';
+import { mulberry32 } from './metrics.ts';
 
 export type LossKind = 'softmax' | 'sampled-softmax' | 'bce';
 
@@ -46,7 +47,7 @@ export function makeBatch(sequences: readonly ArrayLike<number>[], maxLen: numbe
   const inputs = new Int32Array(batch * maxLen);
   const targets = new Int32Array(batch * maxLen);
   sequences.forEach((seq, b) => {
-    const n = Math.min(seq.length - 1, maxLen);
+    const n = Math.max(0, Math.min(seq.length - 1, maxLen));
     const start = seq.length - 1 - n;
     for (let t = 0; t < n; t++) {
       const pos = b * maxLen + (maxLen - n + t);
@@ -91,6 +92,7 @@ export class SasRec {
     const { dim, layers, maxLen, seed } = this.config;
     if (dim % this.config.heads !== 0) throw new Error('dim must be divisible by heads');
     this.seedCounter = seed;
+    this.random = mulberry32(seed);
     const normal = (shape: number[], std: number) => tf.truncatedNormal(shape, 0, std, 'float32', this.nextSeed());
     const glorot = (fanIn: number, fanOut: number) => {
       const limit = Math.sqrt(6 / (fanIn + fanOut));
@@ -131,6 +133,9 @@ export class SasRec {
     return this.seedCounter++;
   }
 
+  /** seeded uniform [0, 1) for negative sampling, so runs are reproducible */
+  private random: () => number;
+
   get parameterCount(): number {
     return this.variables.reduce((n, v) => n + v.size, 0);
   }
@@ -151,19 +156,15 @@ export class SasRec {
   encode(inputs: tf.Tensor2D, items: tf.Tensor2D, training: boolean): tf.Tensor3D {
     const { dim, heads, maxLen, dropout } = this.config;
     const [batch, len] = inputs.shape;
-    if (len !== maxLen) throw new Error(`inputs must be [batch, ${maxLen}]`);
+    if (len > maxLen) throw new Error(`inputs must be [batch, <= ${maxLen}]`);
     const drop = (x: tf.Tensor) => (training && dropout > 0 ? tf.dropout(x, dropout, undefined, this.nextSeed()) : x);
     const keep = tf.expandDims(tf.cast(tf.greater(inputs, 0), 'float32'), 2); // [B, L, 1]
     let x: tf.Tensor = tf.reshape(tf.gather(items, tf.reshape(inputs, [batch * len])), [batch, len, dim]);
-    x = tf.add(tf.mul(x, Math.sqrt(dim)), tf.expandDims(this.posEmb, 0));
+    // left-padded inputs end at the last position: a shorter window uses the last `len` rows
+    const pos = len === maxLen ? this.posEmb : tf.slice(this.posEmb, [maxLen - len, 0], [len, dim]);
+    x = tf.add(tf.mul(x, Math.sqrt(dim)), tf.expandDims(pos, 0));
     x = tf.mul(drop(x), keep);
-    // causal mask plus padded keys: -1e9 where attention is not allowed
-    const causal = tf.linalg.bandPart(tf.ones([len, len]), -1, 0); // lower triangle
-    const keyKeep = tf.reshape(tf.cast(tf.greater(inputs, 0), 'float32'), [batch, 1, 1, len]);
-    const allowed = tf.mul(tf.reshape(causal, [1, 1, len, len]), keyKeep);
-    // a query with no allowed key (padding rows) would softmax over nothing: let it see itself
-    const eye = tf.reshape(tf.eye(len), [1, 1, len, len]);
-    const bias = tf.mul(tf.sub(1, tf.maximum(allowed, eye)), -1e9);
+    const bias = attentionBias(inputs); // [B, 1, L, L]: 0 where attention is allowed, -1e9 elsewhere
     const dh = dim / heads;
     const split = (t: tf.Tensor) => tf.transpose(tf.reshape(t, [batch, len, heads, dh]), [0, 2, 1, 3]);
     for (const b of this.blocks) {
@@ -172,7 +173,8 @@ export class SasRec {
       const q = split(tf.matMul(flat, b.wq));
       const k = split(tf.matMul(flat, b.wk));
       const v = split(tf.matMul(flat, b.wv));
-      const scores = tf.add(tf.div(tf.matMul(q, k, false, true), Math.sqrt(dh)), bias);
+      // explicit transposes: the WASM backend's transposed matMul is several times slower
+      const scores = tf.add(tf.div(tf.matMul(q, tf.transpose(k, [0, 1, 3, 2])), Math.sqrt(dh)), bias);
       const attn = drop(tf.softmax(scores));
       const ctx = tf.reshape(tf.transpose(tf.matMul(attn, v), [0, 2, 1, 3]), [batch * len, dim]);
       x = tf.add(x, drop(tf.reshape(tf.matMul(ctx, b.wo), [batch, len, dim])));
@@ -183,35 +185,92 @@ export class SasRec {
     return layerNorm(x, this.lnFg, this.lnFb) as tf.Tensor3D;
   }
 
-  /** Mean next-item loss over the non-padding positions of a batch. */
+  /**
+   * Mean next-item loss over the non-padding positions of a batch.
+   *
+   * Speed matters here (this runs in a browser worker and in the WASM benchmark), so:
+   * - leading columns that are padding for every sequence are cut off (exact: inputs are
+   *   left-padded and position embeddings are aligned to the right end);
+   * - for the sampled losses only the items the batch touches (inputs, targets, negatives)
+   *   are embedded, instead of the whole catalog table every step;
+   * - masks are built in JavaScript, where the WASM backend's broadcasting `equal` is slow.
+   */
   loss(batch: TrainingBatch, table: tf.Tensor2D, training = true): tf.Scalar {
     const { maxLen, dim, loss, negatives } = this.config;
-    const positions: number[] = [];
-    for (let i = 0; i < batch.targets.length; i++) if (batch.targets[i] > 0) positions.push(i);
-    if (positions.length === 0) return tf.scalar(0);
-    const targets = tf.tensor1d(positions.map((i) => batch.targets[i]), 'int32');
-    const items = this.itemEmbeddings(table);
-    const inputs = tf.tensor2d(batch.inputs, [batch.batch, maxLen], 'int32');
-    const hidden = tf.reshape(this.encode(inputs, items, training), [batch.batch * maxLen, dim]);
-    const h = tf.gather(hidden, tf.tensor1d(positions, 'int32')); // [M, d]
-    const posLogit = tf.sum(tf.mul(h, tf.gather(items, targets)), 1); // [M]
-    const n = table.shape[0];
-    if (loss === 'softmax') {
-      const logits = tf.add(tf.matMul(h, items, false, true), paddingBias(n)); // [M, N]
-      return tf.mean(tf.sub(tf.logSumExp(logits, 1), posLogit));
+    const width = activeWidth(batch, maxLen);
+    const first = maxLen - width;
+    const inputIds = new Int32Array(batch.batch * width);
+    const positions: number[] = []; // flat index into [batch, width] of every real target
+    const targetIds: number[] = [];
+    for (let b = 0; b < batch.batch; b++) {
+      for (let t = 0; t < width; t++) {
+        const src = b * maxLen + first + t;
+        inputIds[b * width + t] = batch.inputs[src];
+        if (batch.targets[src] > 0) {
+          positions.push(b * width + t);
+          targetIds.push(batch.targets[src]);
+        }
+      }
     }
+    if (positions.length === 0) return tf.scalar(0);
+    const n = table.shape[0];
+    const hiddenAt = (items: tf.Tensor2D, ids: Int32Array) => {
+      const inputs = tf.tensor2d(ids, [batch.batch, width], 'int32');
+      const hidden = tf.reshape(this.encode(inputs, items, training), [batch.batch * width, dim]);
+      return tf.gather(hidden, tf.tensor1d(positions, 'int32')) as tf.Tensor2D; // [M, d]
+    };
+
+    if (loss === 'softmax') {
+      const items = this.itemEmbeddings(table);
+      const h = hiddenAt(items, inputIds);
+      const posLogit = tf.sum(tf.mul(h, tf.gather(items, tf.tensor1d(targetIds, 'int32'))), 1);
+      const logits = tf.add(tf.matMul(h, tf.transpose(items)), paddingBias(n)); // [M, N]
+      return tf.mean(tf.sub(rowLogSumExp(logits), posLogit));
+    }
+
+    // uniform negatives: shared by the batch (sampled softmax) or one per position (bce)
+    const negCount = loss === 'sampled-softmax' ? negatives : positions.length;
+    const negIds = new Int32Array(negCount);
+    for (let i = 0; i < negCount; i++) negIds[i] = 1 + Math.floor(this.random() * (n - 1));
+
+    // renumber the touched items 0..U-1 (0 stays padding) and embed only those
+    const local = new Map<number, number>([[0, 0]]);
+    const touched: number[] = [0];
+    const toLocal = (id: number) => {
+      let i = local.get(id);
+      if (i === undefined) {
+        i = touched.length;
+        local.set(id, i);
+        touched.push(id);
+      }
+      return i;
+    };
+    const localInputs = inputIds.map(toLocal);
+    const localTargets = Int32Array.from(targetIds, toLocal);
+    const localNegs = negIds.map(toLocal);
+    const items = this.itemEmbeddings(tf.gather(table, tf.tensor1d(touched, 'int32')) as tf.Tensor2D);
+    const h = hiddenAt(items, localInputs);
+    const posLogit = tf.sum(tf.mul(h, tf.gather(items, tf.tensor1d(localTargets, 'int32'))), 1); // [M]
+
     if (loss === 'sampled-softmax') {
-      const neg = tf.randomUniform([negatives], 1, n, 'int32', this.nextSeed()) as tf.Tensor1D;
-      const negLogits = tf.matMul(h, tf.gather(items, neg), false, true); // [M, S]
+      const negLogits = tf.matMul(h, tf.transpose(tf.gather(items, tf.tensor1d(localNegs, 'int32')))); // [M, S]
       // a sampled "negative" that is the target itself must not count against it
-      const hit = tf.cast(tf.equal(tf.expandDims(targets, 1), tf.expandDims(neg, 0)), 'float32');
-      const masked = tf.add(negLogits, tf.mul(hit, -1e9));
+      const hitBias = new Float32Array(positions.length * negCount);
+      const negSlots = new Map<number, number[]>();
+      localNegs.forEach((id, s) => {
+        const slots = negSlots.get(id);
+        if (slots) slots.push(s);
+        else negSlots.set(id, [s]);
+      });
+      localTargets.forEach((id, m) => {
+        for (const s of negSlots.get(id) ?? []) hitBias[m * negCount + s] = -1e9;
+      });
+      const masked = tf.add(negLogits, tf.tensor2d(hitBias, [positions.length, negCount]));
       const all = tf.concat([tf.expandDims(posLogit, 1), masked], 1);
-      return tf.mean(tf.sub(tf.logSumExp(all, 1), posLogit));
+      return tf.mean(tf.sub(rowLogSumExp(all), posLogit));
     }
     // bce: one uniform negative per position, as in the original SASRec
-    const neg = tf.randomUniform([positions.length], 1, n, 'int32', this.nextSeed()) as tf.Tensor1D;
-    const negLogit = tf.sum(tf.mul(h, tf.gather(items, neg)), 1);
+    const negLogit = tf.sum(tf.mul(h, tf.gather(items, tf.tensor1d(localNegs, 'int32'))), 1);
     return tf.add(tf.mean(tf.softplus(tf.neg(posLogit))), tf.mean(tf.softplus(negLogit)));
   }
 
@@ -230,12 +289,15 @@ export class SasRec {
    */
   async scoreNext(sequences: readonly ArrayLike<number>[], table: tf.Tensor2D, items?: tf.Tensor2D): Promise<Float32Array> {
     const { maxLen, dim } = this.config;
+    // only as many (right-aligned) positions as the longest sequence needs: exact, and much
+    // faster for short histories
+    const width = Math.max(1, Math.min(maxLen, Math.max(...sequences.map((s) => s.length))));
     const scores = tf.tidy(() => {
       const emb = items ?? this.itemEmbeddings(table);
-      const inputs = tf.tensor2d(makeInputs(sequences, maxLen), [sequences.length, maxLen], 'int32');
+      const inputs = tf.tensor2d(makeInputs(sequences, width), [sequences.length, width], 'int32');
       const hidden = this.encode(inputs, emb, false);
-      const last = tf.reshape(tf.slice(hidden, [0, maxLen - 1, 0], [sequences.length, 1, dim]), [sequences.length, dim]);
-      return tf.add(tf.matMul(last, emb, false, true), paddingBias(emb.shape[0]));
+      const last = tf.reshape(tf.slice(hidden, [0, width - 1, 0], [sequences.length, 1, dim]), [sequences.length, dim]);
+      return tf.add(tf.matMul(last, tf.transpose(emb)), paddingBias(emb.shape[0]));
     });
     const out = (await scores.data()) as Float32Array;
     scores.dispose();
@@ -275,6 +337,55 @@ export class SasRec {
 function layerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor): tf.Tensor {
   const { mean, variance } = tf.moments(x, -1, true);
   return tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, 1e-6))), gamma), beta);
+}
+
+/**
+ * Attention bias for left-padded inputs [B, L] → [B, 1, L, L]: 0 where query t may attend
+ * to key s (s <= t and s is a real item), -1e9 elsewhere. A padding query, which has no
+ * allowed key, may see itself so its softmax is defined (its output is masked later).
+ * Built in JavaScript: the broadcasting ops it would take are slow on WASM.
+ */
+function attentionBias(inputs: tf.Tensor2D): tf.Tensor4D {
+  const [batch, len] = inputs.shape;
+  const ids = inputs.dataSync();
+  const bias = new Float32Array(batch * len * len).fill(-1e9);
+  for (let b = 0; b < batch; b++) {
+    for (let t = 0; t < len; t++) {
+      const row = (b * len + t) * len;
+      bias[row + t] = 0;
+      for (let s = 0; s <= t; s++) if (ids[b * len + s] > 0) bias[row + s] = 0;
+    }
+  }
+  return tf.tensor4d(bias, [batch, 1, len, len]);
+}
+
+/**
+ * log(sum(exp(x))) over the last axis of [M, K], with the gradient written directly as
+ * softmax(x): tf.logSumExp's own gradient goes through max → equal, slow on WASM.
+ */
+const rowLogSumExp = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
+  const max = tf.max(x, 1, true);
+  const value = tf.add(tf.log(tf.sum(tf.exp(tf.sub(x, max)), 1)), tf.reshape(max, [-1]));
+  save([x]);
+  return {
+    value,
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.mul(tf.expandDims(dy, 1), tf.softmax(saved[0])),
+  };
+}) as unknown as Parameters<typeof tf.customGrad>[0]) as (x: tf.Tensor) => tf.Tensor1D;
+
+/** How many trailing columns of the batch hold at least one real input or target. */
+function activeWidth(batch: TrainingBatch, maxLen: number): number {
+  let first = maxLen;
+  for (let b = 0; b < batch.batch; b++) {
+    for (let t = 0; t < first; t++) {
+      const i = b * maxLen + t;
+      if (batch.inputs[i] > 0 || batch.targets[i] > 0) {
+        first = t;
+        break;
+      }
+    }
+  }
+  return Math.max(1, maxLen - first);
 }
 
 /** -1e9 on column 0 (the padding item) so it is never predicted. */

@@ -1,0 +1,284 @@
+// Recommendation quality benchmark: every model × every metric on a real dataset, under the
+// leave-one-out protocol in models/metrics.ts.
+//
+//   npm run bench:quality -- --data ../shared/datasets/beauty/Beauty.txt \
+//     --attributes ../shared/datasets/beauty/Beauty_item2attributes.json [--quick] [--json OUT]
+//
+// Options: --format auto|sequences|pairs|csv, --metadata TSV, --models a,b,c (default: all
+// for the mode), --epochs N, --minutes M (training time cap per neural model),
+// --val-users N (validation users used for early stopping), --seed S.
+// Hyperparameters are chosen on the validation target only; the test target is scored once,
+// with the weights of the best validation epoch (early stopping on validation NDCG@10).
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+import { writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { loadDataset, interactionCount, type Dataset, type DatasetFormat } from './datasets.ts';
+import { leaveOneOut, evaluate, mulberry32, CUTOFFS, type EvalCase, type Metrics, type BatchScorer } from '../models/metrics.ts';
+import { PopularityModel, TransitionModel } from '../models/baselines.ts';
+import { SasRec, makeBatch, type SasRecConfig } from '../models/sasrec.ts';
+import { ItemTable, DEFAULT_FEATURES, type FeatureSpec } from '../models/features.ts';
+import { registerWasmPatches } from '../models/backend-patches.ts';
+import { encodeWeights, decodeWeights } from '../models/weights.ts';
+
+interface ModelReport {
+  test: Metrics;
+  testSampled: Metrics;
+  validation: Metrics;
+  epochs?: number;
+  bestEpoch?: number;
+  trainSecondsPerEpoch?: number;
+  inferenceMsPerUser?: number;
+  parameters?: number;
+  bytes?: number;
+  config?: Partial<SasRecConfig>;
+}
+
+interface NeuralVariant {
+  name: string;
+  config: Partial<SasRecConfig>;
+  /** use the dataset's attributes as content features */
+  attrs: boolean;
+  batchSize: number;
+  learningRate: number;
+}
+
+const { values: args } = parseArgs({
+  options: {
+    data: { type: 'string' },
+    format: { type: 'string', default: 'auto' },
+    attributes: { type: 'string' },
+    metadata: { type: 'string' },
+    quick: { type: 'boolean', default: false },
+    json: { type: 'string' },
+    models: { type: 'string' },
+    epochs: { type: 'string' },
+    minutes: { type: 'string' },
+    'val-users': { type: 'string' },
+    patience: { type: 'string' },
+    seed: { type: 'string', default: '42' },
+  },
+});
+if (!args.data) {
+  console.error('usage: npm run bench:quality -- --data PATH [--format auto] [--attributes PATH] [--quick] [--json OUT]');
+  process.exit(2);
+}
+const quick = args.quick ?? false;
+const seed = Number(args.seed);
+
+function exactFeatures(numItems: number, withAttrs: boolean): FeatureSpec {
+  // one embedding row per item (the classic SASRec table): grows with the catalog
+  return { idMode: 'exact', idBuckets: numItems, idHashes: 1, attrBuckets: withAttrs ? 4096 : 0, maxAttrs: withAttrs ? 6 : 0 };
+}
+
+function variants(numItems: number): NeuralVariant[] {
+  const base = { dim: 64, layers: 2, heads: 2, maxLen: 50, dropout: 0.3, loss: 'sampled-softmax' as const, negatives: 512, seed };
+  return [
+    { name: 'sasrec-hash+attrs', config: { ...base, features: DEFAULT_FEATURES }, attrs: true, batchSize: 128, learningRate: 1e-3 },
+    { name: 'sasrec-hash', config: { ...base, features: { ...DEFAULT_FEATURES, attrBuckets: 0, maxAttrs: 0 } }, attrs: false, batchSize: 128, learningRate: 1e-3 },
+    { name: 'sasrec-exact', config: { ...base, features: exactFeatures(numItems, false) }, attrs: false, batchSize: 128, learningRate: 1e-3 },
+    { name: 'sasrec-exact+attrs', config: { ...base, features: exactFeatures(numItems, true) }, attrs: true, batchSize: 128, learningRate: 1e-3 },
+    { name: 'sasrec-hash+attrs-bce', config: { ...base, loss: 'bce', features: DEFAULT_FEATURES }, attrs: true, batchSize: 128, learningRate: 1e-3 },
+  ];
+}
+
+/**
+ * Training batches for one epoch: users shuffled, then sorted by length within windows of
+ * 16 batches, so a batch holds sequences of similar length and the model only runs the
+ * positions they need (attention cost grows with the square of the longest one).
+ */
+function epochBatches(train: number[][], batchSize: number, rand: () => number): number[][][] {
+  const users = train.filter((s) => s.length >= 2);
+  for (let i = users.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [users[i], users[j]] = [users[j], users[i]];
+  }
+  const window = batchSize * 16;
+  const batches: number[][][] = [];
+  for (let w = 0; w < users.length; w += window) {
+    const group = users.slice(w, w + window).sort((a, b) => a.length - b.length);
+    for (let b = 0; b < group.length; b += batchSize) batches.push(group.slice(b, b + batchSize));
+  }
+  for (let i = batches.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [batches[i], batches[j]] = [batches[j], batches[i]];
+  }
+  return batches;
+}
+
+function sasrecScorer(model: SasRec, tableTensor: tf.Tensor2D): { scorer: BatchScorer; dispose: () => void } {
+  const items = tf.tidy(() => model.itemEmbeddings(tableTensor));
+  return {
+    scorer: (histories) => model.scoreNext(histories, tableTensor, items),
+    dispose: () => items.dispose(),
+  };
+}
+
+/** Sorts cases by history length so scoring batches are as short as possible. */
+function byLength(cases: readonly EvalCase[]): EvalCase[] {
+  return [...cases].sort((a, b) => Math.min(a.history.length, 50) - Math.min(b.history.length, 50));
+}
+
+async function trainSasRec(data: Dataset, variant: NeuralVariant, split: ReturnType<typeof leaveOneOut>, valCases: EvalCase[], budget: { epochs: number; minutes: number; patience: number }): Promise<ModelReport> {
+  const numItems = data.itemKeys.length;
+  const features = variant.config.features ?? DEFAULT_FEATURES;
+  const table = new ItemTable(
+    features,
+    data.itemKeys.slice(1).map((key, i) => ({ key, attrs: variant.attrs ? data.itemAttrs[i + 1] : [] })),
+  );
+  const tableTensor = tf.tensor2d(table.rows, [table.size, table.width], 'int32');
+  const model = new SasRec(variant.config);
+  const { maxLen } = model.config;
+  const optimizer = tf.train.adam(variant.learningRate);
+  const rand = mulberry32(seed + 1);
+  let best = { ndcg: -1, epoch: 0, weights: [] as Float32Array[], validation: {} as Metrics };
+  let trainSeconds = 0;
+  let epoch = 0;
+  const started = Date.now();
+  while (epoch < budget.epochs && (Date.now() - started) / 60000 < budget.minutes) {
+    epoch++;
+    const t0 = performance.now();
+    let lossSum = 0;
+    const batches = epochBatches(split.train, variant.batchSize, rand);
+    for (const seqs of batches) lossSum += model.trainStep(optimizer, makeBatch(seqs, maxLen), tableTensor);
+    const seconds = (performance.now() - t0) / 1000;
+    trainSeconds += seconds;
+    const { scorer, dispose } = sasrecScorer(model, tableTensor);
+    const val = await evaluate(valCases, numItems, scorer, { seed });
+    dispose();
+    const ndcg = val.full['NDCG@10'];
+    console.log(`  ${variant.name} epoch ${epoch}: loss ${(lossSum / batches.length).toFixed(4)}, ${seconds.toFixed(1)} s, val NDCG@10 ${ndcg.toFixed(4)} HR@10 ${val.full['HR@10'].toFixed(4)}`);
+    if (ndcg > best.ndcg) best = { ndcg, epoch, weights: await model.getWeights(), validation: val.full };
+    else if (epoch - best.epoch >= budget.patience) break;
+  }
+  model.setWeights(best.weights);
+  const { scorer, dispose } = sasrecScorer(model, tableTensor);
+  const t0 = performance.now();
+  const test = await evaluate(byLength(split.test), numItems, scorer, { seed });
+  const inferenceMsPerUser = (performance.now() - t0) / split.test.length;
+  dispose();
+  // compact weights: the same model after a float16 / int8 round trip
+  const report: ModelReport = {
+    test: test.full,
+    testSampled: test.sampled,
+    validation: best.validation,
+    epochs: epoch,
+    bestEpoch: best.epoch,
+    trainSecondsPerEpoch: trainSeconds / epoch,
+    inferenceMsPerUser,
+    parameters: model.parameterCount,
+    bytes: model.parameterCount * 4,
+    config: { ...model.config },
+  };
+  const quantised: Record<string, ModelReport> = {};
+  for (const dtype of ['float16', 'int8'] as const) {
+    const buffer = encodeWeights(model.config, model.names, model.variables.map((v) => v.shape), best.weights, dtype);
+    const decoded = decodeWeights<SasRecConfig>(buffer);
+    const copy = new SasRec(decoded.config);
+    copy.setWeights(decoded.weights);
+    const q = sasrecScorer(copy, tableTensor);
+    const qt = await evaluate(byLength(split.test), numItems, q.scorer, { seed });
+    q.dispose();
+    copy.dispose();
+    quantised[`${variant.name}@${dtype}`] = { test: qt.full, testSampled: qt.sampled, validation: {}, bytes: buffer.byteLength };
+  }
+  model.dispose();
+  tableTensor.dispose();
+  optimizer.dispose();
+  Object.assign(extraReports, quantised);
+  return report;
+}
+
+const extraReports: Record<string, ModelReport> = {};
+
+async function main(): Promise<void> {
+  const wallStart = performance.now();
+  await tf.setBackend('wasm');
+  registerWasmPatches();
+  const data = loadDataset(args.data!, { format: args.format as DatasetFormat | 'auto', attributesPath: args.attributes, metadataPath: args.metadata });
+  const numItems = data.itemKeys.length;
+  const split = leaveOneOut(data.sequences);
+  console.log(`${data.name}: ${data.sequences.length} users, ${numItems - 1} items, ${interactionCount(data)} interactions; backend ${tf.getBackend()}`);
+
+  // early stopping looks at a fixed random subset of validation users (all in full mode
+  // when the dataset is small): scoring every user each epoch would cost more than training
+  const valUsers = Number(args['val-users'] ?? (quick ? 2000 : 5000));
+  const pick = mulberry32(seed + 7);
+  const valCases = byLength(
+    split.validation.length <= valUsers ? split.validation : split.validation.map((c) => ({ c, r: pick() })).sort((a, b) => a.r - b.r).slice(0, valUsers).map((x) => x.c),
+  );
+
+  const reports: Record<string, ModelReport> = {};
+  const wanted = args.models?.split(',');
+  const run = (name: string) => !wanted || wanted.includes(name);
+
+  for (const [name, make] of [
+    ['popularity', () => new PopularityModel(split.train, numItems)],
+    ['item-to-item', () => new TransitionModel(split.train, numItems)],
+  ] as const) {
+    if (!run(name)) continue;
+    const model = make();
+    const scorer: BatchScorer = (h) => model.score(h);
+    const val = await evaluate(split.validation, numItems, scorer, { seed });
+    const t0 = performance.now();
+    const test = await evaluate(split.test, numItems, scorer, { seed });
+    reports[name] = { test: test.full, testSampled: test.sampled, validation: val.full, inferenceMsPerUser: (performance.now() - t0) / split.test.length };
+    console.log(`  ${name}: test NDCG@10 ${test.full['NDCG@10'].toFixed(4)}`);
+  }
+
+  const neural = variants(numItems).filter((v) => (wanted ? run(v.name) : quick ? v.name === 'sasrec-hash+attrs' : v.name !== 'sasrec-hash+attrs-bce'));
+  const budget = {
+    epochs: Number(args.epochs ?? (quick ? 3 : 200)),
+    minutes: Number(args.minutes ?? (quick ? 3 : 6)),
+    patience: Number(args.patience ?? 5),
+  };
+  for (const v of neural) {
+    if (!v.attrs || data.itemAttrs.some((a) => a.length > 0)) reports[v.name] = await trainSasRec(data, v, split, valCases, budget);
+  }
+  Object.assign(reports, extraReports);
+
+  const wallSeconds = (performance.now() - wallStart) / 1000;
+  printTable(reports);
+  console.log(`backend ${tf.getBackend()}, wall time ${wallSeconds.toFixed(0)} s, ${split.test.length} test users`);
+  if (args.json) {
+    const models: Record<string, Record<string, unknown>> = {};
+    for (const [name, r] of Object.entries(reports)) {
+      models[name] = {
+        ...r.test,
+        sampled: r.testSampled,
+        validation: r.validation,
+        ...(r.epochs !== undefined ? { epochs: r.epochs, bestEpoch: r.bestEpoch, trainSecondsPerEpoch: r.trainSecondsPerEpoch, parameters: r.parameters } : {}),
+        ...(r.inferenceMsPerUser !== undefined ? { inferenceMsPerUser: r.inferenceMsPerUser } : {}),
+        ...(r.bytes !== undefined ? { bytes: r.bytes } : {}),
+        ...(r.config ? { config: r.config } : {}),
+      };
+    }
+    const out = {
+      dataset: data.name,
+      users: data.sequences.length,
+      items: numItems - 1,
+      interactions: interactionCount(data),
+      protocol: 'leave-one-out; full ranking over all items, history items excluded (primary); sampled = 100 uniform negatives',
+      backend: tf.getBackend(),
+      wallSeconds,
+      command: process.argv.slice(2).join(' '),
+      models,
+    };
+    writeFileSync(args.json, JSON.stringify(out, null, 2));
+    console.log(`wrote ${args.json}`);
+  }
+}
+
+function printTable(reports: Record<string, ModelReport>): void {
+  const cols = [...CUTOFFS.flatMap((k) => [`HR@${k}`, `NDCG@${k}`]), 'MRR'];
+  const header = ['model'.padEnd(28), ...cols.map((c) => c.padStart(8)), 'HR@10(s100)'.padStart(12), 'NDCG@10(s100)'.padStart(14)].join(' ');
+  console.log('\nTest split, full ranking (history items excluded); s100 = 100 sampled negatives');
+  console.log(header);
+  for (const [name, r] of Object.entries(reports)) {
+    console.log(
+      [name.padEnd(28), ...cols.map((c) => r.test[c].toFixed(4).padStart(8)), r.testSampled['HR@10'].toFixed(4).padStart(12), r.testSampled['NDCG@10'].toFixed(4).padStart(14)].join(' '),
+    );
+  }
+}
+
+await main();
