@@ -3,7 +3,8 @@
 // score blends three parts, each scaled to 0..1 within the list:
 //   model    – the recommender's score for the item (rank-normalised; absent → not used)
 //   affinity – profile match: category interest + brand interest + price fit
-//   shop     – the storefront's position, 1 for the first item down to 0 for the last
+//   shop     – the storefront's position, discounted like DCG: 1/log2(position + 2), so the
+//              shop's top slots matter most and the tail of a long list is nearly flat
 // Default blend 0.5 / 0.3 / 0.2; when there are no model scores its share goes to the others
 // in proportion. Out-of-stock items keep their order but go after in-stock ones.
 // Cost: O(n log n) with small constants; ~200 items well under 1 ms (see BENCHMARKS.md).
@@ -88,7 +89,7 @@ export function rerank<T extends CatalogItem>(items: readonly T[], context: Rera
 
   const ranked: RankedItem<T>[] = items.map((item, i) => {
     const affinity = context.profile ? profileAffinity(item, context.profile, context.catalogStats) : 0;
-    const shop = n > 1 ? 1 - i / (n - 1) : 1;
+    const shop = 1 / Math.log2(i + 2);
     const score = (weights.model * modelPart[i] + weights.affinity * affinity + weights.shop * shop) / total;
     return { item, score, modelScore: raw[i], affinity, originalIndex: i };
   });
