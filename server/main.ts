@@ -1,0 +1,82 @@
+// Standalone aggregation server: `npm run server -- [--port 8787] [--host 127.0.0.1]
+//   [--data .silo-data] [--strategy dp-fedavg|fedavg|trimmed-mean|median]
+//   [--noise-multiplier 1] [--noise central|distributed] [--min 10] [--max 100]
+//   [--round-seconds 600] [--selection-probability 1] [--server-optimizer sgd|momentum|adam]`
+// The initial global model is a freshly initialised SasRec with the default config (seed 42),
+// the same architecture the browser worker trains.
+import { createServer } from 'node:http';
+import { parseArgs } from 'node:util';
+import { flattenWeights } from '../federated/summary.ts';
+import { SasRec } from '../models/sasrec.ts';
+import { createAggregator } from './aggregator.ts';
+import { ServerAdam, ServerMomentum, ServerSgd } from './server-optimizers.ts';
+import { type AggregationStrategy, DpFedAvg, FedAvg, TrimmedMean } from './strategies.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    port: { type: 'string', default: '8787' },
+    host: { type: 'string', default: '127.0.0.1' },
+    data: { type: 'string', default: '.silo-data' },
+    store: { type: 'string' },
+    strategy: { type: 'string', default: 'dp-fedavg' },
+    'noise-multiplier': { type: 'string', default: '1' },
+    noise: { type: 'string', default: 'central' },
+    clip: { type: 'string', default: '0.1' },
+    min: { type: 'string', default: '10' },
+    max: { type: 'string', default: '100' },
+    'round-seconds': { type: 'string', default: '600' },
+    'selection-probability': { type: 'string', default: '1' },
+    'server-optimizer': { type: 'string', default: 'sgd' },
+    delta: { type: 'string', default: '1e-5' },
+  },
+});
+
+if (args.store && !args.store.startsWith('file:')) {
+  console.error(`--store ${args.store}: only the embedded store is implemented so far (Redis store not built yet)`);
+  process.exit(2);
+}
+
+const clip = Number(args.clip);
+const strategies: Record<string, () => AggregationStrategy> = {
+  'dp-fedavg': () => new DpFedAvg({ noiseMultiplier: Number(args['noise-multiplier']), initialClipNorm: clip, noiseMode: args.noise === 'distributed' ? 'distributed' : 'central' }),
+  fedavg: () => new FedAvg(clip),
+  'trimmed-mean': () => new TrimmedMean(clip, 0.1),
+  median: () => new TrimmedMean(clip, 0.5),
+};
+const makeStrategy = strategies[args.strategy];
+if (!makeStrategy) throw new Error(`unknown strategy ${args.strategy}`);
+const optimizers = { sgd: () => new ServerSgd(1), momentum: () => new ServerMomentum(1, 0.9), adam: () => new ServerAdam(0.01) };
+const makeOptimizer = optimizers[args['server-optimizer'] as keyof typeof optimizers];
+if (!makeOptimizer) throw new Error(`unknown server optimizer ${args['server-optimizer']}`);
+
+const model = new SasRec();
+const initialWeights = flattenWeights(await model.getWeights());
+model.dispose();
+
+const aggregator = await createAggregator({
+  initialWeights,
+  dataDir: args.data,
+  strategy: makeStrategy(),
+  serverOptimizer: makeOptimizer(),
+  minParticipants: Number(args.min),
+  maxParticipants: Number(args.max),
+  roundDurationMs: Number(args['round-seconds']) * 1000,
+  selectionProbability: Number(args['selection-probability']),
+  delta: Number(args.delta),
+});
+
+const server = createServer(async (req, res) => {
+  if (!(await aggregator.handle(req, res))) {
+    res.writeHead(404, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ error: 'not found: the aggregator serves /fl/v1/ only' }));
+  }
+});
+server.listen(Number(args.port), args.host, () => {
+  console.log(`Silo aggregator on http://${args.host}:${args.port}/fl/v1/ (data: ${args.data}, strategy: ${args.strategy})`);
+});
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    server.close();
+    void aggregator.close().then(() => process.exit(0));
+  });
+}

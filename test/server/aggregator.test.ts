@@ -1,0 +1,211 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { RoundTask } from '../../federated/protocol.ts';
+import { encodeSummary, stochasticQuantize } from '../../federated/summary.ts';
+import { FederatedHttpClient } from '../../federated/transport.ts';
+import { mulberry32 } from '../../models/metrics.ts';
+import { createAggregator, type Aggregator, type AggregatorOptions } from '../../server/aggregator.ts';
+import { type AggregationStrategy, DpFedAvg, FedAvg, TrimmedMean } from '../../server/strategies.ts';
+
+const LENGTH = 500;
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!();
+});
+
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'silo-fl-'));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+async function start(options: Partial<AggregatorOptions> & { dataDir: string }): Promise<{ agg: Aggregator; base: string; server: Server }> {
+  const agg = await createAggregator({
+    initialWeights: new Float32Array(LENGTH).fill(0.5),
+    strategy: new FedAvg(1),
+    minParticipants: 2,
+    maxParticipants: 3,
+    ...options,
+  });
+  const server = createServer(async (req, res) => {
+    if (!(await agg.handle(req, res))) {
+      res.writeHead(418);
+      res.end('not federated');
+    }
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const stop = async () => {
+    await new Promise<void>((r) => server.close(() => r()));
+    await agg.close();
+  };
+  cleanups.push(stop);
+  return { agg, base, server };
+}
+
+/** A valid summary carrying `value` in every coordinate (before quantisation). */
+function summaryFor(task: RoundTask, value: number, overrides: Partial<{ roundId: number; modelVersion: number; length: number; scale: number }> = {}): Uint8Array {
+  const n = overrides.length ?? task.length;
+  const ints = stochasticQuantize(new Float32Array(n).fill(value), task.scale, task.bits, mulberry32(1));
+  return encodeSummary({ withinClip: true, roundId: overrides.roundId ?? task.roundId, modelVersion: overrides.modelVersion ?? task.modelVersion, scale: overrides.scale ?? task.scale }, ints);
+}
+
+async function post(base: string, path: string, body: Uint8Array, token?: string): Promise<{ status: number; json: { error?: string } }> {
+  const res = await fetch(base + path, { method: 'POST', body: body as BodyInit, headers: token ? { 'x-silo-token': token } : {} });
+  return { status: res.status, json: (await res.json()) as { error?: string } };
+}
+
+async function checkInTask(client: FederatedHttpClient): Promise<{ task: RoundTask; token: string }> {
+  const r = await client.checkIn();
+  if (r.status !== 'task' || !r.token) throw new Error('expected a task');
+  return { task: r.task, token: r.token };
+}
+
+describe('aggregation server over loopback HTTP', () => {
+  it('runs a FedAvg round end to end and serves the new model with a verified hash', async () => {
+    const { base } = await start({ dataDir: tempDir() });
+    const client = new FederatedHttpClient(base);
+    const v1 = await client.downloadModel('latest');
+    expect(v1.version).toBe(1);
+    expect(v1.weights[0]).toBe(0.5);
+    const clipSafe = 1 / Math.sqrt(LENGTH) / 2; // each client's vector norm = 0.5 < clip 1
+    const values = [clipSafe, -clipSafe / 2, clipSafe / 4];
+    for (const v of values) {
+      const { task, token } = await checkInTask(client);
+      expect(task.length).toBe(LENGTH);
+      await client.uploadSummary(task.roundId, token, summaryFor(task, v));
+    }
+    const status = (await (await fetch(base + '/fl/v1/status')).json()) as { modelVersion: number; round: unknown; history: { participants: number }[] };
+    expect(status.modelVersion).toBe(2);
+    expect(status.history[0].participants).toBe(3);
+    const v2 = await client.downloadModel(2);
+    const mean = values.reduce((a, b) => a + b, 0) / 3;
+    // quantisation error per value ≤ 1/scale, averaged over 3 clients
+    for (let i = 0; i < 20; i++) expect(Math.abs(v2.weights[i] - (0.5 + mean))).toBeLessThan(1e-3);
+    // version 1 is still served
+    expect((await client.downloadModel(1)).weights[0]).toBe(0.5);
+  });
+
+  it('rejects bad uploads with a 4xx reason and leaves the round untouched', async () => {
+    const { base, agg } = await start({ dataDir: tempDir() });
+    const client = new FederatedHttpClient(base);
+    const { task, token } = await checkInTask(client);
+    const path = `/fl/v1/rounds/${task.roundId}/summary`;
+    const good = summaryFor(task, 0.001);
+    const cases: [string, Uint8Array, string | undefined, number, RegExp][] = [
+      ['truncated', good.slice(0, good.length - 3), token, 400, /bytes/],
+      ['header only fragment', good.slice(0, 7), token, 400, /header/],
+      ['garbage', new Uint8Array(100).fill(7), token, 400, /magic/],
+      ['wrong length', summaryFor(task, 0.001, { length: LENGTH - 1 }), token, 400, /values/],
+      ['wrong model version', summaryFor(task, 0.001, { modelVersion: 99 }), token, 409, /model v99/],
+      ['wrong round in body', summaryFor(task, 0.001, { roundId: 99 }), token, 400, /round 99/],
+      ['NaN scale', summaryFor(task, 0.001, { scale: NaN }), token, 400, /scale/],
+      ['infinite scale', summaryFor(task, 0.001, { scale: Infinity }), token, 400, /scale/],
+      ['norm above bound', summaryFor(task, 0.5), token, 422, /exceeds the round's bound/],
+      ['oversize body', new Uint8Array(LENGTH * 4 + 1000), token, 413, /limit/],
+      ['no token', good, undefined, 403, /token/],
+      ['foreign token', good, 'f'.repeat(32), 403, /token/],
+    ];
+    for (const [name, body, tok, code, reason] of cases) {
+      const r = await post(base, path, body, tok);
+      expect(r.status, name).toBe(code);
+      expect(r.json.error, name).toMatch(reason);
+    }
+    expect(agg.status().round?.accepted).toBe(0);
+    expect((await post(base, path, good, token)).status).toBe(202);
+    const dup = await post(base, path, good, token);
+    expect(dup.status).toBe(409);
+    expect(dup.json.error).toMatch(/already uploaded/);
+    expect(agg.status().round?.accepted).toBe(1);
+    const closed = await post(base, `/fl/v1/rounds/${task.roundId + 5}/summary`, good, token);
+    expect(closed.status).toBe(409);
+    expect(closed.json.error).toMatch(/not open/);
+    const unknown = await fetch(base + '/fl/v1/nope');
+    expect(unknown.status).toBe(404);
+    expect(((await unknown.json()) as { error: string }).error).toMatch(/no such endpoint/);
+    // other paths are left to the host server
+    expect((await fetch(base + '/shop')).status).toBe(418);
+  });
+
+  it('a restarted server loses no accepted update', async () => {
+    const dir = tempDir();
+    const first = await start({ dataDir: dir });
+    const c1 = new FederatedHttpClient(first.base);
+    const a = await checkInTask(c1);
+    const b = await checkInTask(c1);
+    await c1.uploadSummary(a.task.roundId, a.token, summaryFor(a.task, 0.01));
+    await new Promise<void>((r) => first.server.close(() => r()));
+    await first.agg.close();
+
+    const second = await start({ dataDir: dir });
+    expect(second.agg.status().round?.accepted).toBe(1);
+    const c2 = new FederatedHttpClient(second.base);
+    // the token used before the restart is still spent; the other one still works
+    const dup = await post(second.base, `/fl/v1/rounds/${a.task.roundId}/summary`, summaryFor(a.task, 0.01), a.token);
+    expect(dup.status).toBe(409);
+    await c2.uploadSummary(b.task.roundId, b.token, summaryFor(b.task, 0.03));
+    const c = await checkInTask(c2);
+    await c2.uploadSummary(c.task.roundId, c.token, summaryFor(c.task, 0.02));
+    const v2 = await c2.downloadModel(2);
+    expect(v2.weights[0]).toBeCloseTo(0.5 + 0.02, 3); // mean of 0.01, 0.03, 0.02: the pre-restart update counted once
+  });
+
+  it('closes a round at the deadline: aggregates with ≥ min participants, abandons below', async () => {
+    const { base, agg } = await start({ dataDir: tempDir(), roundDurationMs: 300 });
+    const client = new FederatedHttpClient(base);
+    const a = await checkInTask(client);
+    await client.uploadSummary(a.task.roundId, a.token, summaryFor(a.task, 0.01));
+    await new Promise((r) => setTimeout(r, 400));
+    expect(agg.status().round).toBeNull(); // 1 < min 2: abandoned
+    expect(agg.status().modelVersion).toBe(1);
+    const late = await post(base, `/fl/v1/rounds/${a.task.roundId}/summary`, summaryFor(a.task, 0.01), a.token);
+    expect(late.status).toBe(409);
+    const b = await checkInTask(client);
+    const c = await checkInTask(client);
+    expect(b.task.roundId).toBe(a.task.roundId + 1);
+    await client.uploadSummary(b.task.roundId, b.token, summaryFor(b.task, 0.01));
+    await client.uploadSummary(c.task.roundId, c.token, summaryFor(c.task, 0.01));
+    await new Promise((r) => setTimeout(r, 400));
+    expect(agg.status().modelVersion).toBe(2); // 2 ≥ min: aggregated at the deadline
+  });
+
+  it('DP-FedAvg reports ε per round and in total, and adapts the clip norm', async () => {
+    const { base, agg } = await start({
+      dataDir: tempDir(),
+      strategy: new DpFedAvg({ noiseMultiplier: 1, initialClipNorm: 0.1 }),
+      selectionProbability: 1,
+      maxParticipants: 3,
+      delta: 1e-3,
+    });
+    const client = new FederatedHttpClient(base);
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < 3; i++) {
+        const { task, token } = await checkInTask(client);
+        // tiny updates, all within the clip: the adaptive rule should shrink C
+        await client.uploadSummary(task.roundId, token, summaryFor(task, 0.0001));
+      }
+    }
+    const s = agg.status();
+    expect(s.privacy.rounds).toBe(2);
+    expect(s.history[0].epsilonThisRound).toBeGreaterThan(0);
+    expect(s.privacy.epsilon!).toBeGreaterThan(s.history[0].epsilonThisRound!);
+    expect(s.history[1].clipNorm).toBeLessThan(s.history[0].clipNorm);
+  });
+
+  it('trimmed mean and median ignore an outlier that plain averaging would follow', () => {
+    const deltas = [0.01, 0.012, 0.011, 0.009, 5].map((v) => new Float32Array(4).fill(v));
+    const cases: [AggregationStrategy, number][] = [[new TrimmedMean(10, 0.2), 0.02], [new TrimmedMean(10, 0.5), 0.02], [new FedAvg(10), Infinity]];
+    for (const [strategy, bound] of cases) {
+      const settings = strategy.clientSettings(5);
+      const acc = strategy.begin(4, settings);
+      deltas.forEach((d) => acc.add(d, true));
+      const { update } = strategy.finish(acc, Math.random);
+      if (bound === Infinity) expect(update[0]).toBeGreaterThan(1);
+      else expect(update[0]).toBeLessThan(bound);
+    }
+  });
+});
