@@ -6,7 +6,8 @@
 //
 // Options: --format auto|sequences|pairs|csv, --metadata TSV, --models a,b,c (default: all
 // for the mode), --epochs N, --minutes M (training time cap per neural model),
-// --val-users N (validation users used for early stopping), --seed S.
+// --val-users N (validation users used for early stopping), --seed S, --lr, --dropout,
+// --negatives (sampled-softmax negatives per batch).
 // Hyperparameters are chosen on the validation target only; the test target is scored once,
 // with the weights of the best validation epoch (early stopping on validation NDCG@10).
 import * as tf from '@tensorflow/tfjs';
@@ -57,6 +58,9 @@ const { values: args } = parseArgs({
     'val-users': { type: 'string' },
     patience: { type: 'string' },
     seed: { type: 'string', default: '42' },
+    lr: { type: 'string', default: '0.001' },
+    dropout: { type: 'string', default: '0.3' },
+    negatives: { type: 'string', default: '512' },
   },
 });
 if (!args.data) {
@@ -72,13 +76,14 @@ function exactFeatures(numItems: number, withAttrs: boolean): FeatureSpec {
 }
 
 function variants(numItems: number): NeuralVariant[] {
-  const base = { dim: 64, layers: 2, heads: 2, maxLen: 50, dropout: 0.3, loss: 'sampled-softmax' as const, negatives: 512, seed };
+  const base = { dim: 64, layers: 2, heads: 2, maxLen: 50, dropout: Number(args.dropout), loss: 'sampled-softmax' as const, negatives: Number(args.negatives), seed };
+  const learningRate = Number(args.lr);
   return [
-    { name: 'sasrec-hash+attrs', config: { ...base, features: DEFAULT_FEATURES }, attrs: true, batchSize: 128, learningRate: 1e-3 },
-    { name: 'sasrec-hash', config: { ...base, features: { ...DEFAULT_FEATURES, attrBuckets: 0, maxAttrs: 0 } }, attrs: false, batchSize: 128, learningRate: 1e-3 },
-    { name: 'sasrec-exact', config: { ...base, features: exactFeatures(numItems, false) }, attrs: false, batchSize: 128, learningRate: 1e-3 },
-    { name: 'sasrec-exact+attrs', config: { ...base, features: exactFeatures(numItems, true) }, attrs: true, batchSize: 128, learningRate: 1e-3 },
-    { name: 'sasrec-hash+attrs-bce', config: { ...base, loss: 'bce', features: DEFAULT_FEATURES }, attrs: true, batchSize: 128, learningRate: 1e-3 },
+    { name: 'sasrec-hash+attrs', config: { ...base, features: DEFAULT_FEATURES }, attrs: true, batchSize: 128, learningRate },
+    { name: 'sasrec-hash', config: { ...base, features: { ...DEFAULT_FEATURES, attrBuckets: 0, maxAttrs: 0 } }, attrs: false, batchSize: 128, learningRate },
+    { name: 'sasrec-exact', config: { ...base, features: exactFeatures(numItems, false) }, attrs: false, batchSize: 128, learningRate },
+    { name: 'sasrec-exact+attrs', config: { ...base, features: exactFeatures(numItems, true) }, attrs: true, batchSize: 128, learningRate },
+    { name: 'sasrec-hash+attrs-bce', config: { ...base, loss: 'bce', features: DEFAULT_FEATURES }, attrs: true, batchSize: 128, learningRate },
   ];
 }
 
@@ -229,7 +234,7 @@ async function main(): Promise<void> {
   const neural = variants(numItems).filter((v) => (wanted ? run(v.name) : quick ? v.name === 'sasrec-hash+attrs' : v.name !== 'sasrec-hash+attrs-bce'));
   const budget = {
     epochs: Number(args.epochs ?? (quick ? 3 : 200)),
-    minutes: Number(args.minutes ?? (quick ? 3 : 6)),
+    minutes: Number(args.minutes ?? (quick ? 2.5 : 12)),
     patience: Number(args.patience ?? 5),
   };
   for (const v of neural) {
