@@ -13,6 +13,11 @@ export interface CatalogStats {
   pricesByCategory: ReadonlyMap<string, Float64Array>;
   /** Sorted prices of every priced item. */
   allPrices: Float64Array;
+  /** Each catalog item's price percentile within its category (see pricePercentile),
+   *  precomputed so a profile update does a map lookup instead of a search per event. */
+  pricePercentileById: ReadonlyMap<string, number>;
+  /** Each catalog item's category path and its key, precomputed for the same reason. */
+  pathById: ReadonlyMap<string, { path: string[]; key: string }>;
   itemCount: number;
 }
 
@@ -40,7 +45,15 @@ export function buildCatalogStats(catalog: readonly CatalogItem[]): CatalogStats
   const sorted = (xs: number[]) => Float64Array.from(xs).sort();
   const pricesByCategory = new Map<string, Float64Array>();
   for (const [key, list] of lists) pricesByCategory.set(key, sorted(list));
-  return { byId, pricesByCategory, allPrices: sorted(all), itemCount: catalog.length };
+  const stats = { byId, pricesByCategory, allPrices: sorted(all), pricePercentileById: new Map<string, number>(), pathById: new Map<string, { path: string[]; key: string }>(), itemCount: catalog.length };
+  for (const item of byId.values()) {
+    const path = categoryPath(item);
+    stats.pathById.set(item.item_id, { path, key: categoryKey(path) });
+    if (!(item.price > 0)) continue;
+    const pct = pricePercentile(stats, path, item.price);
+    if (pct !== undefined) stats.pricePercentileById.set(item.item_id, pct);
+  }
+  return stats;
 }
 
 /** Mid-rank percentile (0..1) of `price` in a sorted list: ties count half. */

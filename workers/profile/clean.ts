@@ -90,7 +90,10 @@ export function cleanEvents(events: readonly SiloEvent[], now: number, options: 
     if (Number.isFinite(e.ts) && e.ts <= now + opts.maxClockSkewMs) timed.push(e);
     else rejected.bad_timestamp++;
   }
-  timed.sort((a, b) => a.ts - b.ts);
+  // stored histories are almost always in order already; only sort when they are not
+  let ordered = true;
+  for (let i = 1; i < timed.length && ordered; i++) ordered = timed[i - 1].ts <= timed[i].ts;
+  if (!ordered) timed.sort((a, b) => a.ts - b.ts);
 
   // 2. bursts: two pointers over the sorted times; whenever the window ending at `right`
   // holds too many events, mark all of them. `markedUntil` avoids re-marking overlaps.
@@ -137,7 +140,8 @@ export function cleanEvents(events: readonly SiloEvent[], now: number, options: 
       current.end = e.ts;
       current.events++;
     }
-    kept.push({ ...e, session: sessions.length - 1 });
+    // explicit fields rather than a spread: several times faster, and SiloEvent has only these
+    kept.push({ name: e.name, params: e.params, ts: e.ts, source: e.source, session: sessions.length - 1 });
   }
 
   const rejectedTotal = REJECT_REASONS.reduce((sum, r) => sum + rejected[r], 0);

@@ -119,8 +119,12 @@ function topShares(map: Map<string, number>, n: number): [string, number][] {
     .map(([k, w]) => [k, w / total]);
 }
 
-function utcDay(ts: number): string {
-  return new Date(ts).toISOString().slice(0, 10);
+/** "2026-05-31" for a timestamp; cached per day because toISOString is slow per event. */
+function utcDayOf(cache: Map<number, string>, ts: number): string {
+  const dayNumber = Math.floor(ts / DAY_MS);
+  let day = cache.get(dayNumber);
+  if (day === undefined) cache.set(dayNumber, (day = new Date(dayNumber * DAY_MS).toISOString().slice(0, 10)));
+  return day;
 }
 
 function purchaseValue(event: SiloEvent, stats: CatalogStats): number {
@@ -159,6 +163,7 @@ export function computeProfile(
   const searches = new Map<string, number>();
   const overTime = new Map<string, Map<string, number>>();
   const overTimeFrom = now - opts.overTimeDays * DAY_MS;
+  const dayNames = new Map<number, string>();
   let browsePctSum = 0, browseWeight = 0, commitPctSum = 0, commitWeight = 0;
   let pricedSamples = 0;
   let purchases = 0, monetary = 0, lastPurchase: number | undefined, currency: string | undefined;
@@ -180,12 +185,13 @@ export function computeProfile(
     }
     if (baseWeight === 0 || event.name === 'search') continue;
 
-    const day = event.ts >= overTimeFrom ? utcDay(event.ts) : undefined;
+    const day = event.ts >= overTimeFrom ? utcDayOf(dayNames, event.ts) : undefined;
     for (const raw of event.params.items ?? []) {
       const item = resolveItem(stats, raw);
-      const path = categoryPath(item);
+      const known = stats.pathById.get(item.item_id);
+      const path = known?.path ?? categoryPath(item);
       if (path.length) {
-        const key = categoryKey(path);
+        const key = known?.key ?? categoryKey(path);
         addTo(categories, key, weight);
         paths.set(key, path);
         if (day !== undefined) {
@@ -198,7 +204,8 @@ export function computeProfile(
 
       const price = item.price;
       if (price !== undefined && price > 0 && baseWeight > 0) {
-        const pct = pricePercentile(stats, path, price);
+        // catalog items: precomputed; items the catalog lacks: measured against their category
+        const pct = (item === stats.byId.get(raw.item_id) ? stats.pricePercentileById.get(raw.item_id) : undefined) ?? pricePercentile(stats, path, price);
         if (pct !== undefined) {
           pricedSamples++;
           if (BROWSE_EVENTS.has(event.name)) { browsePctSum += pct * baseWeight; browseWeight += baseWeight; }
