@@ -50,6 +50,11 @@ export interface Aggregator {
   handle(req: IncomingMessage, res: ServerResponse): Promise<boolean>;
   /** current status, as GET /fl/v1/status returns it */
   status(): AggregatorStatus;
+  /**
+   * Operator action: end the open round now, as its deadline would (aggregate if it has
+   * ≥ minParticipants accepted, else abandon). Returns true if a new model version resulted.
+   */
+  closeRoundNow(): boolean;
   close(): Promise<void>;
 }
 
@@ -389,6 +394,12 @@ export async function createAggregator(options: AggregatorOptions): Promise<Aggr
       return true;
     },
     status,
+    closeRoundNow() {
+      if (!round) return false;
+      const enough = accumulator!.count >= minParticipants;
+      closeRound(enough);
+      return enough;
+    },
     async close() {
       clearInterval(timer);
       store.close();

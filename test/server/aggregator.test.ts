@@ -173,6 +173,21 @@ describe('aggregation server over loopback HTTP', () => {
     expect(agg.status().modelVersion).toBe(2); // 2 ≥ min: aggregated at the deadline
   });
 
+  it('closeRoundNow aggregates with enough participants and abandons otherwise', async () => {
+    const { base, agg } = await start({ dataDir: tempDir() });
+    const client = new FederatedHttpClient(base);
+    const a = await checkInTask(client);
+    await client.uploadSummary(a.task.roundId, a.token, summaryFor(a.task, 0.01));
+    expect(agg.closeRoundNow()).toBe(false); // 1 < min 2
+    expect(agg.status().modelVersion).toBe(1);
+    const b = await checkInTask(client);
+    const c = await checkInTask(client);
+    await client.uploadSummary(b.task.roundId, b.token, summaryFor(b.task, 0.01));
+    await client.uploadSummary(c.task.roundId, c.token, summaryFor(c.task, 0.01));
+    expect(agg.closeRoundNow()).toBe(true);
+    expect(agg.status().modelVersion).toBe(2);
+  });
+
   it('DP-FedAvg reports ε per round and in total, and adapts the clip norm', async () => {
     const { base, agg } = await start({
       dataDir: tempDir(),
