@@ -193,6 +193,7 @@ describe('aggregation server over loopback HTTP', () => {
       dataDir: tempDir(),
       strategy: new DpFedAvg({ noiseMultiplier: 1, initialClipNorm: 0.1 }),
       selectionProbability: 1,
+      random: mulberry32(11),
       maxParticipants: 3,
       delta: 1e-3,
     });
@@ -208,7 +209,21 @@ describe('aggregation server over loopback HTTP', () => {
     expect(s.privacy.rounds).toBe(2);
     expect(s.history[0].epsilonThisRound).toBeGreaterThan(0);
     expect(s.privacy.epsilon!).toBeGreaterThan(s.history[0].epsilonThisRound!);
-    expect(s.history[1].clipNorm).toBeLessThan(s.history[0].clipNorm);
+    expect(s.history[1].clipNorm).not.toBe(s.history[0].clipNorm); // noisy with 3 clients; direction tested below
+  });
+
+  it('adaptive clipping shrinks C when most updates are within it and grows it when most are clipped', () => {
+    for (const [withinClip, direction] of [[true, -1], [false, 1]] as const) {
+      const strategy = new DpFedAvg({ noiseMultiplier: 1, initialClipNorm: 1 });
+      const settings = strategy.clientSettings(400);
+      const acc = strategy.begin(3, settings);
+      for (let i = 0; i < 400; i++) acc.add(new Float32Array(3).fill(0.001), withinClip);
+      const { noiseMultiplier } = strategy.finish(acc, mulberry32(5));
+      expect(noiseMultiplier).toBe(1);
+      // C ← C·exp(−0.2(b̃ − 0.5)), b̃ ≈ 1 or 0 ± 0.05
+      expect(Math.sign(strategy.currentClipNorm - 1)).toBe(direction);
+      expect(Math.abs(Math.log(strategy.currentClipNorm))).toBeGreaterThan(0.07);
+    }
   });
 
   it('trimmed mean and median ignore an outlier that plain averaging would follow', () => {
