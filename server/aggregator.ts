@@ -279,7 +279,7 @@ export async function createAggregator(options: AggregatorOptions): Promise<Aggr
   function acceptSummary(roundId: number, token: string | undefined, body: Uint8Array, now: number): number {
     tick(now);
     if (!round || round.id !== roundId) throw new HttpError(409, `round ${roundId} is not open`);
-    if (!token || !(token in round.tokens)) throw new HttpError(403, 'unknown upload token for this round');
+    if (!token || !Object.hasOwn(round.tokens, token)) throw new HttpError(403, 'unknown upload token for this round');
     if (round.tokens[token]) throw new HttpError(409, 'this client already uploaded a summary in this round');
     let decoded;
     try {

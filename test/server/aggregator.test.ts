@@ -109,6 +109,7 @@ describe('aggregation server over loopback HTTP', () => {
       ['oversize body', new Uint8Array(LENGTH * 4 + 1000), token, 413, /limit/],
       ['no token', good, undefined, 403, /token/],
       ['foreign token', good, 'f'.repeat(32), 403, /token/],
+      ['prototype-named token', good, 'constructor', 403, /token/],
     ];
     for (const [name, body, tok, code, reason] of cases) {
       const r = await post(base, path, body, tok);
