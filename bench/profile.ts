@@ -38,7 +38,7 @@ const events: SiloEvent[] = Array.from({ length: EVENTS }, (_, i) => {
 });
 
 function time(label: string, runs: number, fn: () => unknown): { label: string; median: number; p95: number; runs: number } {
-  for (let i = 0; i < Math.min(20, runs); i++) fn(); // warm-up: JIT and caches
+  for (let i = 0; i < 50; i++) fn(); // warm-up: the first dozens of runs are not yet optimised code
   const t: number[] = [];
   for (let i = 0; i < runs; i++) {
     const start = performance.now();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { CatalogItem } from '../../src/catalog.ts';
-import { cartItemIds, contentSimilarity, explainRecommendation, type HistoryEntry } from '../../workers/profile/explain.ts';
+import { cartItemIds, contentSimilarity, explainRecommendation, historyFromEvents, type HistoryEntry } from '../../workers/profile/explain.ts';
 import type { WeightedCategory } from '../../workers/profile/profile.ts';
 
 const item = (id: string, name: string, cats: string[], brand?: string, price = 50): CatalogItem => ({
@@ -80,5 +80,18 @@ describe('explainRecommendation', () => {
 
   it('tracks the cart through adds, removes and purchases', () => {
     expect([...cartItemIds([h(pegasus, 'add_to_cart', 1), h(gel, 'add_to_cart', 2), h(gel, 'purchase', 3)])]).toEqual(['p']);
+  });
+});
+
+describe('historyFromEvents', () => {
+  it('keeps cleaned item events on catalog items, the last N, oldest first', async () => {
+    const { buildCatalogStats } = await import('../../workers/profile/catalog-stats.ts');
+    const stats = buildCatalogStats([pegasus, gel, vomero]);
+    const e = (name: 'view_item' | 'view_item_list' | 'add_to_cart', id: string, s: number) => ({ name, ts: T + s * 1000, source: 'track' as const, params: { items: [{ item_id: id }] } });
+    const events = [e('view_item', 'p', 0), e('view_item', 'p', 1), e('view_item_list', 'g', 10), e('view_item', 'unknown', 20), e('add_to_cart', 'g', 30), e('view_item', 'v', 40)];
+    const history = historyFromEvents(events, stats, T + 60_000, 2);
+    expect(history.map((x) => [x.item.item_id, x.event])).toEqual([['g', 'add_to_cart'], ['v', 'view_item']]);
+    // the duplicate view 1 s later was cleaned away
+    expect(historyFromEvents(events, stats, T + 60_000).filter((x) => x.item.item_id === 'p')).toHaveLength(1);
   });
 });

@@ -14,8 +14,10 @@
 //   4. otherwise a generic reason ("Popular right now" only when it is popular).
 import type { CatalogItem } from '../../src/catalog.ts';
 import { categoryPath } from '../../src/catalog.ts';
-import type { EventName, Ga4Item } from '../../src/events.ts';
+import type { EventName, Ga4Item, SiloEvent } from '../../src/events.ts';
 import { priceBucket } from '../../models/features.ts';
+import type { CatalogStats } from './catalog-stats.ts';
+import { cleanEvents } from './clean.ts';
 import type { ShopperProfile } from './profile.ts';
 
 /** One thing the shopper did with a catalog item, most recent last. */
@@ -58,6 +60,25 @@ export function contentSimilarity(a: Ga4Item, b: Ga4Item): number {
   const depth = Math.max(pa.length, pb.length, 1);
   const samePrice = a.price !== undefined && b.price !== undefined && priceBucket(a.price) === priceBucket(b.price);
   return (0.5 * shared) / depth + (sameBrand ? 1 / 3 : 0) + (samePrice ? 1 / 6 : 0);
+}
+
+const HISTORY_EVENTS: ReadonlySet<EventName> = new Set(['view_item', 'select_item', 'add_to_cart', 'remove_from_cart', 'add_to_wishlist', 'purchase']);
+
+/**
+ * The shopper's recent history as catalog items, for explainRecommendation: cleaned first
+ * (rejected events never become reasons), item events only, catalog items only (a reason must
+ * name something the shop still lists), the last `limit` entries, oldest first.
+ */
+export function historyFromEvents(events: readonly SiloEvent[], stats: CatalogStats, now: number, limit = 50): HistoryEntry[] {
+  const history: HistoryEntry[] = [];
+  for (const event of cleanEvents(events, now).kept) {
+    if (!HISTORY_EVENTS.has(event.name)) continue;
+    for (const raw of event.params.items ?? []) {
+      const item = stats.byId.get(raw.item_id);
+      if (item) history.push({ item, event: event.name, ts: event.ts });
+    }
+  }
+  return history.slice(-limit);
 }
 
 /** Items currently in the cart: added and not removed or bought since. */

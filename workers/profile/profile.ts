@@ -261,6 +261,17 @@ export function computeProfile(
   };
 }
 
+/** What the SDK's `profile()` returns: the profile plus its sentences, in one call. */
+export function profileWithWords(
+  events: readonly SiloEvent[],
+  catalog: CatalogStats | readonly CatalogItem[],
+  now: number,
+  options: Partial<ProfileOptions> = {},
+): ShopperProfile & { words: string[] } {
+  const profile = computeProfile(events, catalog, now, options);
+  return { ...profile, words: explainInWords(profile) };
+}
+
 /** Lifecycle thresholds, in days and purchases. */
 export const LIFECYCLE_RULES = { lapsingAfterDays: 30, newWithinDays: 7, loyalPurchases: 2 } as const;
 
