@@ -73,6 +73,7 @@ console.log(`Machine: ${machine}\n| Operation | median ms | p95 ms | runs |\n|--
 if (process.argv.includes('--write')) {
   const file = 'BENCHMARKS.md';
   const hasSection = existsSync(file) && readFileSync(file, 'utf8').includes('\n## Profile');
-  const header = hasSection ? '' : '\n## Profile\n\nPure profile logic (workers/profile/), `npx tsx bench/profile.ts --write`, single thread, synthetic shopper.\n';
+  const title = existsSync(file) ? '' : '# Benchmarks\n';
+  const header = hasSection ? '' : title + '\n## Profile\n\nPure profile logic (workers/profile/), `npx tsx bench/profile.ts --write`, single thread, synthetic shopper.\n';
   appendFileSync(file, `${header}\n${new Date().toISOString().slice(0, 16)}Z, ${machine}\n\n| Operation | median ms | p95 ms | runs |\n|---|---|---|---|\n${rows.join('\n')}\n`);
 }
