@@ -163,6 +163,8 @@ export class SiloPrivacyPanel extends Base {
     if (!this.root) return;
     if (!api) {
       this.say('Silo is not loaded on this page.');
+      // the SDK may load after the panel (async script): try again once the page has loaded
+      if (document.readyState !== 'complete') window.addEventListener('load', () => void this.refresh(), { once: true });
       return;
     }
     try {

@@ -205,3 +205,18 @@ describe('profileWithWords and speed', () => {
     expect(times[15]).toBeLessThan(10);
   });
 });
+
+describe('catalog stats precomputation', () => {
+  it('precomputes the same percentile pricePercentile gives, for every catalog item', () => {
+    for (const item of catalog) {
+      const path = [item.item_category!, item.item_category2!];
+      expect(stats.pricePercentileById.get(item.item_id)).toBeCloseTo(pricePercentile(stats, path, item.price)!, 12);
+      expect(stats.pathById.get(item.item_id)!.key).toBe(path.join(' > '));
+    }
+  });
+  it('keeps the first listing of a repeated item_id', () => {
+    const s = buildCatalogStats([catalog[0], { ...catalog[0], price: 999 }]);
+    expect(s.byId.get('shoe0')!.price).toBe(10);
+    expect(s.allPrices.length).toBe(1);
+  });
+});

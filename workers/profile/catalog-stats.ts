@@ -28,15 +28,22 @@ export function categoryKey(path: readonly string[]): string {
 
 export function buildCatalogStats(catalog: readonly CatalogItem[]): CatalogStats {
   const byId = new Map<string, CatalogItem>();
+  const pathById = new Map<string, { path: string[]; key: string }>();
+  const prefixKeysById = new Map<string, string[]>();
   const lists = new Map<string, number[]>();
   const all: number[] = [];
   for (const item of catalog) {
+    if (byId.has(item.item_id)) continue; // first listing wins, as in parseCatalog
     byId.set(item.item_id, item);
+    const path = categoryPath(item);
+    // "Shoes", "Shoes > Running", ...: built once per item, reused for lists and lookups
+    const prefixKeys: string[] = [];
+    for (let depth = 0; depth < path.length; depth++) prefixKeys.push(depth ? `${prefixKeys[depth - 1]} > ${path[depth]}` : path[0]);
+    pathById.set(item.item_id, { path, key: prefixKeys[prefixKeys.length - 1] ?? '' });
+    prefixKeysById.set(item.item_id, prefixKeys);
     if (!(item.price > 0)) continue; // free or unpriced items say nothing about price level
     all.push(item.price);
-    const path = categoryPath(item);
-    for (let depth = 1; depth <= path.length; depth++) {
-      const key = categoryKey(path.slice(0, depth));
+    for (const key of prefixKeys) {
       let list = lists.get(key);
       if (!list) lists.set(key, (list = []));
       list.push(item.price);
@@ -45,15 +52,23 @@ export function buildCatalogStats(catalog: readonly CatalogItem[]): CatalogStats
   const sorted = (xs: number[]) => Float64Array.from(xs).sort();
   const pricesByCategory = new Map<string, Float64Array>();
   for (const [key, list] of lists) pricesByCategory.set(key, sorted(list));
-  const stats = { byId, pricesByCategory, allPrices: sorted(all), pricePercentileById: new Map<string, number>(), pathById: new Map<string, { path: string[]; key: string }>(), itemCount: catalog.length };
+  const allPrices = sorted(all);
+  const pricePercentileById = new Map<string, number>();
   for (const item of byId.values()) {
-    const path = categoryPath(item);
-    stats.pathById.set(item.item_id, { path, key: categoryKey(path) });
     if (!(item.price > 0)) continue;
-    const pct = pricePercentile(stats, path, item.price);
-    if (pct !== undefined) stats.pricePercentileById.set(item.item_id, pct);
+    // same rule as pricePercentile: deepest level with enough items, else the whole catalog
+    const prefixKeys = prefixKeysById.get(item.item_id)!;
+    let distribution: Float64Array = allPrices;
+    for (let depth = prefixKeys.length - 1; depth >= 0; depth--) {
+      const list = pricesByCategory.get(prefixKeys[depth])!;
+      if (list.length >= MIN_ITEMS_FOR_DISTRIBUTION) {
+        distribution = list;
+        break;
+      }
+    }
+    pricePercentileById.set(item.item_id, percentileIn(distribution, item.price));
   }
-  return stats;
+  return { byId, pricesByCategory, allPrices, pricePercentileById, pathById, itemCount: byId.size };
 }
 
 /** Mid-rank percentile (0..1) of `price` in a sorted list: ties count half. */
