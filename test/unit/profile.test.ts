@@ -184,7 +184,7 @@ describe('profileWithWords and speed', () => {
     const p = profileWithWords([dup, { ...dup, ts: dup.ts + 500 }], stats, NOW);
     expect(p.recorded.rejected.duplicate).toBe(1);
     expect(p.words).toEqual(explainInWords(p));
-    expect(p.words.join(' ')).toContain('1 recorded events looked like repeats');
+    expect(p.words.join(' ')).toContain('One recorded event looked like a repeat');
   });
 
   it('updates a 1k-event profile on a 10k-item catalog in a few ms (median)', () => {

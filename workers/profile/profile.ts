@@ -349,6 +349,7 @@ export function explainInWords(profile: ShopperProfile): string[] {
   if (lifecycle[segments.lifecycle]) words.push(lifecycle[segments.lifecycle]!);
 
   const rejected = Object.values(recorded.rejected).reduce((s, n) => s + n, 0);
-  if (rejected > 0) words.push(`${rejected} recorded events looked like repeats or automated traffic and were ignored.`);
+  if (rejected === 1) words.push('One recorded event looked like a repeat or automated traffic and was ignored.');
+  if (rejected > 1) words.push(`${rejected} recorded events looked like repeats or automated traffic and were ignored.`);
   return words;
 }
