@@ -8,6 +8,7 @@
 //     [--clients-per-round 50] [--rounds 10] [--dp none|central|distributed] [--epsilon 8]
 //     [--users N (first N users only)] [--eval-users 500] [--central-epochs 1] [--json OUT]
 //     [--throughput 200 (also time the server's accept path on N synthetic updates)]
+//     [--server-optimizer sgd|momentum|adam] [--server-lr LR]
 //
 // Datasets are research-only: read by path, never copied into the repository.
 import * as tf from '@tensorflow/tfjs';
@@ -28,6 +29,7 @@ import { evaluate, leaveOneOut, mulberry32 } from '../models/metrics.ts';
 import { makeBatch, SasRec } from '../models/sasrec.ts';
 import { createAggregator } from '../server/aggregator.ts';
 import { DpFedAvg, FedAvg } from '../server/strategies.ts';
+import { ServerAdam, ServerMomentum, ServerSgd } from '../server/server-optimizers.ts';
 import { loadDataset } from './datasets.ts';
 
 const { values: args } = parseArgs({
@@ -46,6 +48,8 @@ const { values: args } = parseArgs({
     clip: { type: 'string', default: '1' },
     json: { type: 'string' },
     throughput: { type: 'string', default: '0' },
+    'server-optimizer': { type: 'string', default: 'sgd' },
+    'server-lr': { type: 'string' },
   },
 });
 if (!args.data) throw new Error('--data PATH is required');
@@ -98,11 +102,19 @@ model.setWeights(initialWeights);
 // ---- federated: the real server on loopback ----
 const selectionProbability = Math.min(1, clientsPerRound / users.length);
 const noiseMultiplier = dpMode === 'none' ? 0 : noiseForEpsilon(selectionProbability, rounds, Number(args.epsilon), delta);
+/** FedAvg's plain step (lr 1), FedAvgM or FedAdam (Reddi et al. 2021) on the averaged delta */
+function serverOptimizer() {
+  const lr = args['server-lr'] === undefined ? undefined : Number(args['server-lr']);
+  if (args['server-optimizer'] === 'adam') return new ServerAdam(lr ?? 0.01);
+  if (args['server-optimizer'] === 'momentum') return new ServerMomentum(lr ?? 1, 0.9);
+  return new ServerSgd(lr ?? 1);
+}
 const dataDir = mkdtempSync(join(tmpdir(), 'silo-bench-fl-'));
 const aggregator = await createAggregator({
   initialWeights: flattenWeights(initialWeights),
   dataDir,
   strategy: dpMode === 'none' ? new FedAvg(Number(args.clip)) : new DpFedAvg({ noiseMultiplier, initialClipNorm: Number(args.clip), noiseMode: dpMode }),
+  serverOptimizer: serverOptimizer(),
   minParticipants: 1,
   maxParticipants: clientsPerRound * 2,
   roundDurationMs: 24 * 3600_000,
