@@ -1,10 +1,22 @@
-import { defineConfig } from 'vitest/config';
+import { defineConfig, type Plugin } from 'vitest/config';
+
+/** In dev, the embed URL /silo.js is the SDK's source entry (the build emits it as silo.js). */
+const siloEntryInDev: Plugin = {
+  name: 'silo-entry-in-dev',
+  configureServer(server) {
+    server.middlewares.use((req, _res, next) => {
+      if (req.url === '/silo.js') req.url = '/src/silo.ts';
+      next();
+    });
+  },
+};
 
 // One config for the demo build and every test project.
 // - build: the storefront demo (index.html) plus the embeddable SDK at a stable /silo.js
 // - test projects: 'unit' (pure logic in Node), 'server' (the aggregator over loopback,
 //   a real redis-server), 'browser' (real headless Chromium driven by playwright-core)
 export default defineConfig({
+  plugins: [siloEntryInDev],
   build: {
     target: 'es2022',
     rollupOptions: {

@@ -1,0 +1,121 @@
+// Recording on the main thread: validate (microseconds), queue, and hand batches to the
+// worker off the hot path. `track` never throws and never waits.
+import { EVENT_NAMES, type EventSource, type SiloEvent, type TrackResult, validateEvent } from './events.ts';
+
+export type EventSink = (events: SiloEvent[], rejectedSinceLast: number) => Promise<unknown>;
+
+export interface TrackerOptions {
+  /** called for every rejected event, after the console warning */
+  onError?: (reason: string, event: { name: unknown; params: unknown }) => void;
+  /** milliseconds to gather events before a batch goes to the worker */
+  flushDelayMs?: number;
+  /** events kept in memory while the worker is unavailable; the oldest go first */
+  maxQueued?: number;
+}
+
+export class Tracker {
+  private queue: SiloEvent[] = [];
+  private rejectedSinceFlush = 0;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private sink: EventSink | null = null;
+  recording = true;
+  accepted = 0;
+  rejected = 0;
+
+  constructor(private readonly options: TrackerOptions = {}) {}
+
+  /** Where batches go; events tracked before the worker is ready wait in the queue. */
+  connect(sink: EventSink | null): void {
+    this.sink = sink;
+    if (sink && this.queue.length) this.schedule(0);
+  }
+
+  track(name: unknown, params?: unknown, source: EventSource = 'track'): TrackResult {
+    if (!this.recording) return { ok: false, reason: 'recording is off (no consent, Global Privacy Control, or paused)' };
+    const result = validateEvent(name, params, Date.now(), source);
+    if (!result.ok) {
+      this.rejected++;
+      this.rejectedSinceFlush++;
+      console.warn(`[silo] event rejected: ${result.reason}`);
+      try {
+        this.options.onError?.(result.reason, { name, params });
+      } catch {
+        // a throwing error callback must not break the storefront's own code path
+      }
+      this.schedule();
+      return { ok: false, reason: result.reason };
+    }
+    this.accepted++;
+    this.queue.push(result.event);
+    const max = this.options.maxQueued ?? 1000;
+    if (this.queue.length > max) this.queue.splice(0, this.queue.length - max);
+    this.schedule();
+    return { ok: true };
+  }
+
+  private schedule(delay = this.options.flushDelayMs ?? 200): void {
+    if (this.timer !== null || !this.sink) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      void this.flush();
+    }, delay);
+  }
+
+  /** Sends what is queued now; on failure the batch goes back to the front of the queue. */
+  async flush(): Promise<void> {
+    if (!this.sink || (this.queue.length === 0 && this.rejectedSinceFlush === 0)) return;
+    const batch = this.queue;
+    const rejected = this.rejectedSinceFlush;
+    this.queue = [];
+    this.rejectedSinceFlush = 0;
+    try {
+      await this.sink(batch, rejected);
+    } catch {
+      this.queue = batch.concat(this.queue);
+      this.rejectedSinceFlush += rejected;
+    }
+  }
+
+  /** Drops what has not been stored yet (consent withdrawn, erase). */
+  discard(): void {
+    this.queue = [];
+    this.rejectedSinceFlush = 0;
+  }
+
+  get pending(): number {
+    return this.queue.length;
+  }
+}
+
+type DataLayerEntry = unknown;
+
+/**
+ * Picks up GA4 ecommerce pushes from the page's own `window.dataLayer`, both the ones made
+ * before Silo loaded and every later push, without changing what the page's tags see.
+ * Understands `{event, ecommerce: {...}}` objects and gtag's `('event', name, params)` calls.
+ */
+export function listenToDataLayer(target: { dataLayer?: DataLayerEntry[] }, track: Tracker['track']): void {
+  const layer = (target.dataLayer ??= []);
+  const handle = (entry: DataLayerEntry) => {
+    const args = entry as ArrayLike<unknown> & Record<string, unknown>;
+    if (entry && typeof entry === 'object' && 'length' in args && args[0] === 'event' && typeof args[1] === 'string') {
+      if (isEcommerceName(args[1])) track(args[1], args[2], 'dataLayer');
+      return;
+    }
+    // GTM's own entries ({event: 'gtm.js'}, page_view...) are not ours to judge
+    if (entry && typeof entry === 'object' && typeof args.event === 'string' && isEcommerceName(args.event)) {
+      track(args.event, args.ecommerce, 'dataLayer');
+    }
+  };
+  for (const entry of layer) handle(entry);
+  const originalPush = layer.push;
+  layer.push = function (this: DataLayerEntry[], ...entries: DataLayerEntry[]) {
+    const result = originalPush.apply(this, entries);
+    for (const entry of entries) handle(entry);
+    return result;
+  };
+}
+
+function isEcommerceName(name: string): boolean {
+  return (EVENT_NAMES as readonly string[]).includes(name);
+}

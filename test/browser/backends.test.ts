@@ -1,0 +1,47 @@
+// The same on-device learning on every tfjs backend the worker can pick: WebGPU (through
+// SwiftShader here), WebGL, WASM and CPU. Each must load, train on a shopper's history in
+// the worker, and turn the recommendations towards the category the shopper browsed.
+import type { Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { freshContext, launchChromium } from './chromium.ts';
+
+const baseUrl = inject('baseUrl');
+let browser: Browser;
+
+beforeAll(async () => {
+  browser = await launchChromium();
+});
+afterAll(async () => {
+  await browser?.close();
+});
+
+describe.each(['webgpu', 'webgl', 'wasm', 'cpu'])('backend %s', (backend) => {
+  it('trains in the worker and recommends from the browsed category', async () => {
+    const { context, errors } = await freshContext(browser);
+    const page = await context.newPage();
+    await page.route(`${baseUrl}/backend-test.html`, (route) =>
+      route.fulfill({
+        contentType: 'text/html',
+        body: `<!doctype html><script type="module" src="/silo.js" data-catalog="/catalog.json" data-backends="${backend}"></script>`,
+      }),
+    );
+    await page.goto(`${baseUrl}/backend-test.html`);
+    const result = await page.evaluate(async () => {
+      const status = await window.silo.ready;
+      for (const id of ['KIT-0001', 'KIT-0002', 'KIT-0003', 'KIT-0004']) {
+        window.silo.track('view_item', { items: [{ item_id: id }] });
+        await window.silo.settled();
+      }
+      const after = await window.silo.status();
+      const recs = await window.silo.recommend({ k: 10 });
+      return { status, after, recs: recs.map((r) => r.item_id) };
+    });
+    expect(result.status.backend).toBe(backend);
+    expect(result.after.lastLoss).toBeGreaterThan(0);
+    expect(result.recs).toHaveLength(10);
+    const kitchen = result.recs.filter((id) => id.startsWith('KIT-')).length;
+    expect(kitchen, `recommendations on ${backend}: ${result.recs.join(', ')}`).toBeGreaterThanOrEqual(6);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});

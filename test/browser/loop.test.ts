@@ -1,0 +1,188 @@
+// The on-device loop end to end in real Chromium: embed → track → IndexedDB → worker
+// training (tfjs) → widget, on the built demo storefront.
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { freshContext, launchChromium } from './chromium.ts';
+
+const baseUrl = inject('baseUrl');
+let browser: Browser;
+
+beforeAll(async () => {
+  browser = await launchChromium();
+});
+afterAll(async () => {
+  await browser?.close();
+});
+
+/** Serves `html` at a same-origin URL, so a test can embed Silo in a page of its own. */
+async function pageWith(html: string): Promise<{ page: Page; errors: string[] }> {
+  const { context, errors } = await freshContext(browser);
+  const page = await context.newPage();
+  await page.route(`${baseUrl}/embed-test.html`, (route) => route.fulfill({ contentType: 'text/html', body: html }));
+  await page.goto(`${baseUrl}/embed-test.html`);
+  return { page, errors };
+}
+
+function embed(attrs = '', before = '', body = '<silo-recommendations k="6"></silo-recommendations>'): string {
+  return `<!doctype html><html><head><script>window.dataLayer=[];${before}</script>
+<script type="module" src="/silo.js" data-catalog="/catalog.json" data-db-name="silo-test" ${attrs}></script></head>
+<body>${body}</body></html>`;
+}
+
+/** Counts the rows of the worker's IndexedDB events store from the page. */
+function storedEvents(page: Page): Promise<{ name: string; source: string; items: string[] }[]> {
+  return page.evaluate(
+    () =>
+      new Promise((resolve, reject) => {
+        const open = indexedDB.open('silo-test');
+        open.onerror = () => reject(open.error);
+        open.onsuccess = () => {
+          const db = open.result;
+          const req = db.transaction('events').objectStore('events').getAll();
+          req.onsuccess = () => {
+            db.close();
+            resolve(req.result.map((e: { name: string; source: string; params: { items?: { item_id: string }[] } }) => ({ name: e.name, source: e.source, items: (e.params.items ?? []).map((i) => i.item_id) })));
+          };
+        };
+      }),
+  );
+}
+
+describe('embed, recording and storage', () => {
+  it('validates on the main thread, stores valid events in IndexedDB and counts rejected ones', async () => {
+    const { page, errors } = await pageWith(embed('data-on-error="onSiloError"', 'window.siloErrors=[];window.onSiloError=(r)=>window.siloErrors.push(r);'));
+    const results = await page.evaluate(async () => {
+      await window.silo.ready;
+      return [
+        window.silo.track('view_item', { items: [{ item_id: 'SHO-0001', price: 10 }] }),
+        window.silo.track('view_item', { items: [] }),
+        window.silo.track('teleport', {}),
+        window.silo.track('add_to_cart', { items: [{ item_id: 'SHO-0001', price: -3 }] }),
+        window.silo.track('search', { search_term: 'running shoes' }),
+      ];
+    });
+    expect(results[0]).toEqual({ ok: true });
+    expect(results[1]).toMatchObject({ ok: false, reason: expect.stringContaining('at least one item') });
+    expect(results[2]).toMatchObject({ ok: false, reason: expect.stringContaining('unknown event') });
+    expect(results[3]).toMatchObject({ ok: false, reason: expect.stringContaining('price') });
+    expect(results[4]).toEqual({ ok: true });
+    await page.evaluate(() => window.silo.settled());
+    const stored = await storedEvents(page);
+    expect(stored.map((e) => e.name).filter((n) => n !== 'view_item_list')).toEqual(['view_item', 'search']);
+    const status = await page.evaluate(() => window.silo.status());
+    expect(status.rejected).toBe(3);
+    expect(await page.evaluate(() => (window as unknown as { siloErrors: string[] }).siloErrors.length)).toBe(3);
+    expect(errors).toEqual([]);
+    await page.context().close();
+  });
+
+  it("picks up the page's dataLayer, including pushes made before the script loaded", async () => {
+    const early = `window.dataLayer.push({event:'view_item',ecommerce:{items:[{item_id:'KIT-0002',item_name:'Pan',price:20}]}});
+      window.dataLayer.push({event:'gtm.js'});`;
+    const { page } = await pageWith(embed('', early));
+    await page.evaluate(async () => {
+      await window.silo.ready;
+      (window as unknown as { dataLayer: unknown[] }).dataLayer.push({ event: 'add_to_cart', ecommerce: { items: [{ item_id: 'KIT-0003', price: 30 }] } });
+      // gtag('event', ...) pushes its arguments object
+      (function gtag(..._args: unknown[]) {
+        // eslint-disable-next-line prefer-rest-params
+        (window as unknown as { dataLayer: unknown[] }).dataLayer.push(arguments);
+      })('event', 'purchase', { transaction_id: 'T1', value: 30, items: [{ item_id: 'KIT-0003', price: 30 }] });
+      await window.silo.settled();
+    });
+    const stored = (await storedEvents(page)).filter((e) => e.source === 'dataLayer');
+    expect(stored.map((e) => [e.name, e.items[0]])).toEqual([
+      ['view_item', 'KIT-0002'],
+      ['add_to_cart', 'KIT-0003'],
+      ['purchase', 'KIT-0003'],
+    ]);
+    await page.context().close();
+  });
+
+  it('records nothing before consent when consent is required, and honours Global Privacy Control', async () => {
+    const { page } = await pageWith(embed('data-consent="required"'));
+    const before = await page.evaluate(async () => {
+      await window.silo.ready;
+      return window.silo.track('view_item', { items: [{ item_id: 'TOY-0001' }] });
+    });
+    expect(before.ok).toBe(false);
+    await page.evaluate(async () => {
+      await window.silo.consent(true);
+      window.silo.track('view_item', { items: [{ item_id: 'TOY-0002' }] });
+      await window.silo.settled();
+    });
+    expect((await storedEvents(page)).map((e) => e.items[0])).toEqual(['TOY-0002']);
+    await page.context().close();
+
+    const gpc = await pageWith(embed('', "Object.defineProperty(navigator,'globalPrivacyControl',{value:true});"));
+    const r = await gpc.page.evaluate(async () => {
+      await window.silo.ready;
+      const result = window.silo.track('view_item', { items: [{ item_id: 'TOY-0003' }] });
+      await window.silo.settled();
+      return result;
+    });
+    expect(r.ok).toBe(false);
+    expect(await storedEvents(gpc.page)).toEqual([]);
+    await gpc.page.context().close();
+  });
+
+  it('keeps at most maxEvents, dropping the oldest', async () => {
+    const { page } = await pageWith(embed('data-max-events="5"', '', ''));
+    await page.evaluate(async () => {
+      await window.silo.ready;
+      for (let i = 1; i <= 8; i++) window.silo.track('view_item', { items: [{ item_id: `BOO-000${i}` }] });
+      await window.silo.settled();
+    });
+    const stored = await storedEvents(page);
+    expect(stored.length).toBe(5);
+    expect(stored.map((e) => e.items[0])).toEqual(['BOO-0004', 'BOO-0005', 'BOO-0006', 'BOO-0007', 'BOO-0008']);
+    await page.context().close();
+  });
+});
+
+describe('worker, model and widget', () => {
+  it('trains in the worker and the recommendations follow a category the shopper browses', async () => {
+    const { context, errors } = await freshContext(browser);
+    const page = await context.newPage();
+    await page.goto(baseUrl);
+    const status = await page.evaluate(() => window.silo.ready);
+    expect(['webgpu', 'webgl', 'wasm', 'cpu']).toContain(status.backend);
+    for (const s of status.skipped) expect(s.reason.length).toBeGreaterThan(0);
+    expect(status.catalogSize).toBeGreaterThanOrEqual(1000);
+
+    const widgetItems = () =>
+      page.evaluate(() =>
+        [...document.querySelector('aside silo-recommendations')!.shadowRoot!.querySelectorAll('li')].map((li) => (li as HTMLElement).dataset.itemId!),
+      );
+    await page.waitForFunction(() => document.querySelector('aside silo-recommendations')?.shadowRoot?.querySelectorAll('li').length === 8);
+    const initial = await widgetItems();
+
+    // browse three Kitchen products through the storefront's own UI
+    await page.getByRole('button', { name: 'Kitchen', exact: true }).click();
+    for (let i = 0; i < 3; i++) {
+      await page.locator('#listing .product').nth(i).click();
+      await page.locator('#product').getByRole('button', { name: 'Close' }).click();
+    }
+    await page.evaluate(() => window.silo.settled());
+    await page.waitForFunction(
+      (before) => {
+        const ids = [...document.querySelector('aside silo-recommendations')!.shadowRoot!.querySelectorAll('li')].map((li) => (li as HTMLElement).dataset.itemId);
+        return ids.length === 8 && ids.join() !== before.join();
+      },
+      initial,
+      { timeout: 120_000 },
+    );
+    const after = await widgetItems();
+    expect(after).not.toEqual(initial);
+    const kitchen = after.filter((id) => id.startsWith('KIT-')).length;
+    expect(kitchen).toBeGreaterThanOrEqual(4); // most of 8 from the browsed category (1 in 8 by chance)
+    const reasons = await page.evaluate(() =>
+      [...document.querySelector('aside silo-recommendations')!.shadowRoot!.querySelectorAll('[part~="reason"]')].map((r) => r.textContent),
+    );
+    expect(reasons.every((r) => r?.startsWith('Because you'))).toBe(true);
+    const panel = await page.locator('#panel-interests').textContent();
+    expect(panel).toContain('Kitchen');
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});

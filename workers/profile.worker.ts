@@ -1,0 +1,257 @@
+// The profile worker: owns IndexedDB and TensorFlow.js, so the storefront's main thread
+// never pays for either. The main thread talks to it through comlink (see src/worker-client.ts).
+import * as Comlink from 'comlink';
+import { parseCatalog, type CatalogItem } from '../src/catalog.ts';
+import type { SiloEvent } from '../src/events.ts';
+import { type BackendChoice, type BackendName, chooseBackend } from './backend.ts';
+import { Recommender, historyFromEvents, type HistoryEntry } from './recommender.ts';
+import { DEFAULT_RETENTION, EventStore, type RetentionPolicy, openStore } from './store.ts';
+
+export interface WorkerOptions {
+  catalogUrl: string;
+  backends?: BackendName[];
+  retention?: RetentionPolicy;
+  /** optimiser steps after each batch of new events */
+  trainSteps?: number;
+  dbName?: string;
+}
+
+export interface RecommendRequest {
+  k: number;
+  exclude?: string[];
+  context?: { item_id?: string };
+}
+
+export interface Recommendation {
+  item_id: string;
+  score: number;
+  reason: string;
+  item: CatalogItem;
+}
+
+export interface WorkerStatus {
+  backend: BackendName | null;
+  skipped: BackendChoice['skipped'];
+  events: number;
+  rejected: number;
+  catalogSize: number;
+  modelParameters: number;
+  trainedOnEvents: number;
+  lastTrainMs: number | null;
+  lastLoss: number | null;
+  paused: boolean;
+}
+
+type UpdateListener = (info: { events: number; trainedOnEvents: number }) => void;
+
+export class SiloWorker {
+  private store!: EventStore;
+  private recommender!: Recommender;
+  private catalog: CatalogItem[] = [];
+  private choice: BackendChoice = { backend: 'cpu', skipped: [] };
+  private history: HistoryEntry[] = [];
+  private events: SiloEvent[] = [];
+  private rejected = 0;
+  private paused = false;
+  private trainSteps = 8;
+  private training: Promise<void> | null = null;
+  private pendingTrain = false;
+  private lastTrainMs: number | null = null;
+  private lastLoss: number | null = null;
+  private listeners: UpdateListener[] = [];
+  private saveTimer: ReturnType<typeof setTimeout> | null = null;
+
+  private backendOrder: BackendName[] = [];
+
+  async init(options: WorkerOptions): Promise<WorkerStatus> {
+    this.trainSteps = options.trainSteps ?? 8;
+    this.backendOrder = options.backends ?? ['webgpu', 'webgl', 'wasm', 'cpu'];
+    const [db, catalogResponse, choice] = await Promise.all([
+      openStore(options.dbName),
+      fetch(options.catalogUrl),
+      chooseBackend(options.backends),
+    ]);
+    this.choice = choice;
+    this.store = new EventStore(db, options.retention ?? DEFAULT_RETENTION);
+    if (!catalogResponse.ok) throw new Error(`catalog ${options.catalogUrl}: HTTP ${catalogResponse.status}`);
+    this.catalog = parseCatalog(await catalogResponse.json());
+    this.recommender = new Recommender(this.catalog);
+    await this.store.prune();
+    this.events = await this.store.all();
+    this.rejected = (await this.store.getMeta<number>('rejected')) ?? 0;
+    this.paused = (await this.store.getMeta<boolean>('paused')) ?? false;
+    this.history = historyFromEvents(this.events, this.recommender.table);
+    const restored = await this.recommender.load(this.store);
+    if (!restored || this.recommender.trainedOnEvents < this.events.length) this.scheduleTraining();
+    return this.status();
+  }
+
+  onUpdate(listener: UpdateListener): void {
+    this.listeners.push(listener);
+  }
+
+  /** Stores validated events (one transaction) and schedules a model update. */
+  async record(events: SiloEvent[], rejectedSinceLast = 0): Promise<number> {
+    if (rejectedSinceLast > 0) {
+      this.rejected += rejectedSinceLast;
+      await this.store.setMeta('rejected', this.rejected);
+    }
+    if (this.paused || events.length === 0) return 0;
+    await this.store.append(events);
+    this.events.push(...events);
+    if (this.events.length > 2 * (await this.store.count())) this.events = await this.store.all();
+    const before = this.history.length;
+    this.history = historyFromEvents(this.events, this.recommender.table);
+    // impressions and searches do not change the item sequence: nothing new to learn
+    if (this.history.length !== before) {
+      // the model reads the new sequence at once; training then refines it
+      this.notify();
+      this.scheduleTraining();
+    }
+    return events.length;
+  }
+
+  private notify(): void {
+    for (const l of this.listeners) l({ events: this.events.length, trainedOnEvents: this.recommender.trainedOnEvents });
+  }
+
+  private scheduleTraining(): void {
+    if (this.training) {
+      this.pendingTrain = true;
+      return;
+    }
+    this.training = (async () => {
+      do {
+        this.pendingTrain = false;
+        const t0 = performance.now();
+        const eventsSeen = this.events.length;
+        const loss = await this.withFallback(() => this.recommender.train(this.history, this.trainSteps));
+        this.lastTrainMs = performance.now() - t0;
+        this.lastLoss = Number.isFinite(loss) ? loss : null;
+        this.recommender.trainedOnEvents = eventsSeen;
+        this.notify();
+        this.scheduleSave();
+        // yield so queued recommend() calls run between updates
+        await new Promise((r) => setTimeout(r, 0));
+      } while (this.pendingTrain);
+      this.training = null;
+    })();
+  }
+
+  /** Saves at most every two seconds: a save copies every weight out of the backend. */
+  private scheduleSave(): void {
+    if (this.saveTimer) return;
+    this.saveTimer = setTimeout(() => {
+      this.saveTimer = null;
+      void this.recommender.save(this.store, this.recommender.trainedOnEvents);
+    }, 2000);
+  }
+
+  /**
+   * Runs model work; if the backend fails under it (a lost GPU device, a driver reset),
+   * moves to the next backend in the order, restores the last saved model and retries once.
+   */
+  private async withFallback<T>(work: () => T | Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (err) {
+      const failed = this.choice.backend;
+      const rest = this.backendOrder.slice(this.backendOrder.indexOf(failed) + 1);
+      if (rest.length === 0) throw err;
+      const reason = `failed while running: ${(err as Error).message}`;
+      const next = await chooseBackend(rest);
+      this.choice = { backend: next.backend, skipped: [...this.choice.skipped, { backend: failed, reason }, ...next.skipped] };
+      // the old backend's tensors may be unreadable: rebuild, then take the last saved weights
+      this.recommender = new Recommender(this.catalog);
+      await this.recommender.load(this.store);
+      return work();
+    }
+  }
+
+  /** Resolves once the model has learned from every event recorded so far. */
+  async settled(): Promise<void> {
+    while (this.training) await this.training;
+  }
+
+  async recommend(request: RecommendRequest): Promise<Recommendation[]> {
+    const k = Math.max(1, Math.min(100, Math.floor(request.k || 8)));
+    const exclude = new Set(request.exclude ?? []);
+    let history = this.history;
+    if (request.context?.item_id) {
+      // "more like the one on screen": treat the current item as the latest step
+      const index = this.recommender.table.indexOf(request.context.item_id);
+      if (index !== undefined) {
+        history = [...history, { index, event: 'view_item', ts: Date.now() }];
+        exclude.add(request.context.item_id);
+      }
+    }
+    const scored = await this.withFallback(() => this.recommender.recommend(history, k, exclude));
+    return scored.map((s) => ({ item_id: s.item.item_id, score: s.score, reason: s.reason, item: s.item }));
+  }
+
+  async status(): Promise<WorkerStatus> {
+    return {
+      backend: this.choice.backend,
+      skipped: this.choice.skipped,
+      events: this.store ? await this.store.count() : 0,
+      rejected: this.rejected,
+      catalogSize: this.catalog.length,
+      modelParameters: this.recommender?.model.parameterCount ?? 0,
+      trainedOnEvents: this.recommender?.trainedOnEvents ?? 0,
+      lastTrainMs: this.lastTrainMs,
+      lastLoss: this.lastLoss,
+      paused: this.paused,
+    };
+  }
+
+  async pause(paused: boolean): Promise<void> {
+    this.paused = paused;
+    await this.store.setMeta('paused', paused);
+  }
+
+  /** The readable profile: top categories and brands by weighted, recency-decayed interest. */
+  async profile(): Promise<{ interests: { category: string; weight: number }[]; brands: { brand: string; weight: number }[]; embedding: number[] }> {
+    const byCategory = new Map<string, number>();
+    const byBrand = new Map<string, number>();
+    for (const h of this.history) {
+      const item = this.catalog[h.index - 1];
+      const w = h.event === 'purchase' ? 5 : h.event === 'add_to_cart' ? 3 : 1;
+      if (item.item_category) byCategory.set(item.item_category, (byCategory.get(item.item_category) ?? 0) + w);
+      if (item.item_brand) byBrand.set(item.item_brand, (byBrand.get(item.item_brand) ?? 0) + w);
+    }
+    const top = (m: Map<string, number>) => [...m].sort((a, b) => b[1] - a[1]).slice(0, 5);
+    return {
+      interests: top(byCategory).map(([category, weight]) => ({ category, weight })),
+      brands: top(byBrand).map(([brand, weight]) => ({ brand, weight })),
+      embedding: this.history.length ? [...(await this.recommender.embedding(this.history))] : [],
+    };
+  }
+
+  /** Everything Silo holds about this shopper, as plain JSON. */
+  async exportAll(): Promise<{ exportedAt: string; events: SiloEvent[]; rejected: number; model: { parameters: number; trainedOnEvents: number } }> {
+    return {
+      exportedAt: new Date().toISOString(),
+      events: await this.store.all(),
+      rejected: this.rejected,
+      model: { parameters: this.recommender.model.parameterCount, trainedOnEvents: this.recommender.trainedOnEvents },
+    };
+  }
+
+  /** Forgets everything: stored events, counters, the personal model (back to its initial weights). */
+  async erase(): Promise<void> {
+    await this.settled();
+    if (this.saveTimer) clearTimeout(this.saveTimer);
+    this.saveTimer = null;
+    await this.store.clearAll();
+    if (this.paused) await this.store.setMeta('paused', true); // a pause is a choice, not data
+    this.events = [];
+    this.history = [];
+    this.rejected = 0;
+    this.recommender.dispose();
+    this.recommender = new Recommender(this.catalog);
+  }
+}
+
+export type SiloWorkerApi = SiloWorker;
+
+Comlink.expose(new SiloWorker());

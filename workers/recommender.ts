@@ -1,0 +1,235 @@
+// The on-device recommender: the shared SASRec model over the storefront's catalog,
+// fine-tuned on this shopper's own history and persisted in IndexedDB.
+import * as tf from '@tensorflow/tfjs';
+import type { CatalogItem } from '../src/catalog.ts';
+import { type SiloEvent } from '../src/events.ts';
+import { ItemTable, describeCatalogItem } from '../models/features.ts';
+import { SasRec, type SasRecConfig, makeBatch } from '../models/sasrec.ts';
+import type { EventStore, StoredModel } from './store.ts';
+
+/** Events that say "this shopper cared about this item", in increasing strength. */
+const INTEREST_EVENTS = new Set(['view_item', 'select_item', 'add_to_wishlist', 'add_to_cart', 'begin_checkout', 'purchase']);
+
+export const BROWSER_MODEL: Partial<SasRecConfig> = {
+  // a smaller hashed vocabulary than the benchmark model: fewer weights to update per step
+  features: { idMode: 'hash', idBuckets: 8192, idHashes: 2, attrBuckets: 2048, maxAttrs: 6 },
+  dim: 48,
+  layers: 2,
+  heads: 2,
+  maxLen: 50,
+  dropout: 0.1,
+  loss: 'sampled-softmax',
+  negatives: 256,
+};
+
+const TRAIN_ROWS = 4;
+
+export interface HistoryEntry {
+  index: number; // item index in the table
+  event: string;
+  ts: number;
+}
+
+export interface ScoredItem {
+  item: CatalogItem;
+  score: number;
+  reason: string;
+}
+
+/** The shopper's item sequence: interest events mapped to catalog indices, repeats collapsed. */
+export function historyFromEvents(events: readonly SiloEvent[], table: ItemTable): HistoryEntry[] {
+  const out: HistoryEntry[] = [];
+  for (const e of events) {
+    if (!INTEREST_EVENTS.has(e.name)) continue;
+    for (const item of e.params.items ?? []) {
+      const index = table.indexOf(item.item_id);
+      if (index === undefined) continue;
+      const last = out[out.length - 1];
+      if (last && last.index === index) {
+        last.event = e.name; // a cart after a view of the same item is one step, the stronger one
+        last.ts = e.ts;
+        continue;
+      }
+      out.push({ index, event: e.name, ts: e.ts });
+    }
+  }
+  return out;
+}
+
+const VERB: Record<string, string> = {
+  view_item: 'viewed',
+  select_item: 'looked at',
+  add_to_wishlist: 'saved',
+  add_to_cart: 'added to your cart',
+  begin_checkout: 'are checking out',
+  purchase: 'bought',
+};
+
+async function sha256Hex(buf: ArrayBuffer): Promise<string> {
+  const digest = await crypto.subtle.digest('SHA-256', buf);
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+export class Recommender {
+  readonly model: SasRec;
+  readonly table: ItemTable;
+  private readonly tableTensor: tf.Tensor2D;
+  private itemCache: tf.Tensor2D | null = null;
+  private readonly optimizer: tf.Optimizer;
+  trainedOnEvents = 0;
+
+  constructor(
+    readonly catalog: readonly CatalogItem[],
+    config: Partial<SasRecConfig> = BROWSER_MODEL,
+    learningRate = 3e-3,
+  ) {
+    this.model = new SasRec(config);
+    this.table = new ItemTable(this.model.config.features, catalog.map(describeCatalogItem));
+    this.tableTensor = tf.tensor2d(this.table.rows, [this.table.size, this.table.width], 'int32');
+    this.optimizer = tf.train.adam(learningRate);
+  }
+
+  /**
+   * Fine-tunes on the shopper's own sequence: the sequence and its recent prefixes form the
+   * batch, so each known step is a next-item example once per update.
+   */
+  train(history: readonly HistoryEntry[], steps: number): number {
+    const seq = history.map((h) => h.index);
+    if (seq.length < 2) return NaN;
+    // always TRAIN_ROWS rows (empty ones carry no targets): one tensor shape for every
+    // update, so GPU backends compile their kernels once
+    const prefixes: number[][] = [];
+    const stride = Math.max(1, Math.floor(this.model.config.maxLen / 2));
+    for (let end = seq.length; end >= 2 && prefixes.length < TRAIN_ROWS; end -= stride) prefixes.push(seq.slice(0, end));
+    while (prefixes.length < TRAIN_ROWS) prefixes.push([]);
+    const batch = makeBatch(prefixes, this.model.config.maxLen);
+    let loss = NaN;
+    for (let s = 0; s < steps; s++) loss = this.model.trainStep(this.optimizer, batch, this.tableTensor);
+    this.invalidate();
+    return loss;
+  }
+
+  private invalidate(): void {
+    this.itemCache?.dispose();
+    this.itemCache = null;
+  }
+
+  private items(): tf.Tensor2D {
+    // kept: the cache outlives the tidy() scopes that first ask for it
+    this.itemCache ??= tf.keep(this.model.itemEmbeddings(this.tableTensor));
+    return this.itemCache;
+  }
+
+  /** Top-k catalog items after this history, with a reason drawn from the nearest history item. */
+  async recommend(history: readonly HistoryEntry[], k: number, exclude: ReadonlySet<string> = new Set()): Promise<ScoredItem[]> {
+    const seq = history.map((h) => h.index);
+    const seen = new Set(seq);
+    const candidates: { index: number; score: number }[] = [];
+    if (seq.length === 0) {
+      // nothing known yet: the storefront's own order, in stock first
+      for (let i = 1; i < this.table.size && candidates.length < k; i++) {
+        const item = this.catalog[i - 1];
+        if (item.in_stock === false || exclude.has(item.item_id)) continue;
+        candidates.push({ index: i, score: 0 });
+      }
+      return candidates.map((c) => ({ item: this.catalog[c.index - 1], score: 0, reason: coldReason(this.catalog[c.index - 1]) }));
+    }
+    const scores = await this.model.scoreNext([seq], this.tableTensor, this.items());
+    for (let i = 1; i < scores.length; i++) {
+      const item = this.catalog[i - 1];
+      if (seen.has(i) || item.in_stock === false || exclude.has(item.item_id)) continue;
+      insertTopK(candidates, { index: i, score: scores[i] }, k);
+    }
+    const nearest = await this.nearestHistory(candidates.map((c) => c.index), history);
+    return candidates.map((c, j) => {
+      const h = nearest[j];
+      const source = this.catalog[h.index - 1];
+      return { item: this.catalog[c.index - 1], score: c.score, reason: `Because you ${VERB[h.event] ?? 'viewed'} ${source.item_name}` };
+    });
+  }
+
+  /** For each candidate, the recent history entry whose item embedding is most similar. */
+  private async nearestHistory(candidates: number[], history: readonly HistoryEntry[]): Promise<HistoryEntry[]> {
+    const recent = history.slice(-this.model.config.maxLen);
+    if (candidates.length === 0) return [];
+    const sims = tf.tidy(() => {
+      const all = this.items();
+      const norm = (x: tf.Tensor2D) => tf.div(x, tf.add(tf.norm(x, 'euclidean', 1, true), 1e-8));
+      const c = norm(tf.gather(all, tf.tensor1d(candidates, 'int32')));
+      const h = norm(tf.gather(all, tf.tensor1d(recent.map((r) => r.index), 'int32')));
+      return tf.argMax(tf.matMul(c, h, false, true), 1);
+    });
+    const best = await sims.data();
+    sims.dispose();
+    return candidates.map((_, j) => recent[best[j]]);
+  }
+
+  async embedding(history: readonly HistoryEntry[]): Promise<Float32Array> {
+    return this.model.embed(history.map((h) => h.index), this.tableTensor);
+  }
+
+  async save(store: EventStore, trainedOnEvents: number): Promise<void> {
+    const weights = await this.model.getWeights();
+    const total = weights.reduce((n, w) => n + w.length, 0);
+    const flat = new Float32Array(total);
+    let o = 0;
+    for (const w of weights) {
+      flat.set(w, o);
+      o += w.length;
+    }
+    const manifest = JSON.stringify({ config: this.model.config, names: this.model.names, sizes: weights.map((w) => w.length) });
+    const record: StoredModel = {
+      key: 'personal',
+      manifest,
+      weights: flat.buffer,
+      sha256: await sha256Hex(flat.buffer),
+      savedAt: Date.now(),
+      trainedOnEvents,
+    };
+    await store.saveModel(record); // one put, one transaction: all or nothing
+  }
+
+  /** Restores a saved model; false (and the model untouched) if it is missing, foreign or corrupt. */
+  async load(store: EventStore): Promise<boolean> {
+    const record = await store.loadModel();
+    if (!record) return false;
+    if ((await sha256Hex(record.weights)) !== record.sha256) return false;
+    const manifest = JSON.parse(record.manifest) as { config: SasRecConfig; names: string[]; sizes: number[] };
+    if (JSON.stringify(manifest.names) !== JSON.stringify(this.model.names)) return false;
+    const flat = new Float32Array(record.weights);
+    const weights: Float32Array[] = [];
+    let o = 0;
+    for (const n of manifest.sizes) {
+      weights.push(flat.subarray(o, o + n));
+      o += n;
+    }
+    try {
+      this.model.setWeights(weights);
+    } catch {
+      return false;
+    }
+    this.trainedOnEvents = record.trainedOnEvents;
+    this.invalidate();
+    return true;
+  }
+
+  dispose(): void {
+    this.invalidate();
+    this.tableTensor.dispose();
+    this.model.dispose();
+    this.optimizer.dispose();
+  }
+}
+
+function coldReason(item: CatalogItem): string {
+  return item.item_category ? `Featured in ${item.item_category}` : 'Featured in our catalog';
+}
+
+/** Keeps `list` as the k best by score, descending (k is small: insertion is fine). */
+function insertTopK(list: { index: number; score: number }[], entry: { index: number; score: number }, k: number): void {
+  if (list.length === k && entry.score <= list[k - 1].score) return;
+  let i = list.length;
+  while (i > 0 && list[i - 1].score < entry.score) i--;
+  list.splice(i, 0, entry);
+  if (list.length > k) list.pop();
+}

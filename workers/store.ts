@@ -1,0 +1,139 @@
+// Everything Silo keeps on the device lives in one IndexedDB database, owned by the worker.
+// The schema is versioned; `upgrade` runs each migration from the stored version up.
+import { type DBSchema, type IDBPDatabase, deleteDB, openDB } from 'idb';
+import type { SiloEvent } from '../src/events.ts';
+
+export const DB_NAME = 'silo';
+export const DB_VERSION = 2;
+
+export interface StoredEvent extends SiloEvent {
+  id?: number;
+}
+
+/** The shopper's personal model, written in one transaction so a closed tab never leaves half of it. */
+export interface StoredModel {
+  key: 'personal';
+  /** JSON manifest: config, names, shapes */
+  manifest: string;
+  weights: ArrayBuffer;
+  /** hex SHA-256 of weights, checked on load */
+  sha256: string;
+  savedAt: number;
+  trainedOnEvents: number;
+}
+
+interface SiloDB extends DBSchema {
+  events: { key: number; value: StoredEvent; indexes: { ts: number } };
+  meta: { key: string; value: unknown };
+  models: { key: string; value: StoredModel };
+  // v2: federated update summaries waiting for the server to pull them
+  summaries: { key: number; value: { round: string; bytes: ArrayBuffer; createdAt: number } };
+}
+
+export type SiloDatabase = IDBPDatabase<SiloDB>;
+
+export interface RetentionPolicy {
+  maxEvents: number;
+  maxAgeMs: number;
+}
+
+export const DEFAULT_RETENTION: RetentionPolicy = { maxEvents: 5000, maxAgeMs: 90 * 24 * 3600 * 1000 };
+
+export function openStore(name = DB_NAME): Promise<SiloDatabase> {
+  return openDB<SiloDB>(name, DB_VERSION, {
+    upgrade(db, oldVersion) {
+      // migrations in order: a v0 database gets every one, a v1 database only the later ones
+      if (oldVersion < 1) {
+        const events = db.createObjectStore('events', { keyPath: 'id', autoIncrement: true });
+        events.createIndex('ts', 'ts');
+        db.createObjectStore('meta');
+        db.createObjectStore('models', { keyPath: 'key' });
+      }
+      if (oldVersion < 2) db.createObjectStore('summaries', { autoIncrement: true });
+    },
+  });
+}
+
+export class EventStore {
+  constructor(
+    readonly db: SiloDatabase,
+    private retention: RetentionPolicy = DEFAULT_RETENTION,
+  ) {}
+
+  setRetention(retention: RetentionPolicy): void {
+    this.retention = retention;
+  }
+
+  /** Appends a batch in one transaction, then drops what the retention policy no longer allows. */
+  async append(events: readonly SiloEvent[], now = Date.now()): Promise<number> {
+    const tx = this.db.transaction('events', 'readwrite');
+    for (const e of events) void tx.store.add({ ...e });
+    await tx.done;
+    await this.prune(now);
+    return events.length;
+  }
+
+  async prune(now = Date.now()): Promise<number> {
+    let removed = 0;
+    const tx = this.db.transaction('events', 'readwrite');
+    // too old: walk the ts index from the oldest
+    let cursor = await tx.store.index('ts').openCursor(IDBKeyRange.upperBound(now - this.retention.maxAgeMs, true));
+    while (cursor) {
+      await cursor.delete();
+      removed++;
+      cursor = await cursor.continue();
+    }
+    // too many: drop the oldest by insertion order
+    let excess = (await tx.store.count()) - this.retention.maxEvents;
+    let byId = excess > 0 ? await tx.store.openCursor() : null;
+    while (byId && excess > 0) {
+      await byId.delete();
+      removed++;
+      excess--;
+      byId = await byId.continue();
+    }
+    await tx.done;
+    return removed;
+  }
+
+  all(): Promise<StoredEvent[]> {
+    return this.db.getAll('events');
+  }
+
+  count(): Promise<number> {
+    return this.db.count('events');
+  }
+
+  async getMeta<T>(key: string): Promise<T | undefined> {
+    return (await this.db.get('meta', key)) as T | undefined;
+  }
+
+  async setMeta(key: string, value: unknown): Promise<void> {
+    await this.db.put('meta', value, key);
+  }
+
+  async saveModel(model: StoredModel): Promise<void> {
+    await this.db.put('models', model);
+  }
+
+  loadModel(): Promise<StoredModel | undefined> {
+    return this.db.get('models', 'personal');
+  }
+
+  /** Every store emptied in one transaction: events, meta, model and pending summaries. */
+  async clearAll(): Promise<void> {
+    const tx = this.db.transaction(['events', 'meta', 'models', 'summaries'], 'readwrite');
+    await Promise.all([
+      tx.objectStore('events').clear(),
+      tx.objectStore('meta').clear(),
+      tx.objectStore('models').clear(),
+      tx.objectStore('summaries').clear(),
+      tx.done,
+    ]);
+  }
+}
+
+export async function destroyStore(db: SiloDatabase, name = DB_NAME): Promise<void> {
+  db.close();
+  await deleteDB(name);
+}
