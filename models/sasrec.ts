@@ -158,13 +158,16 @@ export class SasRec {
     const [batch, len] = inputs.shape;
     if (len > maxLen) throw new Error(`inputs must be [batch, <= ${maxLen}]`);
     const drop = (x: tf.Tensor) => (training && dropout > 0 ? tf.dropout(x, dropout, undefined, this.nextSeed()) : x);
+    // first, while `inputs` still holds its JavaScript values: reading it back after a GPU
+    // backend has uploaded it would be a synchronous GPU read (slow, and on WebGPU in a
+    // worker it can lose the device)
+    const bias = attentionBias(inputs); // [B, 1, L, L]: 0 where attention is allowed, -1e9 elsewhere
     const keep = tf.expandDims(tf.cast(tf.greater(inputs, 0), 'float32'), 2); // [B, L, 1]
     let x: tf.Tensor = tf.reshape(tf.gather(items, tf.reshape(inputs, [batch * len])), [batch, len, dim]);
     // left-padded inputs end at the last position: a shorter window uses the last `len` rows
     const pos = len === maxLen ? this.posEmb : tf.slice(this.posEmb, [maxLen - len, 0], [len, dim]);
     x = tf.add(tf.mul(x, Math.sqrt(dim)), tf.expandDims(pos, 0));
     x = tf.mul(drop(x), keep);
-    const bias = attentionBias(inputs); // [B, 1, L, L]: 0 where attention is allowed, -1e9 elsewhere
     const dh = dim / heads;
     const split = (t: tf.Tensor) => tf.transpose(tf.reshape(t, [batch, len, heads, dh]), [0, 2, 1, 3]);
     for (const b of this.blocks) {
@@ -279,6 +282,22 @@ export class SasRec {
     const cost = optimizer.minimize(() => this.loss(batch, table, true), true, this.variables);
     const value = cost ? cost.dataSync()[0] : NaN;
     cost?.dispose();
+    return value;
+  }
+
+  /**
+   * `steps` optimiser steps on one batch, reading the last loss back asynchronously: what
+   * GPU backends need (WebGPU has no good synchronous read).
+   */
+  async trainSteps(optimizer: tf.Optimizer, batch: TrainingBatch, table: tf.Tensor2D, steps: number): Promise<number> {
+    let cost: tf.Scalar | null = null;
+    for (let s = 0; s < steps; s++) {
+      cost?.dispose();
+      cost = optimizer.minimize(() => this.loss(batch, table, true), true, this.variables);
+    }
+    if (!cost) return NaN;
+    const value = (await cost.data())[0];
+    cost.dispose();
     return value;
   }
 

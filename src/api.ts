@@ -128,7 +128,7 @@ export class Silo extends EventTarget {
   async status(): Promise<WorkerStatus & { accepted: number; pending: number; recording: boolean; failure: string | null }> {
     const base = { accepted: this.tracker.accepted, pending: this.tracker.pending, recording: this.tracker.recording, failure: this.failure };
     if (this.failure) {
-      return { backend: null, skipped: [], events: 0, rejected: this.tracker.rejected, catalogSize: 0, modelParameters: 0, trainedOnEvents: 0, lastTrainMs: null, lastLoss: null, paused: false, ...base };
+      return { backend: null, skipped: [], events: 0, rejected: this.tracker.rejected, catalogSize: 0, modelParameters: 0, trainedOnEvents: 0, lastTrainMs: null, lastLoss: null, lastError: null, paused: false, ...base };
     }
     await this.ready;
     return { ...(await this.remote!.status()), ...base };

@@ -1,7 +1,7 @@
 // Picks the fastest tfjs backend this browser can run, in the order WebGPU → WebGL → WASM
 // → CPU, and remembers why each faster one was skipped so the API can say so.
 import * as tf from '@tensorflow/tfjs';
-import '@tensorflow/tfjs-backend-webgpu';
+import { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import wasmPlain from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
 import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
@@ -23,14 +23,49 @@ setWasmPaths({
 });
 registerWasmPatches();
 
+// Our own WebGPU factory instead of tfjs's: it asks for no timestamp-query feature (tfjs
+// only uses it for profiling) and keeps the adapter and device referenced for the life of
+// the worker. With tfjs's factory, reads back from the GPU failed in Chromium workers on
+// SwiftShader ("A valid external Instance reference no longer exists").
+const gpuHandles: { adapter?: unknown; device?: unknown } = {};
+interface GpuAdapterLike {
+  limits: Record<string, number>;
+  info?: unknown;
+  requestDevice(descriptor: object): Promise<unknown>;
+}
+if ((globalThis as { navigator?: { gpu?: unknown } }).navigator?.gpu) {
+  tf.removeBackend('webgpu');
+  tf.registerBackend(
+    'webgpu',
+    async () => {
+      const gpu = (navigator as unknown as { gpu: { requestAdapter(o: object): Promise<GpuAdapterLike | null> } }).gpu;
+      const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+      if (!adapter) throw new Error('no WebGPU adapter');
+      const l = adapter.limits;
+      const device = await adapter.requestDevice({
+        requiredLimits: {
+          maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
+          maxComputeWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension,
+          maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+          maxBufferSize: l.maxBufferSize,
+          maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
+          maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
+        },
+      });
+      gpuHandles.adapter = adapter;
+      gpuHandles.device = device;
+      return new WebGPUBackend(device as ConstructorParameters<typeof WebGPUBackend>[0], adapter.info as ConstructorParameters<typeof WebGPUBackend>[1]);
+    },
+    3,
+  );
+}
+
 /** Why a backend cannot run here, or null if it might. Cheap checks before tfjs tries. */
 async function precheck(name: BackendName): Promise<string | null> {
-  const g = globalThis as { navigator?: { gpu?: { requestAdapter(): Promise<unknown> } }; OffscreenCanvas?: unknown };
-  if (name === 'webgpu') {
-    if (!g.navigator?.gpu) return 'navigator.gpu is not available';
-    const adapter = await g.navigator.gpu.requestAdapter().catch(() => null);
-    if (!adapter) return 'no WebGPU adapter';
-  }
+  const g = globalThis as { navigator?: { gpu?: unknown }; OffscreenCanvas?: unknown };
+  // (no adapter probe of our own: tfjs asks for one, and a second request can leave the
+  // first adapter's device unusable in Chromium workers)
+  if (name === 'webgpu' && !g.navigator?.gpu) return 'navigator.gpu is not available';
   if (name === 'webgl' && typeof g.OffscreenCanvas === 'undefined') return 'no OffscreenCanvas in this worker';
   return null;
 }

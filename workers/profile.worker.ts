@@ -39,6 +39,8 @@ export interface WorkerStatus {
   trainedOnEvents: number;
   lastTrainMs: number | null;
   lastLoss: number | null;
+  /** why the last model update failed, if it did */
+  lastError: string | null;
   paused: boolean;
 }
 
@@ -58,6 +60,7 @@ export class SiloWorker {
   private pendingTrain = false;
   private lastTrainMs: number | null = null;
   private lastLoss: number | null = null;
+  private lastError: string | null = null;
   private listeners: UpdateListener[] = [];
   private saveTimer: ReturnType<typeof setTimeout> | null = null;
 
@@ -125,12 +128,24 @@ export class SiloWorker {
         this.pendingTrain = false;
         const t0 = performance.now();
         const eventsSeen = this.events.length;
-        const loss = await this.withFallback(() => this.recommender.train(this.history, this.trainSteps));
-        this.lastTrainMs = performance.now() - t0;
-        this.lastLoss = Number.isFinite(loss) ? loss : null;
-        this.recommender.trainedOnEvents = eventsSeen;
+        try {
+          const loss = await this.withFallback(async () => {
+            const value = await this.recommender.train(this.history, this.trainSteps);
+            // a backend that computes NaN has failed as surely as one that throws: never keep
+            // (or save) its weights; the fallback restores the last saved model elsewhere
+            if (Number.isNaN(value) && this.history.length >= 2) throw new Error('training produced NaN');
+            return value;
+          });
+          this.lastTrainMs = performance.now() - t0;
+          this.lastLoss = Number.isFinite(loss) ? loss : null;
+          this.lastError = null;
+          this.recommender.trainedOnEvents = eventsSeen;
+          this.scheduleSave();
+        } catch (err) {
+          // events stay stored; the next event tries again. Reported through status().
+          this.lastError = (err as Error).message;
+        }
         this.notify();
-        this.scheduleSave();
         // yield so queued recommend() calls run between updates
         await new Promise((r) => setTimeout(r, 0));
       } while (this.pendingTrain);
@@ -151,7 +166,16 @@ export class SiloWorker {
    * Runs model work; if the backend fails under it (a lost GPU device, a driver reset),
    * moves to the next backend in the order, restores the last saved model and retries once.
    */
-  private async withFallback<T>(work: () => T | Promise<T>): Promise<T> {
+  private modelLock: Promise<unknown> = Promise.resolve();
+
+  /** Model work runs one call at a time: training must not dispose tensors a ranking is using. */
+  private withFallback<T>(work: () => T | Promise<T>): Promise<T> {
+    const run = this.modelLock.then(() => this.runWithFallback(work));
+    this.modelLock = run.catch(() => undefined);
+    return run;
+  }
+
+  private async runWithFallback<T>(work: () => T | Promise<T>): Promise<T> {
     try {
       return await work();
     } catch (err) {
@@ -200,6 +224,7 @@ export class SiloWorker {
       trainedOnEvents: this.recommender?.trainedOnEvents ?? 0,
       lastTrainMs: this.lastTrainMs,
       lastLoss: this.lastLoss,
+      lastError: this.lastError,
       paused: this.paused,
     };
   }
@@ -243,12 +268,14 @@ export class SiloWorker {
     if (this.saveTimer) clearTimeout(this.saveTimer);
     this.saveTimer = null;
     await this.store.clearAll();
+    await this.withFallback(() => {
+      this.recommender.dispose();
+      this.recommender = new Recommender(this.catalog);
+    });
     if (this.paused) await this.store.setMeta('paused', true); // a pause is a choice, not data
     this.events = [];
     this.history = [];
     this.rejected = 0;
-    this.recommender.dispose();
-    this.recommender = new Recommender(this.catalog);
   }
 }
 

@@ -93,7 +93,7 @@ export class Recommender {
    * Fine-tunes on the shopper's own sequence: the sequence and its recent prefixes form the
    * batch, so each known step is a next-item example once per update.
    */
-  train(history: readonly HistoryEntry[], steps: number): number {
+  async train(history: readonly HistoryEntry[], steps: number): Promise<number> {
     const seq = history.map((h) => h.index);
     if (seq.length < 2) return NaN;
     // always TRAIN_ROWS rows (empty ones carry no targets): one tensor shape for every
@@ -103,8 +103,7 @@ export class Recommender {
     for (let end = seq.length; end >= 2 && prefixes.length < TRAIN_ROWS; end -= stride) prefixes.push(seq.slice(0, end));
     while (prefixes.length < TRAIN_ROWS) prefixes.push([]);
     const batch = makeBatch(prefixes, this.model.config.maxLen);
-    let loss = NaN;
-    for (let s = 0; s < steps; s++) loss = this.model.trainStep(this.optimizer, batch, this.tableTensor);
+    const loss = await this.model.trainSteps(this.optimizer, batch, this.tableTensor, steps);
     this.invalidate();
     return loss;
   }

@@ -29,3 +29,16 @@ export async function freshContext(browser: Browser): Promise<{ context: Browser
   context.on('weberror', (e) => errors.push(String(e.error())));
   return { context, errors };
 }
+
+/**
+ * Serves the demo's index.html with the worker's backends pinned (data-backends). The demo
+ * tests drive the storefront UI; they pin WASM because training on WebGPU through
+ * SwiftShader produces NaN losses here (see backends.test.ts and the issue notes).
+ */
+export async function pinDemoBackends(context: BrowserContext, baseUrl: string, backends: string): Promise<void> {
+  await context.route(`${baseUrl}/`, async (route) => {
+    const response = await route.fetch();
+    const html = (await response.text()).replace('data-catalog="/catalog.json"', `data-catalog="/catalog.json" data-backends="${backends}"`);
+    await route.fulfill({ response, body: html });
+  });
+}

@@ -4,7 +4,7 @@
 // shopper's events (an item id they touched, their search term) in its URL, headers or body.
 import type { Browser, Request } from 'playwright-core';
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
-import { freshContext, launchChromium } from './chromium.ts';
+import { freshContext, launchChromium, pinDemoBackends } from './chromium.ts';
 
 const baseUrl = inject('baseUrl');
 let browser: Browser;
@@ -35,6 +35,7 @@ it('no event data leaves the page, and nothing goes to another host', async () =
     record(route.request());
     return route.continue();
   });
+  await pinDemoBackends(context, baseUrl, 'wasm');
   const page = await context.newPage();
   await page.goto(baseUrl);
   await page.evaluate(() => window.silo.ready);
