@@ -137,7 +137,8 @@ async function refreshPanel() {
     const [status, profile] = await Promise.all([silo().status(), silo().profile()]);
     $('#panel-backend').textContent = status.failure ? `unavailable (${status.failure})` : `${status.backend}${status.skipped.length ? ` (skipped ${status.skipped.map((s) => s.backend).join(', ')})` : ''}`;
     $('#panel-events').textContent = String(status.events);
-    $('#panel-interests').textContent = profile.interests.length ? profile.interests.map((i) => i.category).join(', ') : 'none yet';
+    const top = [...new Set(profile.interests.categories.map((c) => c.path[0]))];
+    $('#panel-interests').textContent = top.length ? top.join(', ') : 'none yet';
   } catch (err) {
     $('#panel-backend').textContent = `unavailable (${(err as Error).message})`;
   }

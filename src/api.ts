@@ -128,7 +128,7 @@ export class Silo extends EventTarget {
   async status(): Promise<WorkerStatus & { accepted: number; pending: number; recording: boolean; failure: string | null }> {
     const base = { accepted: this.tracker.accepted, pending: this.tracker.pending, recording: this.tracker.recording, failure: this.failure };
     if (this.failure) {
-      return { backend: null, skipped: [], events: 0, rejected: this.tracker.rejected, catalogSize: 0, modelParameters: 0, trainedOnEvents: 0, lastTrainMs: null, lastLoss: null, lastError: null, paused: false, ...base };
+      return { backend: null, skipped: [], events: 0, rejected: this.tracker.rejected, catalogSize: 0, modelParameters: 0, trainedOnEvents: 0, lastTrainMs: null, lastLoss: null, lastError: null, paused: false, federated: { participate: false }, ...base };
     }
     await this.ready;
     return { ...(await this.remote!.status()), ...base };
@@ -168,6 +168,12 @@ export class Silo extends EventTarget {
     await this.ready;
     await this.tracker.flush();
     await this.remote!.settled();
+  }
+
+  /** Whether this device may take part in federated rounds (off by default). */
+  async federated(options: { participate: boolean }): Promise<void> {
+    await this.ready;
+    await this.remote!.federated(options);
   }
 
   async pause(paused: boolean): Promise<void> {

@@ -42,4 +42,11 @@ declare global {
 export const silo: Silo = window.silo ?? new Silo(optionsFrom(ownScript()));
 window.silo = silo;
 defineRecommendationsElement(() => silo);
+
+// The privacy panel is its own chunk: pages that place <silo-privacy-panel> load it.
+function loadPanelIfUsed(): void {
+  if (document.querySelector('silo-privacy-panel')) void import('./privacy-panel.ts');
+}
+if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', loadPanelIfUsed);
+else loadPanelIfUsed();
 export default silo;

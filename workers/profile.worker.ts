@@ -4,6 +4,9 @@ import * as Comlink from 'comlink';
 import { parseCatalog, type CatalogItem } from '../src/catalog.ts';
 import type { SiloEvent } from '../src/events.ts';
 import { type BackendChoice, type BackendName, chooseBackend } from './backend.ts';
+import { buildCatalogStats, type CatalogStats } from './profile/catalog-stats.ts';
+import { cleanEvents } from './profile/clean.ts';
+import { type ShopperProfile, profileWithWords } from './profile/profile.ts';
 import { Recommender, historyFromEvents, type HistoryEntry } from './recommender.ts';
 import { DEFAULT_RETENTION, EventStore, type RetentionPolicy, openStore } from './store.ts';
 
@@ -42,6 +45,8 @@ export interface WorkerStatus {
   /** why the last model update failed, if it did */
   lastError: string | null;
   paused: boolean;
+  /** the participation setting; no summary is produced or uploaded yet (see issue 4) */
+  federated: { participate: boolean; epsilon?: number; delta?: number };
 }
 
 type UpdateListener = (info: { events: number; trainedOnEvents: number }) => void;
@@ -50,6 +55,8 @@ export class SiloWorker {
   private store!: EventStore;
   private recommender!: Recommender;
   private catalog: CatalogItem[] = [];
+  private catalogStats!: CatalogStats;
+  private participate = false;
   private choice: BackendChoice = { backend: 'cpu', skipped: [] };
   private history: HistoryEntry[] = [];
   private events: SiloEvent[] = [];
@@ -78,12 +85,14 @@ export class SiloWorker {
     this.store = new EventStore(db, options.retention ?? DEFAULT_RETENTION);
     if (!catalogResponse.ok) throw new Error(`catalog ${options.catalogUrl}: HTTP ${catalogResponse.status}`);
     this.catalog = parseCatalog(await catalogResponse.json());
+    this.catalogStats = buildCatalogStats(this.catalog);
     this.recommender = new Recommender(this.catalog);
     await this.store.prune();
+    this.participate = (await this.store.getMeta<boolean>('federated.participate')) ?? false;
     this.events = await this.store.all();
     this.rejected = (await this.store.getMeta<number>('rejected')) ?? 0;
     this.paused = (await this.store.getMeta<boolean>('paused')) ?? false;
-    this.history = historyFromEvents(this.events, this.recommender.table);
+    this.history = this.learnableHistory();
     const restored = await this.recommender.load(this.store);
     if (!restored || this.recommender.trainedOnEvents < this.events.length) this.scheduleTraining();
     return this.status();
@@ -104,7 +113,7 @@ export class SiloWorker {
     this.events.push(...events);
     if (this.events.length > 2 * (await this.store.count())) this.events = await this.store.all();
     const before = this.history.length;
-    this.history = historyFromEvents(this.events, this.recommender.table);
+    this.history = this.learnableHistory();
     // impressions and searches do not change the item sequence: nothing new to learn
     if (this.history.length !== before) {
       // the model reads the new sequence at once; training then refines it
@@ -112,6 +121,11 @@ export class SiloWorker {
       this.scheduleTraining();
     }
     return events.length;
+  }
+
+  /** The item sequence the model learns from: duplicates, bursts and bad timestamps removed. */
+  private learnableHistory(): HistoryEntry[] {
+    return historyFromEvents(cleanEvents(this.events, Date.now()).kept, this.recommender.table);
   }
 
   private notify(): void {
@@ -226,6 +240,7 @@ export class SiloWorker {
       lastLoss: this.lastLoss,
       lastError: this.lastError,
       paused: this.paused,
+      federated: { participate: this.participate },
     };
   }
 
@@ -234,22 +249,17 @@ export class SiloWorker {
     await this.store.setMeta('paused', paused);
   }
 
-  /** The readable profile: top categories and brands by weighted, recency-decayed interest. */
-  async profile(): Promise<{ interests: { category: string; weight: number }[]; brands: { brand: string; weight: number }[]; embedding: number[] }> {
-    const byCategory = new Map<string, number>();
-    const byBrand = new Map<string, number>();
-    for (const h of this.history) {
-      const item = this.catalog[h.index - 1];
-      const w = h.event === 'purchase' ? 5 : h.event === 'add_to_cart' ? 3 : 1;
-      if (item.item_category) byCategory.set(item.item_category, (byCategory.get(item.item_category) ?? 0) + w);
-      if (item.item_brand) byBrand.set(item.item_brand, (byBrand.get(item.item_brand) ?? 0) + w);
-    }
-    const top = (m: Map<string, number>) => [...m].sort((a, b) => b[1] - a[1]).slice(0, 5);
-    return {
-      interests: top(byCategory).map(([category, weight]) => ({ category, weight })),
-      brands: top(byBrand).map(([brand, weight]) => ({ brand, weight })),
-      embedding: this.history.length ? [...(await this.recommender.embedding(this.history))] : [],
-    };
+  /** The readable profile (workers/profile/README.md has the rules) plus the learned embedding. */
+  async profile(): Promise<ShopperProfile & { words: string[]; embedding: number[] }> {
+    const profile = profileWithWords(this.events, this.catalogStats, Date.now());
+    const embedding = this.history.length ? [...(await this.withFallback(() => this.recommender.embedding(this.history)))] : [];
+    return { ...profile, embedding };
+  }
+
+  /** The shopper's federated-learning choice, kept on the device. */
+  async federated(options: { participate: boolean }): Promise<void> {
+    this.participate = options.participate;
+    await this.store.setMeta('federated.participate', options.participate);
   }
 
   /** Everything Silo holds about this shopper, as plain JSON. */
@@ -272,7 +282,9 @@ export class SiloWorker {
       this.recommender.dispose();
       this.recommender = new Recommender(this.catalog);
     });
-    if (this.paused) await this.store.setMeta('paused', true); // a pause is a choice, not data
+    // a pause or a participation choice is a setting, not data about the shopper
+    if (this.paused) await this.store.setMeta('paused', true);
+    if (this.participate) await this.store.setMeta('federated.participate', true);
     this.events = [];
     this.history = [];
     this.rejected = 0;
