@@ -50,15 +50,7 @@ describe.each(['webgpu', 'webgl', 'wasm', 'cpu'])('backend %s', (backend) => {
 // that is an open problem, recorded in the issue notes.
 describe.each(['wasm', 'webgl'])('learning on %s', (backend) => {
   it('trains in the worker and recommends from the browsed category', async () => {
-    const { context, errors } = await freshContext(browser);
-    const page = await context.newPage();
-    await page.route(`${baseUrl}/backend-test.html`, (route) =>
-      route.fulfill({
-        contentType: 'text/html',
-        body: `<!doctype html><script type="module" src="/silo.js" data-catalog="/catalog.json" data-backends="${backend}"></script>`,
-      }),
-    );
-    await page.goto(`${baseUrl}/backend-test.html`);
+    const { context, page, errors } = await openWith(backend);
     const result = await page.evaluate(async () => {
       const status = await window.silo.ready;
       for (const id of ['KIT-0001', 'KIT-0002', 'KIT-0003', 'KIT-0004']) {
