@@ -1,22 +1,15 @@
 // The same on-device learning on every tfjs backend the worker can pick: WebGPU (through
 // SwiftShader here), WebGL, WASM and CPU. Each must load, train on a shopper's history in
 // the worker, and turn the recommendations towards the category the shopper browsed.
-import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { freshContext, launchChromium } from './chromium.ts';
+import { describe, expect, inject, it } from 'vitest';
+import { freshContext } from './chromium.ts';
+import { useChromium } from './use-chromium.ts';
 
 const baseUrl = inject('baseUrl');
-let browser: Browser;
-
-beforeAll(async () => {
-  browser = await launchChromium();
-});
-afterAll(async () => {
-  await browser?.close();
-});
+const browser = useChromium();
 
 async function openWith(backend: string) {
-  const { context, errors } = await freshContext(browser);
+  const { context, errors } = await freshContext(browser());
   const page = await context.newPage();
   await page.route(`${baseUrl}/backend-test.html`, (route) =>
     route.fulfill({

@@ -1,22 +1,16 @@
 // The on-device loop end to end in real Chromium: embed → track → IndexedDB → worker
 // training (tfjs) → widget, on the built demo storefront.
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { freshContext, launchChromium, pinDemoBackends } from './chromium.ts';
+import type { Page } from 'playwright-core';
+import { describe, expect, inject, it } from 'vitest';
+import { freshContext, pinDemoBackends } from './chromium.ts';
+import { useChromium } from './use-chromium.ts';
 
 const baseUrl = inject('baseUrl');
-let browser: Browser;
-
-beforeAll(async () => {
-  browser = await launchChromium();
-});
-afterAll(async () => {
-  await browser?.close();
-});
+const browser = useChromium();
 
 /** Serves `html` at a same-origin URL, so a test can embed Silo in a page of its own. */
 async function pageWith(html: string): Promise<{ page: Page; errors: string[] }> {
-  const { context, errors } = await freshContext(browser);
+  const { context, errors } = await freshContext(browser());
   const page = await context.newPage();
   await page.route(`${baseUrl}/embed-test.html`, (route) => route.fulfill({ contentType: 'text/html', body: html }));
   await page.goto(`${baseUrl}/embed-test.html`);
@@ -142,7 +136,7 @@ describe('embed, recording and storage', () => {
 
 describe('worker, model and widget', () => {
   it('trains in the worker and the recommendations follow a category the shopper browses', async () => {
-    const { context, errors } = await freshContext(browser);
+    const { context, errors } = await freshContext(browser());
     await pinDemoBackends(context, baseUrl, 'wasm');
     const page = await context.newPage();
     await page.goto(baseUrl);

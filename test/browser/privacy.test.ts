@@ -2,19 +2,13 @@
 // on the demo storefront while every request the page and its worker make is intercepted.
 // The test fails if any request goes to another host, or carries anything derived from the
 // shopper's events (an item id they touched, their search term) in its URL, headers or body.
-import type { Browser, Request } from 'playwright-core';
-import { afterAll, beforeAll, expect, inject, it } from 'vitest';
-import { freshContext, launchChromium, pinDemoBackends } from './chromium.ts';
+import type { Request } from 'playwright-core';
+import { expect, inject, it } from 'vitest';
+import { freshContext, pinDemoBackends } from './chromium.ts';
+import { useChromium } from './use-chromium.ts';
 
 const baseUrl = inject('baseUrl');
-let browser: Browser;
-
-beforeAll(async () => {
-  browser = await launchChromium();
-});
-afterAll(async () => {
-  await browser?.close();
-});
+const browser = useChromium();
 
 interface Seen {
   url: string;
@@ -24,7 +18,7 @@ interface Seen {
 }
 
 it('no event data leaves the page, and nothing goes to another host', async () => {
-  const { context, errors } = await freshContext(browser);
+  const { context, errors } = await freshContext(browser());
   const seen: Seen[] = [];
   const record = (request: Request) => {
     const buffer = request.postDataBuffer();
