@@ -1,14 +1,22 @@
 // Federated aggregation server: rounds, client selection, validated summary uploads,
 // aggregation strategies, DP accounting and model versions. Protocol: server/PROTOCOL.md.
 // Mount `handle` on any node:http server; it answers only paths under /fl/v1/.
+// Written once against AggregatorStore (store.ts): the embedded FileStore (default) or a
+// RedisStore that several instances share. Uploads are validated here and stored by the
+// store atomically; the instance that wins the round close streams the round's accepted
+// summaries into the strategy's running sum and publishes the next model version.
 import { createHash, randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { RdpAccountant } from '../federated/accountant.ts';
 import { API_PREFIX, type CheckInResponse, type RoundTask } from '../federated/protocol.ts';
-import { decodeSummary, defaultScale, dequantize, HEADER_BYTES, l2Norm, secureRandom, SummaryFormatError, type ValueBits } from '../federated/summary.ts';
+import { defaultScale, HEADER_BYTES, secureRandom, SummaryFormatError, type ValueBits } from '../federated/summary.ts';
 import { FileStore } from './file-store.ts';
 import { ServerSgd, type ServerOptimizer } from './server-optimizers.ts';
-import { type AggregationStrategy, type ClientSettings, DpFedAvg, type RoundAccumulator } from './strategies.ts';
+import type { AggregatorStore, GlobalState, OpenRound, RoundRecord } from './store.ts';
+import { type AggregationStrategy, DpFedAvg } from './strategies.ts';
+import { quantizedView } from './summary-view.ts';
+
+export type { RoundRecord } from './store.ts';
 
 export interface TrainingSettings {
   epochs: number;
@@ -18,9 +26,11 @@ export interface TrainingSettings {
 }
 
 export interface AggregatorOptions {
-  /** the model's flattened initial weights; used only when the data directory has no model yet */
+  /** the model's flattened initial weights; used only when the store has no model yet */
   initialWeights: Float32Array;
-  /** embedded store directory (default `.silo-data`) */
+  /** where state lives: default an embedded FileStore in `dataDir` */
+  store?: AggregatorStore;
+  /** embedded store directory (default `.silo-data`), when no `store` is given */
   dataDir?: string;
   /** default: DP-FedAvg with adaptive clipping, z = 1, central noise */
   strategy?: AggregationStrategy;
@@ -48,43 +58,19 @@ export interface AggregatorOptions {
 export interface Aggregator {
   /** handles requests under /fl/v1/; resolves false (and touches nothing) for any other path */
   handle(req: IncomingMessage, res: ServerResponse): Promise<boolean>;
-  /** current status, as GET /fl/v1/status returns it */
+  /**
+   * Status as this instance last saw it (exact for the embedded store; with a shared store
+   * other instances' changes show after the next request or timer tick). GET /fl/v1/status
+   * and fetchStatus() read the store.
+   */
   status(): AggregatorStatus;
+  fetchStatus(): Promise<AggregatorStatus>;
   /**
    * Operator action: end the open round now, as its deadline would (aggregate if it has
-   * ≥ minParticipants accepted, else abandon). Returns true if a new model version resulted.
+   * ≥ minParticipants accepted, else abandon). Resolves true if a new model version resulted.
    */
-  closeRoundNow(): boolean;
+  closeRoundNow(): Promise<boolean>;
   close(): Promise<void>;
-}
-
-interface RoundState {
-  id: number;
-  modelVersion: number;
-  task: RoundTask;
-  settings: ClientSettings;
-  /** the server-side bound on a decoded summary's norm: clip + rounding error + client noise */
-  normBound: number;
-  /** upload token → uploaded? */
-  tokens: Record<string, boolean>;
-}
-
-interface PersistedState {
-  modelVersion: number;
-  nextRoundId: number;
-  round: RoundState | null;
-  strategy: unknown;
-  accountant: ReturnType<RdpAccountant['toJSON']>;
-  history: RoundRecord[];
-}
-
-interface RoundRecord {
-  roundId: number;
-  participants: number;
-  newModelVersion: number;
-  epsilonThisRound: number | null;
-  epsilonTotal: number | null;
-  clipNorm: number;
 }
 
 export interface AggregatorStatus {
@@ -92,10 +78,23 @@ export interface AggregatorStatus {
   parameterCount: number;
   strategy: string;
   serverOptimizer: string;
-  round: null | { id: number; modelVersion: number; selected: number; accepted: number; minParticipants: number; maxParticipants: number; deadline: number; clipNorm: number };
+  store: string;
+  round: null | {
+    id: number;
+    modelVersion: number;
+    selected: number;
+    accepted: number;
+    minParticipants: number;
+    maxParticipants: number;
+    deadline: number;
+    clipNorm: number;
+    closing: boolean;
+  };
   privacy: { delta: number; epsilon: number | null; rounds: number; lastRoundEpsilon: number | null };
   history: RoundRecord[];
 }
+
+type AccountantJson = ReturnType<RdpAccountant['toJSON']>;
 
 class HttpError extends Error {
   constructor(readonly status: number, message: string) {
@@ -109,7 +108,7 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
   res.end(text);
 }
 
-/** Reads the body, refusing (413) once it exceeds `limit` bytes. */
+/** Reads the body (one copy, into a Buffer), refusing (413) once it exceeds `limit` bytes. */
 function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length']);
@@ -132,7 +131,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array> {
       chunks.push(chunk);
     });
     req.on('end', () => {
-      if (!failed) resolve(new Uint8Array(Buffer.concat(chunks)));
+      if (!failed) resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
     });
     req.on('error', (e) => {
       if (!failed) reject(e);
@@ -140,8 +139,10 @@ function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array> {
   });
 }
 
+const TOKEN = /^[0-9a-f]{32}$/;
+
 export async function createAggregator(options: AggregatorOptions): Promise<Aggregator> {
-  const store = new FileStore(options.dataDir ?? '.silo-data');
+  const store = options.store ?? new FileStore(options.dataDir ?? '.silo-data');
   const strategy = options.strategy ?? new DpFedAvg();
   const serverOptimizer = options.serverOptimizer ?? new ServerSgd(1);
   const minParticipants = options.minParticipants ?? 10;
@@ -156,223 +157,270 @@ export async function createAggregator(options: AggregatorOptions): Promise<Aggr
   const length = options.initialWeights.length;
   if (minParticipants < 1 || maxParticipants < minParticipants) throw new Error('need 1 ≤ minParticipants ≤ maxParticipants');
 
-  // ---- state: restored from disk when present ----
-  const saved = store.readState<PersistedState>();
-  let modelVersion: number;
-  let weights: Float32Array;
-  let nextRoundId: number;
-  let round: RoundState | null = null;
-  let accumulator: RoundAccumulator | null = null;
-  let accountant: RdpAccountant;
-  let history: RoundRecord[];
-  const modelHashes = new Map<number, string>();
+  const initial: GlobalState = { modelVersion: 1, strategy: strategy.saveState(), accountant: new RdpAccountant().toJSON(), history: [] };
+  let state = await store.init(initial, options.initialWeights);
+  {
+    const model = await store.readModel(state.modelVersion);
+    if (!model) throw new Error(`store has no model v${state.modelVersion}`);
+    if (model.byteLength !== length * 4) throw new Error(`stored model has ${model.byteLength / 4} values, initialWeights ${length}: different model, use another store`);
+  }
+  strategy.loadState(state.strategy);
 
-  if (saved) {
-    modelVersion = saved.modelVersion;
-    const bytes = store.readModel(modelVersion);
-    if (!bytes) throw new Error(`data directory has no model v${modelVersion}`);
-    weights = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
-    if (weights.length !== length) throw new Error(`stored model has ${weights.length} values, initialWeights ${length}: different model, use another dataDir`);
-    nextRoundId = saved.nextRoundId;
-    strategy.loadState(saved.strategy);
-    accountant = RdpAccountant.fromJSON(saved.accountant);
-    history = saved.history;
-    if (saved.round) {
-      round = saved.round;
-      accumulator = strategy.begin(length, round.settings);
-      // replay every acknowledged upload of the open round
-      for (const { token, summary } of store.readSummaries(round.id)) {
-        const decoded = decodeSummary(summary);
-        accumulator.add(dequantize(decoded), decoded.withinClip);
-        round.tokens[token] = true;
-      }
+  /** immutable model versions, with their SHA-256, for downloads */
+  const modelCache = new Map<number, { bytes: Uint8Array; sha256: string }>();
+  async function model(version: number): Promise<{ bytes: Uint8Array; sha256: string } | null> {
+    let m = modelCache.get(version);
+    if (!m) {
+      const bytes = await store.readModel(version);
+      if (!bytes) return null;
+      m = { bytes, sha256: createHash('sha256').update(bytes).digest('hex') };
+      if (modelCache.size >= 3) modelCache.delete(modelCache.keys().next().value!);
+      modelCache.set(version, m);
     }
-  } else {
-    modelVersion = 1;
-    weights = options.initialWeights.slice();
-    store.writeModel(modelVersion, weights);
-    nextRoundId = 1;
-    accountant = new RdpAccountant();
-    history = [];
+    return m;
   }
 
-  function persist(): void {
-    store.writeState({ modelVersion, nextRoundId, round, strategy: strategy.saveState(), accountant: accountant.toJSON(), history } satisfies PersistedState);
+  // ---- status snapshot (sync `status()`), refreshed from the store ----
+  let snapshot: AggregatorStatus;
+  function build(st: GlobalState, cur: { round: OpenRound; closing: boolean } | null, counts: { selected: number; accepted: number }): AggregatorStatus {
+    const accountant = RdpAccountant.fromJSON(st.accountant as AccountantJson);
+    const last = st.history.length ? st.history[st.history.length - 1] : null;
+    return {
+      modelVersion: st.modelVersion,
+      parameterCount: length,
+      strategy: strategy.name,
+      serverOptimizer: serverOptimizer.name,
+      store: store.kind,
+      round: cur && {
+        id: cur.round.id,
+        modelVersion: cur.round.modelVersion,
+        selected: counts.selected,
+        accepted: counts.accepted,
+        minParticipants,
+        maxParticipants,
+        deadline: cur.round.task.deadline,
+        clipNorm: cur.round.settings.clipNorm,
+        closing: cur.closing,
+      },
+      privacy: {
+        delta,
+        epsilon: accountant.steps ? accountant.spent(delta).epsilon : st.history.length ? null : 0,
+        rounds: accountant.steps,
+        lastRoundEpsilon: last?.epsilonThisRound ?? null,
+      },
+      history: st.history,
+    };
   }
-
-  function modelSha256(version: number, bytes: Uint8Array): string {
-    let h = modelHashes.get(version);
-    if (!h) {
-      h = createHash('sha256').update(bytes).digest('hex');
-      modelHashes.set(version, h);
-    }
-    return h;
+  async function refresh(): Promise<AggregatorStatus> {
+    state = await store.readState();
+    const cur = await store.currentRound();
+    snapshot = build(state, cur, cur ? await store.counts(cur.round.id) : { selected: 0, accepted: 0 });
+    return snapshot;
   }
+  await refresh();
 
-  function openRound(now: number): RoundState {
+  // ---- rounds ----
+  async function openRound(now: number): Promise<OpenRound | null> {
+    const st = await store.readState();
+    strategy.loadState(st.strategy); // another instance may have adapted the clip norm
     const settings = strategy.clientSettings(maxParticipants);
     const scale = defaultScale(settings.clipNorm, bits, settings.clientNoiseStd > 0 ? 2 : 1);
-    const id = nextRoundId++;
-    const task: RoundTask = {
-      roundId: id,
-      modelVersion,
-      length,
-      ...training,
-      clipNorm: settings.clipNorm,
-      clientNoiseStd: settings.clientNoiseStd,
-      bits,
-      scale,
-      deadline: now + roundDurationMs,
-    };
     const sqrtD = Math.sqrt(length);
     // triangle inequality: ‖clipped + noise + rounding‖ ≤ C + ‖noise‖ + √d/scale;
     // ‖noise‖ ≤ std·(√d + 6) except with negligible probability (χ concentration)
     const normBound = settings.clipNorm * (1 + 1e-4) + sqrtD / scale + (settings.clientNoiseStd > 0 ? settings.clientNoiseStd * (sqrtD + 6) : 0);
-    round = { id, modelVersion, task, settings, normBound, tokens: {} };
-    accumulator = strategy.begin(length, settings);
-    persist();
+    const round = await store.openRound((id) => {
+      const task: RoundTask = {
+        roundId: id,
+        modelVersion: st.modelVersion,
+        length,
+        ...training,
+        clipNorm: settings.clipNorm,
+        clientNoiseStd: settings.clientNoiseStd,
+        bits,
+        scale,
+        deadline: now + roundDurationMs,
+      };
+      return { id, modelVersion: st.modelVersion, task, settings, normBound };
+    });
+    if (round) await refresh();
     return round;
   }
 
-  function closeRound(aggregate: boolean): void {
-    if (!round || !accumulator) return;
-    if (aggregate) {
-      const outcome = strategy.finish(accumulator, random);
-      serverOptimizer.apply(weights, outcome.update);
-      modelVersion++;
-      store.writeModel(modelVersion, weights);
-      let epsRound: number | null = null;
-      let epsTotal: number | null = null;
-      if (outcome.noiseMultiplier !== null) {
-        const one = new RdpAccountant(accountant.orders);
-        one.step(selectionProbability, outcome.noiseMultiplier);
-        epsRound = one.spent(delta).epsilon;
-        accountant.step(selectionProbability, outcome.noiseMultiplier);
-        epsTotal = accountant.spent(delta).epsilon;
-      }
-      history.push({ roundId: round.id, participants: accumulator.count, newModelVersion: modelVersion, epsilonThisRound: epsRound, epsilonTotal: epsTotal, clipNorm: round.settings.clipNorm });
+  /** The closer's work: stream the accepted summaries into the strategy, step, publish. Returns true if a model version resulted. */
+  async function finishClose(roundId: number): Promise<boolean> {
+    const cur = await store.currentRound();
+    if (!cur || cur.round.id !== roundId) throw new Error(`round ${roundId} vanished while closing`);
+    const round = cur.round;
+    const st = await store.readState();
+    strategy.loadState(st.strategy);
+    const acc = strategy.begin(length, round.settings);
+    for await (const bytes of store.summaries(roundId)) {
+      const s = quantizedView(bytes); // validated on upload; decoded straight into the sum
+      acc.addQuantized(s.ints, s.scale, s.withinClip);
     }
-    round = null;
-    accumulator = null;
-    persist();
+    if (acc.count < minParticipants) {
+      await store.commitClose(roundId, st, null, null); // abandoned: nothing released, no privacy spent
+      return false;
+    }
+    const bytes = await store.readModel(st.modelVersion);
+    if (!bytes) throw new Error(`store has no model v${st.modelVersion}`);
+    const weights = new Float32Array(length);
+    new Uint8Array(weights.buffer).set(bytes);
+    serverOptimizer.loadState(await store.readOptimizer(), length);
+    const outcome = strategy.finish(acc, random);
+    serverOptimizer.apply(weights, outcome.update);
+    const accountant = RdpAccountant.fromJSON(st.accountant as AccountantJson);
+    let epsRound: number | null = null;
+    let epsTotal: number | null = null;
+    if (outcome.noiseMultiplier !== null) {
+      const one = new RdpAccountant(accountant.orders);
+      one.step(selectionProbability, outcome.noiseMultiplier);
+      epsRound = one.spent(delta).epsilon;
+      accountant.step(selectionProbability, outcome.noiseMultiplier);
+      epsTotal = accountant.spent(delta).epsilon;
+    }
+    const version = st.modelVersion + 1;
+    const next: GlobalState = {
+      modelVersion: version,
+      strategy: strategy.saveState(),
+      accountant: accountant.toJSON(),
+      history: [...st.history, { roundId, participants: acc.count, newModelVersion: version, epsilonThisRound: epsRound, epsilonTotal: epsTotal, clipNorm: round.settings.clipNorm }],
+    };
+    await store.commitClose(roundId, next, weights, serverOptimizer.saveState());
+    return true;
   }
 
-  /** Closes the round if its deadline passed: aggregate with enough participants, else abandon (nothing released). */
-  function tick(now: number): void {
-    if (round && now >= round.task.deadline) closeRound(accumulator!.count >= minParticipants);
+  /** Tries to become the round's closer; resolves true if this call produced a model version. */
+  async function closeRound(roundId: number): Promise<boolean> {
+    if (!(await store.claimClose(roundId))) return false;
+    let produced: boolean;
+    try {
+      produced = await finishClose(roundId);
+    } catch (e) {
+      await store.abortClose(roundId).catch(() => {});
+      throw e;
+    }
+    await refresh();
+    return produced;
   }
 
-  const timer = setInterval(() => tick(Date.now()), Math.min(1000, Math.max(50, roundDurationMs / 4)));
+  /** The current round, after closing it if its deadline passed. */
+  async function current(now: number): Promise<{ round: OpenRound; closing: boolean } | null> {
+    let cur = await store.currentRound();
+    if (cur && !cur.closing && now >= cur.round.task.deadline) {
+      await closeRound(cur.round.id);
+      cur = await store.currentRound();
+    }
+    return cur;
+  }
+
+  let closed = false;
+  let ticking = false;
+  const timer = setInterval(() => {
+    if (ticking || closed) return;
+    ticking = true;
+    void (async () => {
+      const cur = await current(Date.now());
+      // a closer that crashed leaves its round "closing": take it over once its lease expired
+      if (cur?.closing) await closeRound(cur.round.id);
+      else await refresh();
+    })()
+      .catch((e: unknown) => {
+        if (!closed) console.error('aggregator tick:', e);
+      })
+      .finally(() => (ticking = false));
+  }, Math.min(1000, Math.max(50, roundDurationMs / 4)));
   timer.unref();
 
-  function checkIn(now: number): CheckInResponse & { token?: string } {
-    tick(now);
-    const r = round ?? openRound(now);
-    const selected = Object.keys(r.tokens).length;
-    if (selected >= maxParticipants || random() >= selectionProbability) return { status: 'wait', retryAfterSeconds };
+  async function checkIn(now: number): Promise<CheckInResponse & { token?: string }> {
+    const cur = await current(now);
+    const round = cur ? (cur.closing ? null : cur.round) : await openRound(now);
+    const wait = { status: 'wait' as const, retryAfterSeconds };
+    if (!round || random() >= selectionProbability) return wait;
     const token = randomBytes(16).toString('hex');
-    r.tokens[token] = false;
-    persist();
-    return { status: 'task', task: r.task, token };
+    if (!(await store.issueToken(round.id, token, maxParticipants))) return wait;
+    if (snapshot.round?.id === round.id) snapshot.round.selected++;
+    return { status: 'task', task: round.task, token };
   }
 
-  function acceptSummary(roundId: number, token: string | undefined, body: Uint8Array, now: number): number {
-    tick(now);
-    if (!round || round.id !== roundId) throw new HttpError(409, `round ${roundId} is not open`);
-    if (!token || !Object.hasOwn(round.tokens, token)) throw new HttpError(403, 'unknown upload token for this round');
-    if (round.tokens[token]) throw new HttpError(409, 'this client already uploaded a summary in this round');
-    let decoded;
+  /** Checks everything that can be checked without the store's state; throws HttpError 400/409/422. */
+  function validate(body: Uint8Array, round: OpenRound): void {
+    let s;
     try {
-      decoded = decodeSummary(body);
+      s = quantizedView(body);
     } catch (e) {
       if (e instanceof SummaryFormatError) throw new HttpError(400, e.message);
       throw e;
     }
     const t = round.task;
-    if (decoded.roundId !== round.id) throw new HttpError(400, `summary is for round ${decoded.roundId}, uploaded to round ${round.id}`);
-    if (decoded.modelVersion !== t.modelVersion) throw new HttpError(409, `summary is relative to model v${decoded.modelVersion}, round uses v${t.modelVersion}`);
-    if (decoded.length !== t.length) throw new HttpError(400, `summary has ${decoded.length} values, round expects ${t.length}`);
-    if (decoded.bits !== t.bits) throw new HttpError(400, `summary uses ${decoded.bits}-bit values, round expects ${t.bits}`);
-    if (Math.fround(t.scale) !== decoded.scale) throw new HttpError(400, `summary scale ${decoded.scale} differs from the round's ${t.scale}`);
-    const values = dequantize(decoded);
-    const norm = l2Norm(values);
+    if (s.roundId !== round.id) throw new HttpError(400, `summary is for round ${s.roundId}, uploaded to round ${round.id}`);
+    if (s.modelVersion !== t.modelVersion) throw new HttpError(409, `summary is relative to model v${s.modelVersion}, round uses v${t.modelVersion}`);
+    if (s.length !== t.length) throw new HttpError(400, `summary has ${s.length} values, round expects ${t.length}`);
+    if (s.bits !== t.bits) throw new HttpError(400, `summary uses ${s.bits}-bit values, round expects ${t.bits}`);
+    if (Math.fround(t.scale) !== s.scale) throw new HttpError(400, `summary scale ${s.scale} differs from the round's ${t.scale}`);
+    // the norm in the integer domain: exact (Σq² < 2^53 for any allowed length), one pass, no copy
+    const ints = s.ints;
+    let sq = 0;
+    for (let i = 0; i < ints.length; i++) sq += ints[i] * ints[i];
+    const norm = Math.sqrt(sq) / s.scale;
     if (!Number.isFinite(norm)) throw new HttpError(400, 'summary contains non-finite values');
     if (norm > round.normBound) throw new HttpError(422, `update norm ${norm.toFixed(4)} exceeds the round's bound ${round.normBound.toFixed(4)}`);
-    // durable first, then counted: an acknowledged update survives a crash
-    store.appendSummary(round.id, token, body);
-    round.tokens[token] = true;
-    accumulator!.add(values, decoded.withinClip);
-    const accepted = accumulator!.count;
-    if (accepted >= maxParticipants) closeRound(true);
-    return accepted;
   }
 
-  function status(): AggregatorStatus {
-    tick(Date.now());
-    const last = history.length ? history[history.length - 1] : null;
-    return {
-      modelVersion,
-      parameterCount: length,
-      strategy: strategy.name,
-      serverOptimizer: serverOptimizer.name,
-      round: round && {
-        id: round.id,
-        modelVersion: round.modelVersion,
-        selected: Object.keys(round.tokens).length,
-        accepted: accumulator!.count,
-        minParticipants,
-        maxParticipants,
-        deadline: round.task.deadline,
-        clipNorm: round.settings.clipNorm,
-      },
-      privacy: {
-        delta,
-        epsilon: accountant.steps ? accountant.spent(delta).epsilon : history.length ? null : 0,
-        rounds: accountant.steps,
-        lastRoundEpsilon: last?.epsilonThisRound ?? null,
-      },
-      history,
-    };
+  async function acceptSummary(roundId: number, token: string | undefined, body: Uint8Array, now: number): Promise<number> {
+    const cur = await current(now);
+    if (!cur || cur.closing || cur.round.id !== roundId) throw new HttpError(409, `round ${roundId} is not open`);
+    if (!token || !TOKEN.test(token)) throw new HttpError(403, 'unknown upload token for this round');
+    validate(body, cur.round);
+    // atomic in the store: open round, issued unused token → spent + durably stored
+    const r = await store.accept(roundId, token, body);
+    if (!r.ok) {
+      if (r.reason === 'not-open') throw new HttpError(409, `round ${roundId} is not open`);
+      if (r.reason === 'unknown-token') throw new HttpError(403, 'unknown upload token for this round');
+      throw new HttpError(409, 'this client already uploaded a summary in this round');
+    }
+    if (snapshot.round?.id === roundId) snapshot.round.accepted = Math.max(snapshot.round.accepted, r.accepted);
+    if (r.accepted >= maxParticipants) await closeRound(roundId);
+    return r.accepted;
   }
 
   async function route(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
     const method = req.method ?? 'GET';
-    const now = Date.now();
     if (path === '/checkin') {
       if (method !== 'POST') throw new HttpError(405, 'use POST');
       await readBody(req, 4096); // no fields are defined for v1; the body is ignored
-      sendJson(res, 200, checkIn(now));
+      sendJson(res, 200, await checkIn(Date.now()));
       return;
     }
     if (path === '/status') {
       if (method !== 'GET') throw new HttpError(405, 'use GET');
-      tick(now);
-      sendJson(res, 200, status());
+      await current(Date.now());
+      sendJson(res, 200, await refresh());
       return;
     }
-    const model = /^\/model\/(latest|\d+)$/.exec(path);
-    if (model) {
+    const modelPath = /^\/model\/(latest|\d+)$/.exec(path);
+    if (modelPath) {
       if (method !== 'GET') throw new HttpError(405, 'use GET');
-      const version = model[1] === 'latest' ? modelVersion : Number(model[1]);
-      const bytes = store.readModel(version);
-      if (!bytes) throw new HttpError(404, `no model version ${version}`);
+      const version = modelPath[1] === 'latest' ? (await store.readState()).modelVersion : Number(modelPath[1]);
+      const m = await model(version);
+      if (!m) throw new HttpError(404, `no model version ${version}`);
       res.writeHead(200, {
         'content-type': 'application/octet-stream',
-        'content-length': String(bytes.length),
+        'content-length': String(m.bytes.length),
         'x-silo-model-version': String(version),
-        'x-silo-sha256': modelSha256(version, bytes),
-        'cache-control': model[1] === 'latest' ? 'no-store' : 'public, max-age=31536000, immutable',
+        'x-silo-sha256': m.sha256,
+        'cache-control': modelPath[1] === 'latest' ? 'no-store' : 'public, max-age=31536000, immutable',
       });
-      res.end(bytes);
+      res.end(m.bytes);
       return;
     }
     const upload = /^\/rounds\/(\d+)\/summary$/.exec(path);
     if (upload) {
       if (method !== 'POST') throw new HttpError(405, 'use POST');
-      const limit = HEADER_BYTES + length * 4;
-      const body = await readBody(req, limit);
+      const body = await readBody(req, HEADER_BYTES + length * 4);
       const token = req.headers['x-silo-token'];
-      const accepted = acceptSummary(Number(upload[1]), typeof token === 'string' ? token : undefined, body, Date.now());
+      const accepted = await acceptSummary(Number(upload[1]), typeof token === 'string' ? token : undefined, body, Date.now());
       sendJson(res, 202, { accepted: true, roundParticipants: accepted });
       return;
     }
@@ -393,16 +441,21 @@ export async function createAggregator(options: AggregatorOptions): Promise<Aggr
       }
       return true;
     },
-    status,
-    closeRoundNow() {
-      if (!round) return false;
-      const enough = accumulator!.count >= minParticipants;
-      closeRound(enough);
-      return enough;
+    status: () => snapshot,
+    fetchStatus: async () => {
+      await current(Date.now());
+      return refresh();
+    },
+    async closeRoundNow() {
+      const cur = await store.currentRound();
+      if (!cur) return false;
+      return closeRound(cur.round.id);
     },
     async close() {
+      closed = true;
       clearInterval(timer);
-      store.close();
+      while (ticking) await new Promise((r) => setTimeout(r, 5));
+      await store.close();
     },
   };
 }

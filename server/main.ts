@@ -1,7 +1,10 @@
 // Standalone aggregation server: `npm run server -- [--port 8787] [--host 127.0.0.1]
 //   [--data .silo-data] [--strategy dp-fedavg|fedavg|trimmed-mean|median]
 //   [--noise-multiplier 1] [--noise central|distributed] [--min 10] [--max 100]
-//   [--round-seconds 600] [--selection-probability 1] [--server-optimizer sgd|momentum|adam]`
+//   [--round-seconds 600] [--selection-probability 1] [--server-optimizer sgd|momentum|adam]
+//   [--store file:DIR | redis://host:port[/db]] [--redis-prefix silo:]`
+// With --store redis://… any number of these processes (behind one load balancer or not)
+// share one Redis and serve the same rounds.
 // The initial global model is a freshly initialised SasRec with the default config (seed 42),
 // the same architecture the browser worker trains.
 import { createServer } from 'node:http';
@@ -9,6 +12,9 @@ import { parseArgs } from 'node:util';
 import { flattenWeights } from '../federated/summary.ts';
 import { SasRec } from '../models/sasrec.ts';
 import { createAggregator } from './aggregator.ts';
+import { FileStore } from './file-store.ts';
+import { RedisStore } from './redis-store.ts';
+import type { AggregatorStore } from './store.ts';
 import { ServerAdam, ServerMomentum, ServerSgd } from './server-optimizers.ts';
 import { type AggregationStrategy, DpFedAvg, FedAvg, TrimmedMean } from './strategies.ts';
 
@@ -18,6 +24,7 @@ const { values: args } = parseArgs({
     host: { type: 'string', default: '127.0.0.1' },
     data: { type: 'string', default: '.silo-data' },
     store: { type: 'string' },
+    'redis-prefix': { type: 'string', default: 'silo:' },
     strategy: { type: 'string', default: 'dp-fedavg' },
     'noise-multiplier': { type: 'string', default: '1' },
     noise: { type: 'string', default: 'central' },
@@ -31,8 +38,12 @@ const { values: args } = parseArgs({
   },
 });
 
-if (args.store && !args.store.startsWith('file:')) {
-  console.error(`--store ${args.store}: only the embedded store is implemented so far (Redis store not built yet)`);
+let store: AggregatorStore;
+const where = args.store ?? `file:${args.data}`;
+if (where.startsWith('redis://') || where.startsWith('rediss://')) store = new RedisStore(where, { prefix: args['redis-prefix'] });
+else if (where.startsWith('file:')) store = new FileStore(where.slice('file:'.length) || args.data);
+else {
+  console.error(`--store ${where}: use file:DIR or redis://host:port`);
   process.exit(2);
 }
 
@@ -55,7 +66,7 @@ model.dispose();
 
 const aggregator = await createAggregator({
   initialWeights,
-  dataDir: args.data,
+  store,
   strategy: makeStrategy(),
   serverOptimizer: makeOptimizer(),
   minParticipants: Number(args.min),
@@ -72,7 +83,7 @@ const server = createServer(async (req, res) => {
   }
 });
 server.listen(Number(args.port), args.host, () => {
-  console.log(`Silo aggregator on http://${args.host}:${args.port}/fl/v1/ (data: ${args.data}, strategy: ${args.strategy})`);
+  console.log(`Silo aggregator on http://${args.host}:${args.port}/fl/v1/ (store: ${where}, strategy: ${args.strategy})`);
 });
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {

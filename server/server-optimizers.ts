@@ -1,9 +1,33 @@
 // Server optimisers (Reddi et al. 2021, "Adaptive Federated Optimization"): the round's
-// aggregated delta is a pseudo-gradient; the server takes one step with it.
+// aggregated delta is a pseudo-gradient; the server takes one step with it. Their state
+// (momentum, Adam moments) is saved with every model version, so a restarted server, or
+// another instance on the same Redis, continues exactly where the last step left off.
 export interface ServerOptimizer {
   readonly name: string;
   /** applies the update to `weights` in place */
   apply(weights: Float32Array, update: Float32Array): void;
+  /** the state the next apply() depends on, as bytes (null: stateless) */
+  saveState(): Uint8Array | null;
+  /** restores saveState()'s bytes; null resets to the initial state */
+  loadState(state: Uint8Array | null, length: number): void;
+}
+
+/** Concatenated little-endian float32 vectors (typed arrays are little-endian on every platform Node runs on here). */
+function packVectors(vectors: Float32Array[]): Uint8Array {
+  const out = new Float32Array(vectors.reduce((n, v) => n + v.length, 0));
+  let off = 0;
+  for (const v of vectors) {
+    out.set(v, off);
+    off += v.length;
+  }
+  return new Uint8Array(out.buffer);
+}
+
+function unpackVectors(state: Uint8Array, count: number, length: number, name: string): Float32Array[] {
+  if (state.byteLength !== count * length * 4) throw new Error(`saved ${name} optimiser state has ${state.byteLength} bytes, expected ${count * length * 4} (another optimiser or model?)`);
+  const all = new Float32Array(count * length);
+  new Uint8Array(all.buffer).set(state);
+  return Array.from({ length: count }, (_, i) => all.subarray(i * length, (i + 1) * length));
 }
 
 /** Plain FedAvg: w ← w + lr · Δ (lr = 1 is McMahan et al.'s FedAvg). */
@@ -13,6 +37,10 @@ export class ServerSgd implements ServerOptimizer {
   apply(weights: Float32Array, update: Float32Array): void {
     for (let i = 0; i < weights.length; i++) weights[i] += this.learningRate * update[i];
   }
+  saveState(): null {
+    return null;
+  }
+  loadState(): void {}
 }
 
 /** FedAvgM: server momentum, v ← βv + Δ, w ← w + lr·v (Hsu et al. 2019). */
@@ -26,6 +54,12 @@ export class ServerMomentum implements ServerOptimizer {
       v[i] = this.beta * v[i] + update[i];
       weights[i] += this.learningRate * v[i];
     }
+  }
+  saveState(): Uint8Array | null {
+    return this.velocity && packVectors([this.velocity]);
+  }
+  loadState(state: Uint8Array | null, length: number): void {
+    this.velocity = state ? unpackVectors(state, 1, length, this.name)[0] : null;
   }
 }
 
@@ -43,5 +77,17 @@ export class ServerAdam implements ServerOptimizer {
       v[i] = this.beta2 * v[i] + (1 - this.beta2) * update[i] * update[i];
       weights[i] += (this.learningRate * m[i]) / (Math.sqrt(v[i]) + this.tau);
     }
+  }
+  saveState(): Uint8Array | null {
+    return this.m && this.v && packVectors([this.m, this.v]);
+  }
+  loadState(state: Uint8Array | null, length: number): void {
+    if (!state) {
+      this.m = this.v = null;
+      return;
+    }
+    const [m, v] = unpackVectors(state, 2, length, this.name);
+    this.m = m.slice();
+    this.v = v.slice();
   }
 }

@@ -6,7 +6,18 @@ import { gaussian } from '../federated/summary.ts';
 /** Collects one round's accepted deltas. */
 export interface RoundAccumulator {
   add(delta: Float32Array, withinClip: boolean): void;
+  /** adds the delta ints / scale, decoding straight from the summary's fixed-point values */
+  addQuantized(ints: QuantizedValues, scale: number, withinClip: boolean): void;
   readonly count: number;
+}
+
+export type QuantizedValues = Int8Array | Int16Array | Int32Array;
+
+function dequantized(ints: QuantizedValues, scale: number): Float32Array {
+  const out = new Float32Array(ints.length);
+  const inv = 1 / scale;
+  for (let i = 0; i < out.length; i++) out[i] = ints[i] * inv;
+  return out;
 }
 
 export interface RoundOutcome {
@@ -47,6 +58,14 @@ class SumAccumulator implements RoundAccumulator {
     this.count++;
     if (withinClip) this.withinClipCount++;
   }
+  addQuantized(ints: QuantizedValues, scale: number, withinClip: boolean): void {
+    const s = this.sum;
+    if (ints.length !== s.length) throw new Error(`summary has ${ints.length} values, accumulator ${s.length}`);
+    const inv = 1 / scale;
+    for (let i = 0; i < s.length; i++) s[i] += ints[i] * inv;
+    this.count++;
+    if (withinClip) this.withinClipCount++;
+  }
 }
 
 /**
@@ -83,6 +102,9 @@ class StoringAccumulator implements RoundAccumulator {
   }
   add(delta: Float32Array): void {
     this.deltas.push(delta);
+  }
+  addQuantized(ints: QuantizedValues, scale: number): void {
+    this.deltas.push(dequantized(ints, scale));
   }
 }
 

@@ -3,13 +3,18 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RoundTask } from '../../federated/protocol.ts';
 import { encodeSummary, stochasticQuantize } from '../../federated/summary.ts';
 import { FederatedHttpClient } from '../../federated/transport.ts';
 import { mulberry32 } from '../../models/metrics.ts';
 import { createAggregator, type Aggregator, type AggregatorOptions } from '../../server/aggregator.ts';
+import { FileStore } from '../../server/file-store.ts';
+import { RedisStore } from '../../server/redis-store.ts';
+import { ServerAdam, ServerMomentum, type ServerOptimizer } from '../../server/server-optimizers.ts';
+import type { AggregatorStore } from '../../server/store.ts';
 import { type AggregationStrategy, DpFedAvg, FedAvg, TrimmedMean } from '../../server/strategies.ts';
+import { startRedis } from './redis-server.ts';
 
 const LENGTH = 500;
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -17,19 +22,42 @@ afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
 
-function tempDir(): string {
+// one real redis-server for the file; every test gets its own key prefix
+let redis: Awaited<ReturnType<typeof startRedis>>;
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterAll(() => redis?.stop());
+
+type StoreKind = 'file' | 'redis';
+/** A place the server's state lives: the same `where` gives a restarted server the same state. */
+function newWhere(kind: StoreKind): string {
+  if (kind === 'redis') return `t${Math.random().toString(36).slice(2)}:`;
   const dir = mkdtempSync(join(tmpdir(), 'silo-fl-'));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
+function openStore(kind: StoreKind, where: string): AggregatorStore {
+  return kind === 'redis' ? new RedisStore(redis.url, { prefix: where }) : new FileStore(where);
+}
 
-async function start(options: Partial<AggregatorOptions> & { dataDir: string }): Promise<{ agg: Aggregator; base: string; server: Server }> {
+interface Started {
+  agg: Aggregator;
+  base: string;
+  server: Server;
+  /** stops the HTTP server and the aggregator (as a process exit would) */
+  stop: () => Promise<void>;
+}
+
+async function start(options: Partial<AggregatorOptions> & { where: string; kind: StoreKind }): Promise<Started> {
+  const { where, kind, ...rest } = options;
   const agg = await createAggregator({
+    store: openStore(kind, where),
     initialWeights: new Float32Array(LENGTH).fill(0.5),
     strategy: new FedAvg(1),
     minParticipants: 2,
     maxParticipants: 3,
-    ...options,
+    ...rest,
   });
   const server = createServer(async (req, res) => {
     if (!(await agg.handle(req, res))) {
@@ -39,12 +67,16 @@ async function start(options: Partial<AggregatorOptions> & { dataDir: string }):
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  let stopped = false;
   const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    server.closeAllConnections();
     await new Promise<void>((r) => server.close(() => r()));
     await agg.close();
   };
   cleanups.push(stop);
-  return { agg, base, server };
+  return { agg, base, server, stop };
 }
 
 /** A valid summary carrying `value` in every coordinate (before quantisation). */
@@ -65,9 +97,9 @@ async function checkInTask(client: FederatedHttpClient): Promise<{ task: RoundTa
   return { task: r.task, token: r.token };
 }
 
-describe('aggregation server over loopback HTTP', () => {
+describe.each(['file', 'redis'] as const)('aggregation server over loopback HTTP, %s store', (kind) => {
   it('runs a FedAvg round end to end and serves the new model with a verified hash', async () => {
-    const { base } = await start({ dataDir: tempDir() });
+    const { base } = await start({ kind, where: newWhere(kind) });
     const client = new FederatedHttpClient(base);
     const v1 = await client.downloadModel('latest');
     expect(v1.version).toBe(1);
@@ -91,7 +123,7 @@ describe('aggregation server over loopback HTTP', () => {
   });
 
   it('rejects bad uploads with a 4xx reason and leaves the round untouched', async () => {
-    const { base, agg } = await start({ dataDir: tempDir() });
+    const { base, agg } = await start({ kind, where: newWhere(kind) });
     const client = new FederatedHttpClient(base);
     const { task, token } = await checkInTask(client);
     const path = `/fl/v1/rounds/${task.roundId}/summary`;
@@ -133,16 +165,15 @@ describe('aggregation server over loopback HTTP', () => {
   });
 
   it('a restarted server loses no accepted update', async () => {
-    const dir = tempDir();
-    const first = await start({ dataDir: dir });
+    const where = newWhere(kind);
+    const first = await start({ kind, where });
     const c1 = new FederatedHttpClient(first.base);
     const a = await checkInTask(c1);
     const b = await checkInTask(c1);
     await c1.uploadSummary(a.task.roundId, a.token, summaryFor(a.task, 0.01));
-    await new Promise<void>((r) => first.server.close(() => r()));
-    await first.agg.close();
+    await first.stop();
 
-    const second = await start({ dataDir: dir });
+    const second = await start({ kind, where });
     expect(second.agg.status().round?.accepted).toBe(1);
     const c2 = new FederatedHttpClient(second.base);
     // the token used before the restart is still spent; the other one still works
@@ -156,7 +187,7 @@ describe('aggregation server over loopback HTTP', () => {
   });
 
   it('closes a round at the deadline: aggregates with ≥ min participants, abandons below', async () => {
-    const { base, agg } = await start({ dataDir: tempDir(), roundDurationMs: 300 });
+    const { base, agg } = await start({ kind, where: newWhere(kind), roundDurationMs: 300 });
     const client = new FederatedHttpClient(base);
     const a = await checkInTask(client);
     await client.uploadSummary(a.task.roundId, a.token, summaryFor(a.task, 0.01));
@@ -175,23 +206,24 @@ describe('aggregation server over loopback HTTP', () => {
   });
 
   it('closeRoundNow aggregates with enough participants and abandons otherwise', async () => {
-    const { base, agg } = await start({ dataDir: tempDir() });
+    const { base, agg } = await start({ kind, where: newWhere(kind) });
     const client = new FederatedHttpClient(base);
     const a = await checkInTask(client);
     await client.uploadSummary(a.task.roundId, a.token, summaryFor(a.task, 0.01));
-    expect(agg.closeRoundNow()).toBe(false); // 1 < min 2
+    expect(await agg.closeRoundNow()).toBe(false); // 1 < min 2
     expect(agg.status().modelVersion).toBe(1);
     const b = await checkInTask(client);
     const c = await checkInTask(client);
     await client.uploadSummary(b.task.roundId, b.token, summaryFor(b.task, 0.01));
     await client.uploadSummary(c.task.roundId, c.token, summaryFor(c.task, 0.01));
-    expect(agg.closeRoundNow()).toBe(true);
+    expect(await agg.closeRoundNow()).toBe(true);
     expect(agg.status().modelVersion).toBe(2);
   });
 
   it('DP-FedAvg reports ε per round and in total, and adapts the clip norm', async () => {
     const { base, agg } = await start({
-      dataDir: tempDir(),
+      kind,
+      where: newWhere(kind),
       strategy: new DpFedAvg({ noiseMultiplier: 1, initialClipNorm: 0.1 }),
       selectionProbability: 1,
       random: mulberry32(11),
@@ -212,7 +244,9 @@ describe('aggregation server over loopback HTTP', () => {
     expect(s.privacy.epsilon!).toBeGreaterThan(s.history[0].epsilonThisRound!);
     expect(s.history[1].clipNorm).not.toBe(s.history[0].clipNorm); // noisy with 3 clients; direction tested below
   });
+});
 
+describe('aggregation strategies', () => {
   it('adaptive clipping shrinks C when most updates are within it and grows it when most are clipped', () => {
     for (const [withinClip, direction] of [[true, -1], [false, 1]] as const) {
       const strategy = new DpFedAvg({ noiseMultiplier: 1, initialClipNorm: 1 });

@@ -1,0 +1,85 @@
+// The aggregator's storage interface. The aggregator (aggregator.ts) is written once against
+// it; FileStore (embedded, one process) and RedisStore (several processes share one Redis)
+// implement it. Every method that changes a round is atomic in the implementation: Redis
+// runs it as one Lua script, the file store runs it in one JS turn before its durable write.
+import type { RoundTask } from '../federated/protocol.ts';
+import type { ClientSettings } from './strategies.ts';
+
+export interface RoundRecord {
+  roundId: number;
+  participants: number;
+  newModelVersion: number;
+  epsilonThisRound: number | null;
+  epsilonTotal: number | null;
+  clipNorm: number;
+}
+
+/** Server state that changes only when a round closes. */
+export interface GlobalState {
+  modelVersion: number;
+  /** strategy.saveState() (e.g. the adaptive clip norm) */
+  strategy: unknown;
+  /** RdpAccountant.toJSON() */
+  accountant: unknown;
+  history: RoundRecord[];
+}
+
+/** A round as opened; immutable until it closes. */
+export interface OpenRound {
+  id: number;
+  modelVersion: number;
+  task: RoundTask;
+  settings: ClientSettings;
+  /** the server-side bound on a decoded summary's norm: clip + rounding error + client noise */
+  normBound: number;
+}
+
+export type AcceptResult = { ok: true; accepted: number } | { ok: false; reason: 'not-open' | 'unknown-token' | 'duplicate' };
+
+export interface AggregatorStore {
+  /** 'file' or 'redis', for status and logs */
+  readonly kind: string;
+  /**
+   * Writes `state` and model v`state.modelVersion` if the store is empty (once, even when
+   * several instances start together) and returns the state stored afterwards.
+   */
+  init(state: GlobalState, weights: Float32Array): Promise<GlobalState>;
+  readState(): Promise<GlobalState>;
+  /** a model version's bytes (little-endian float32), or null if unknown */
+  readModel(version: number): Promise<Uint8Array | null>;
+  /** the server optimiser's state for the current model version (null: none saved) */
+  readOptimizer(): Promise<Uint8Array | null>;
+  /** the round that is open or closing; `closing`: it accepts nothing more and no new round opens yet */
+  currentRound(): Promise<{ round: OpenRound; closing: boolean } | null>;
+  /**
+   * Opens the round `make(id)` builds, unless a round is open or closing. Returns the round
+   * open afterwards (this one or one another instance opened), or null while one closes.
+   * `make` may be called again if another instance opened and closed a round meanwhile.
+   */
+  openRound(make: (id: number) => OpenRound): Promise<OpenRound | null>;
+  /** records a fresh upload token if the round is open and has fewer than `max` tokens out */
+  issueToken(roundId: number, token: string, max: number): Promise<boolean>;
+  /** issued tokens and accepted summaries of the round */
+  counts(roundId: number): Promise<{ selected: number; accepted: number }>;
+  /**
+   * Atomically: the round is open, the token was issued for it and not used → the token is
+   * spent and the summary stored durably; resolves only then. Otherwise nothing changes.
+   */
+  accept(roundId: number, token: string, summary: Uint8Array): Promise<AcceptResult>;
+  /**
+   * Stops the round accepting uploads and makes the caller its closer. Exactly one caller
+   * across all instances gets true (or a later caller after the closer released or lost it).
+   * Resolves after every upload the round acknowledged is readable by `summaries`.
+   */
+  claimClose(roundId: number): Promise<boolean>;
+  /** the round's accepted summaries (closer only; streamed: a few in memory at a time) */
+  summaries(roundId: number): AsyncIterable<Uint8Array>;
+  /**
+   * The closer publishes the round's outcome atomically: the new model version and
+   * optimiser state (null when the round was abandoned), the new state; the round is gone.
+   */
+  commitClose(roundId: number, next: GlobalState, model: Float32Array | null, optimizer: Uint8Array | null): Promise<void>;
+  /** the closer failed: the round stays closing and another attempt may take it over */
+  abortClose(roundId: number): Promise<void>;
+  close(): Promise<void>;
+}
