@@ -4,9 +4,21 @@ import * as Comlink from 'comlink';
 import type { EventSource, TrackResult } from './events.ts';
 import { Tracker, listenToDataLayer } from './tracker.ts';
 import type { BackendName } from '../workers/backend.ts';
-import type { Recommendation, RecommendRequest, SiloWorkerApi, WorkerStatus } from '../workers/profile.worker.ts';
+import type { Recommendation, RecommendRequest, RerankRequest, SiloWorkerApi, WorkerStatus } from '../workers/profile.worker.ts';
 
 export type { Recommendation, RecommendRequest, WorkerStatus, TrackResult };
+
+export interface RerankOptions {
+  /** item_id: the product on screen (a "more like this" list is ordered after it) */
+  context?: { item_id?: string };
+  /** blend of model score, profile affinity and the shop's own order (default 0.5 / 0.3 / 0.2) */
+  weights?: { model: number; affinity: number; shop: number };
+  /** default true: items with in_stock === false go last */
+  demoteOutOfStock?: boolean;
+}
+
+/** Longest list rerank() accepts: a storefront page, not a catalog. */
+export const RERANK_MAX_ITEMS = 1000;
 
 export interface SiloOptions {
   /** URL of the storefront's public catalog (JSON array of GA4 items) */
@@ -117,6 +129,40 @@ export class Silo extends EventTarget {
     await this.ready;
     await this.tracker.flush();
     return this.remote!.recommend({ k: request.k ?? 8, exclude: request.exclude, context: request.context });
+  }
+
+  /**
+   * The storefront's own list (search results, a category page) in this shopper's order, on
+   * the device. Items need an item_id; the same objects come back, reordered. Throws on bad
+   * input; returns the list unchanged while personalisation is unavailable.
+   */
+  async rerank<T extends { item_id: string }>(items: readonly T[], options: RerankOptions = {}): Promise<T[]> {
+    if (!Array.isArray(items)) throw new TypeError('rerank(items): items must be an array');
+    if (items.length > RERANK_MAX_ITEMS) throw new RangeError(`rerank(items): at most ${RERANK_MAX_ITEMS} items, got ${items.length}`);
+    items.forEach((item, i) => {
+      if (typeof item !== 'object' || item === null || typeof item.item_id !== 'string' || !item.item_id) {
+        throw new TypeError(`rerank(items): items[${i}] needs a non-empty string item_id`);
+      }
+    });
+    const w = options.weights;
+    if (w && ![w.model, w.affinity, w.shop].every((x) => typeof x === 'number' && Number.isFinite(x) && x >= 0)) {
+      throw new TypeError('rerank: weights.model, weights.affinity and weights.shop must be numbers ≥ 0');
+    }
+    if (this.failure || items.length < 2) return [...items];
+    await this.ready;
+    await this.tracker.flush();
+    // only the fields the ranking reads cross to the worker; the page keeps its own objects
+    const request: RerankRequest = {
+      items: items.map((it) => {
+        const { item_id, item_brand, item_category, item_category2, item_category3, item_category4, item_category5, price, in_stock } = it as Record<string, unknown> & { item_id: string };
+        return { item_id, item_brand, item_category, item_category2, item_category3, item_category4, item_category5, price, in_stock } as RerankRequest['items'][number];
+      }),
+      context: options.context,
+      weights: options.weights,
+      demoteOutOfStock: options.demoteOutOfStock,
+    };
+    const { order } = await this.remote!.rerank(request);
+    return order.map((i) => items[i]);
   }
 
   async profile(): ReturnType<SiloWorkerApi['profile']> {

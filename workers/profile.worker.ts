@@ -6,7 +6,10 @@ import type { SiloEvent } from '../src/events.ts';
 import { type BackendChoice, type BackendName, chooseBackend } from './backend.ts';
 import { buildCatalogStats, type CatalogStats } from './profile/catalog-stats.ts';
 import { cleanEvents } from './profile/clean.ts';
-import { type ShopperProfile, profileWithWords } from './profile/profile.ts';
+import { type ShopperProfile, computeProfile, profileWithWords } from './profile/profile.ts';
+import { explainRecommendation, historyFromEvents as explainHistory, type HistoryEntry as ExplainEntry, type ReasonKind } from './profile/explain.ts';
+import { rerank as rerankList, type RerankContext } from './profile/rerank.ts';
+import type { Ga4Item } from '../src/events.ts';
 import { Recommender, historyFromEvents, type HistoryEntry } from './recommender.ts';
 import { DEFAULT_RETENTION, EventStore, type RetentionPolicy, openStore } from './store.ts';
 
@@ -29,7 +32,30 @@ export interface Recommendation {
   item_id: string;
   score: number;
   reason: string;
+  /** what the reason rests on (workers/profile/explain.ts) and the history item it names */
+  reasonKind?: ReasonKind;
+  sourceItemId?: string;
   item: CatalogItem;
+}
+
+export interface RerankRequest {
+  /** the storefront's list, its order first; only item_id is required (catalog fields win) */
+  items: Ga4Item[];
+  /** item_id: the product on screen, read by the model as the latest step (as in recommend) */
+  context?: { item_id?: string };
+  weights?: RerankContext['weights'];
+  demoteOutOfStock?: boolean;
+}
+
+export interface RerankResponse {
+  /** order[k] = index in the request's list of the item placed k-th */
+  order: number[];
+  scores: number[];
+  /** false when no model scores were used (no history yet, or the model was busy training) */
+  modelScored: boolean;
+  profiled: boolean;
+  /** time spent in the worker, ms */
+  tookMs: number;
 }
 
 export interface WorkerStatus {
@@ -224,7 +250,78 @@ export class SiloWorker {
       }
     }
     const scored = await this.withFallback(() => this.recommender.recommend(history, k, exclude));
-    return scored.map((s) => ({ item_id: s.item.item_id, score: s.score, reason: s.reason, item: s.item }));
+    const { profile, explainEntries } = this.profileState();
+    return scored.map((s) => {
+      if (!s.source) return { item_id: s.item.item_id, score: s.score, reason: s.reason, item: s.item };
+      // the model's nearest history item gets the attention; explain.ts keeps it only if it
+      // shares a category or brand with the candidate, else falls back to the profile
+      const sourceId = this.catalog[s.source.index - 1]?.item_id;
+      const entries = explainEntries.map((e) => ({ ...e, attention: e.item.item_id === sourceId ? 1 : 0 }));
+      const reason = explainRecommendation(s.item, entries, { profile });
+      return { item_id: s.item.item_id, score: s.score, reason: reason.text, reasonKind: reason.kind, sourceItemId: reason.sourceItemId, item: s.item };
+    });
+  }
+
+  private profileCache: { key: string; at: number; profile: ShopperProfile; explainEntries: ExplainEntry[] } | null = null;
+
+  /** The profile and explainable history, recomputed when events change or after a minute (decay). */
+  private profileState(): { profile: ShopperProfile; explainEntries: ExplainEntry[] } {
+    const now = Date.now();
+    const key = `${this.events.length}:${this.events[this.events.length - 1]?.ts ?? 0}`;
+    if (!this.profileCache || this.profileCache.key !== key || now - this.profileCache.at > 60_000) {
+      this.profileCache = {
+        key,
+        at: now,
+        profile: computeProfile(this.events, this.catalogStats, now),
+        explainEntries: explainHistory(this.events, this.catalogStats, now),
+      };
+    }
+    return this.profileCache;
+  }
+
+  /**
+   * Orders the storefront's own list for this shopper (workers/profile/rerank.ts): model score,
+   * profile affinity and the shop's order blended. Model scores come from a cache per history;
+   * while the model is training and nothing is cached, the list is ordered without them
+   * rather than waiting for the update.
+   */
+  async rerank(request: RerankRequest): Promise<RerankResponse> {
+    const t0 = performance.now();
+    if (!Array.isArray(request?.items)) throw new Error('rerank: items must be an array');
+    const items: CatalogItem[] = request.items.map((raw, i) => {
+      const id = raw && typeof raw === 'object' && typeof raw.item_id === 'string' && raw.item_id ? raw.item_id : undefined;
+      if (!id) throw new Error(`rerank: items[${i}] has no item_id`);
+      return this.catalogStats.byId.get(id) ?? ({ ...raw, item_name: String((raw as { item_name?: unknown }).item_name ?? id), price: Number(raw.price) || 0 } as CatalogItem);
+    });
+    let history = this.history;
+    const contextIndex = request.context?.item_id ? this.recommender.table.indexOf(request.context.item_id) : undefined;
+    if (contextIndex !== undefined) history = [...history, { index: contextIndex, event: 'view_item', ts: Date.now() }];
+    let scores = history.length ? this.recommender.cachedScores(history) : undefined;
+    if (!scores && history.length && !this.training) scores = await this.withFallback(() => this.recommender.scoreAll(history));
+    let modelScores: Map<string, number> | undefined;
+    if (scores) {
+      modelScores = new Map();
+      for (const item of items) {
+        const index = this.recommender.table.indexOf(item.item_id);
+        if (index !== undefined) modelScores.set(item.item_id, scores[index]);
+      }
+    }
+    const { profile } = this.profileState();
+    const profiled = profile.recorded.kept > 0;
+    const ranked = rerankList(items, {
+      modelScores,
+      profile: profiled ? profile : undefined,
+      catalogStats: this.catalogStats,
+      weights: request.weights,
+      demoteOutOfStock: request.demoteOutOfStock,
+    });
+    return {
+      order: ranked.map((r) => r.originalIndex),
+      scores: ranked.map((r) => r.score),
+      modelScored: !!modelScores && modelScores.size > 0,
+      profiled,
+      tookMs: performance.now() - t0,
+    };
   }
 
   async status(): Promise<WorkerStatus> {
@@ -288,6 +385,7 @@ export class SiloWorker {
     this.events = [];
     this.history = [];
     this.rejected = 0;
+    this.profileCache = null;
   }
 }
 

@@ -34,6 +34,8 @@ export interface ScoredItem {
   item: CatalogItem;
   score: number;
   reason: string;
+  /** the history entry nearest to the item in the model's embedding space (explanations) */
+  source?: HistoryEntry;
 }
 
 /** The shopper's item sequence: interest events mapped to catalog indices, repeats collapsed. */
@@ -111,6 +113,26 @@ export class Recommender {
   private invalidate(): void {
     this.itemCache?.dispose();
     this.itemCache = null;
+    this.scoreCache = null;
+  }
+
+  // the last next-item scores: rerank() calls repeat for one history until it changes
+  private scoreCache: { key: string; scores: Float32Array } | null = null;
+
+  /** Next-item scores for every table index after this history, if already computed. */
+  cachedScores(history: readonly HistoryEntry[]): Float32Array | undefined {
+    const key = history.map((h) => h.index).join(',');
+    return this.scoreCache?.key === key ? this.scoreCache.scores : undefined;
+  }
+
+  /** Next-item scores for every table index (0 is padding) after this history. */
+  async scoreAll(history: readonly HistoryEntry[]): Promise<Float32Array> {
+    const cached = this.cachedScores(history);
+    if (cached) return cached;
+    const seq = history.map((h) => h.index);
+    const scores = await this.model.scoreNext([seq], this.tableTensor, this.items());
+    this.scoreCache = { key: seq.join(','), scores };
+    return scores;
   }
 
   private items(): tf.Tensor2D {
@@ -143,7 +165,7 @@ export class Recommender {
     return candidates.map((c, j) => {
       const h = nearest[j];
       const source = this.catalog[h.index - 1];
-      return { item: this.catalog[c.index - 1], score: c.score, reason: `Because you ${VERB[h.event] ?? 'viewed'} ${source.item_name}` };
+      return { item: this.catalog[c.index - 1], score: c.score, reason: `Because you ${VERB[h.event] ?? 'viewed'} ${source.item_name}`, source: h };
     });
   }
 

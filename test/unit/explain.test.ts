@@ -56,9 +56,20 @@ describe('explainRecommendation', () => {
     expect(explainRecommendation(vomero, [h(pegasus, 'view_item', 1, 0.0), h(gel, 'view_item', 2, 1)]).sourceItemId).toBe('g');
   });
 
-  it('never points at an unrelated item, however attended, nor at the candidate itself', () => {
+  it('never names an unrelated item as similar, however attended, nor the candidate itself', () => {
     const r = explainRecommendation(vomero, [h(tv, 'view_item', 1, 1), h(vomero, 'view_item', 2)]);
     expect(r.kind).not.toBe('because_viewed');
+    // a profile reason beats the model's cross-category link
+    const profile = { interests: { categories: [{ key: 'Shoes > Running', path: ['Shoes', 'Running'], weight: 1 }], brands: [], searches: [] } };
+    expect(explainRecommendation(vomero, [h(tv, 'view_item', 1, 1)], { profile }).kind).toBe('category_interest');
+  });
+
+  it("uses the model's most attended item only as a last resort, marked model_nearest", () => {
+    // nothing shared and no profile match: the model's link, phrased by what the shopper did
+    const history = [h(tv, 'view_item', 1, 0.2), h(tv, 'add_to_cart', 2, 1), h(vomero, 'view_item', 3, 1)];
+    expect(explainRecommendation(vomero, history)).toEqual({ kind: 'model_nearest', text: 'Because you added OLED TV to your cart', sourceItemId: 'tv' });
+    // without attention there is no model link to state
+    expect(explainRecommendation(vomero, [h(tv, 'view_item', 1)]).kind).toBe('none');
   });
 
   it('falls back to a category the profile is interested in, naming the category', () => {

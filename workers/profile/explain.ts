@@ -11,7 +11,10 @@
 //      "Popular in <category>, a category you browse" (or without "Popular" when we were
 //      not told it is popular).
 //   3. its brand is a profile brand → "From <brand>, a brand you like".
-//   4. otherwise a generic reason ("Popular right now" only when it is popular).
+//   4. the model's most attended history item, when attention was given (the model links the
+//      two through the shopper's sequence even though they share no category or brand; its
+//      kind, 'model_nearest', lets a storefront treat it as the weaker reason it is).
+//   5. otherwise a generic reason ("Popular right now" only when it is popular).
 import type { CatalogItem } from '../../src/catalog.ts';
 import { categoryPath } from '../../src/catalog.ts';
 import type { EventName, Ga4Item, SiloEvent } from '../../src/events.ts';
@@ -29,7 +32,7 @@ export interface HistoryEntry {
   attention?: number;
 }
 
-export type ReasonKind = 'similar_in_cart' | 'because_bought' | 'because_viewed' | 'category_interest' | 'brand_interest' | 'popular' | 'none';
+export type ReasonKind = 'similar_in_cart' | 'because_bought' | 'because_viewed' | 'category_interest' | 'brand_interest' | 'model_nearest' | 'popular' | 'none';
 
 export interface Reason {
   kind: ReasonKind;
@@ -128,7 +131,19 @@ export function explainRecommendation(candidate: CatalogItem, history: readonly 
   if (interests && candidate.item_brand && interests.brands.some((b) => b.name === candidate.item_brand)) {
     return { kind: 'brand_interest', text: `From ${candidate.item_brand}, a brand you like`, brand: candidate.item_brand };
   }
-  // 4. nothing personal to say
+  // 4. the model's own link: the most attended history item (latest on ties)
+  if (maxAttention > 0) {
+    let top: HistoryEntry | undefined;
+    for (const entry of history) {
+      if (entry.item.item_id === candidate.item_id || entry.event === 'remove_from_cart') continue;
+      if ((entry.attention ?? 0) === maxAttention && (!top || entry.ts >= top.ts)) top = entry;
+    }
+    if (top) {
+      const text = top.event === 'purchase' ? `Because you bought ${top.item.item_name}` : top.event === 'add_to_cart' ? `Because you added ${top.item.item_name} to your cart` : `Because you viewed ${top.item.item_name}`;
+      return { kind: 'model_nearest', text, sourceItemId: top.item.item_id };
+    }
+  }
+  // 5. nothing personal to say
   if (context.popular) return { kind: 'popular', text: path.length ? `Popular in ${path[path.length - 1]}` : 'Popular right now' };
   return { kind: 'none', text: 'Picked for you' };
 }
