@@ -1,0 +1,169 @@
+// Several aggregator instances on one real Redis serve one round: concurrent uploads spread
+// across them, duplicates sent to two instances at once, operator closes racing the
+// uploads and each other, and a closer that dies mid-close.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { RoundTask } from '../../federated/protocol.ts';
+import { encodeSummary, stochasticQuantize } from '../../federated/summary.ts';
+import { FederatedHttpClient } from '../../federated/transport.ts';
+import { mulberry32 } from '../../models/metrics.ts';
+import { createAggregator, type Aggregator } from '../../server/aggregator.ts';
+import { RedisStore } from '../../server/redis-store.ts';
+import { FedAvg } from '../../server/strategies.ts';
+import { startRedis } from './redis-server.ts';
+
+const LENGTH = 2000;
+const MAX = 40;
+const INITIAL = 0.25;
+
+let redis: Awaited<ReturnType<typeof startRedis>>;
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterAll(() => redis?.stop());
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!();
+});
+
+interface Instance {
+  agg: Aggregator;
+  base: string;
+  client: FederatedHttpClient;
+}
+
+async function startInstance(prefix: string, store = new RedisStore(redis.url, { prefix })): Promise<Instance> {
+  const agg = await createAggregator({
+    initialWeights: new Float32Array(LENGTH).fill(INITIAL),
+    store,
+    strategy: new FedAvg(1),
+    minParticipants: 1,
+    maxParticipants: MAX,
+    bits: 16,
+  });
+  const server: Server = createServer(async (req, res) => {
+    if (!(await agg.handle(req, res))) res.writeHead(404).end();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  cleanups.push(async () => {
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
+    await agg.close();
+  });
+  return { agg, base, client: new FederatedHttpClient(base) };
+}
+
+/** Client i's update: a different vector per client, so a lost or doubled update shows in the mean. */
+function clientSummary(task: RoundTask, i: number): { body: Uint8Array; ints: Int16Array } {
+  const x = new Float32Array(task.length).map((_, j) => (0.01 * Math.sin(i * 1.37 + j * 0.71)) / (1 + (i % 5)));
+  const ints = stochasticQuantize(x, task.scale, 16, mulberry32(1000 + i)) as Int16Array;
+  return { body: encodeSummary({ withinClip: true, roundId: task.roundId, modelVersion: task.modelVersion, scale: task.scale }, ints), ints };
+}
+
+async function upload(base: string, task: RoundTask, token: string, body: Uint8Array): Promise<{ status: number; error?: string }> {
+  const res = await fetch(`${base}/fl/v1/rounds/${task.roundId}/summary`, { method: 'POST', body: body as BodyInit, headers: { 'x-silo-token': token } });
+  return { status: res.status, error: ((await res.json()) as { error?: string }).error };
+}
+
+/** Checks in `n` clients, spread over the instances, all at once. */
+async function checkInAll(instances: Instance[], n: number): Promise<{ task: RoundTask; token: string }[]> {
+  const answers = await Promise.all(Array.from({ length: n }, (_, i) => instances[i % instances.length].client.checkIn()));
+  return answers.flatMap((a) => (a.status === 'task' && a.token ? [{ task: a.task, token: a.token }] : []));
+}
+
+function expectModel(weights: Float32Array, before: Float32Array, accepted: Int16Array[], scale: number): void {
+  // FedAvg: the new model is the old one plus the mean of exactly the accepted updates
+  let worst = 0;
+  for (let j = 0; j < LENGTH; j++) {
+    let sum = 0;
+    for (const ints of accepted) sum += ints[j] / scale;
+    worst = Math.max(worst, Math.abs(weights[j] - (before[j] + sum / accepted.length)));
+  }
+  expect(worst).toBeLessThan(1e-6);
+}
+
+describe('several aggregator instances on one Redis', () => {
+  it('count every accepted update exactly once, with duplicates and racing closes', async () => {
+    const prefix = `multi${Date.now()}:`;
+    // three instances start at once: exactly one of them initialises the store
+    const instances = await Promise.all([0, 1, 2].map(() => startInstance(prefix)));
+
+    // ---- round 1: 45 check-ins for 40 places; every client uploads, every third one twice at once ----
+    const tasks = await checkInAll(instances, MAX + 5);
+    expect(tasks).toHaveLength(MAX);
+    expect(new Set(tasks.map((t) => t.task.roundId)).size).toBe(1);
+    const v1 = (await instances[0].client.downloadModel(1)).weights;
+    const summaries = tasks.map((t, i) => clientSummary(t.task, i));
+    const results = await Promise.all(
+      tasks.map(async (t, i) => {
+        const sends = [upload(instances[i % 3].base, t.task, t.token, summaries[i].body)];
+        if (i % 3 === 0) sends.push(upload(instances[(i + 1) % 3].base, t.task, t.token, summaries[i].body));
+        return Promise.all(sends);
+      }),
+    );
+    for (const r of results) {
+      expect(r.filter((x) => x.status === 202)).toHaveLength(1);
+      // the second copy: a duplicate, or too late once the 40th accept closed the round
+      for (const x of r) if (x.status !== 202) expect(`${x.status} ${x.error}`).toMatch(/^409 (this client already uploaded a summary in this round|round 1 is not open)$/);
+    }
+    const s1 = await instances[1].agg.fetchStatus();
+    expect(s1.modelVersion).toBe(2); // the 40th accept closed the round on whichever instance got it
+    expect(s1.history).toHaveLength(1);
+    expect(s1.history[0].participants).toBe(MAX);
+    expectModel((await instances[2].client.downloadModel(2)).weights, v1, summaries.map((s) => s.ints), tasks[0].task.scale);
+
+    // ---- round 2: operator closes on all three instances race the uploads ----
+    const tasks2 = await checkInAll(instances, MAX);
+    expect(tasks2).toHaveLength(MAX);
+    expect(tasks2[0].task.modelVersion).toBe(2);
+    const summaries2 = tasks2.map((t, i) => clientSummary(t.task, 100 + i));
+    let answered = 0;
+    let closes: Promise<boolean[]> | null = null;
+    const results2 = await Promise.all(
+      tasks2.map(async (t, i) => {
+        const sends = [upload(instances[i % 3].base, t.task, t.token, summaries2[i].body)];
+        if (i % 3 === 0) sends.push(upload(instances[(i + 2) % 3].base, t.task, t.token, summaries2[i].body));
+        const r = await Promise.all(sends);
+        if (++answered === 12) closes = Promise.all(instances.map((x) => x.agg.closeRoundNow()));
+        return r;
+      }),
+    );
+    const closed = await closes!;
+    const accepted: Int16Array[] = [];
+    results2.forEach((r, i) => {
+      const ok = r.filter((x) => x.status === 202);
+      expect(ok.length).toBeLessThanOrEqual(1);
+      if (ok.length) accepted.push(summaries2[i].ints);
+      for (const x of r) if (x.status !== 202) expect(x.status).toBe(409); // duplicate or round closed
+    });
+    expect(accepted.length).toBeGreaterThanOrEqual(12);
+    // exactly one close produced the model: an operator close, or the 40th accept if all got in first
+    expect(closed.filter(Boolean)).toHaveLength(accepted.length < MAX ? 1 : 0);
+    const s2 = await instances[0].agg.fetchStatus();
+    expect(s2.modelVersion).toBe(3);
+    expect(s2.history.map((h) => h.participants)).toEqual([MAX, accepted.length]);
+    const v2 = (await instances[0].client.downloadModel(2)).weights;
+    expectModel((await instances[1].client.downloadModel(3)).weights, v2, accepted, tasks2[0].task.scale);
+  });
+
+  it('another instance takes over the close of a closer that died mid-close', async () => {
+    const prefix = `takeover${Date.now()}:`;
+    const survivor = await startInstance(prefix);
+    const tasks = await checkInAll([survivor], 3);
+    for (const [i, t] of tasks.entries()) expect((await upload(survivor.base, t.task, t.token, clientSummary(t.task, i).body)).status).toBe(202);
+    // a second instance's store claims the close and dies before committing; its lease is short
+    const doomed = new RedisStore(redis.url, { prefix, closeLeaseMs: 300 });
+    cleanups.push(() => doomed.close());
+    expect(await doomed.claimClose(tasks[0].task.roundId)).toBe(true);
+    expect(await survivor.agg.closeRoundNow()).toBe(false); // the lease still holds
+    const late = await upload(survivor.base, tasks[0].task, tasks[0].token, clientSummary(tasks[0].task, 0).body);
+    expect(late.status).toBe(409);
+    expect((await survivor.client.checkIn()).status).toBe('wait'); // no new round while one is closing
+    await new Promise((r) => setTimeout(r, 2500)); // lease expires; the survivor's timer takes over
+    const s = await survivor.agg.fetchStatus();
+    expect(s.modelVersion).toBe(2);
+    expect(s.history[0].participants).toBe(3);
+  });
+});
