@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
-# Installs what the tests need outside npm: Debian's Chromium (for the browser tests).
-# Safe to run again; does nothing when it is already there.
+# Installs what the tests need outside npm: Debian's Chromium (browser tests) and
+# redis-server (the aggregator's Redis store tests start their own throwaway instance).
+# Safe to run again; does nothing when both are already there.
 set -euo pipefail
-if [ ! -x /usr/bin/chromium ]; then
+missing=()
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
-    echo "Installing Debian's chromium package (browser tests need /usr/bin/chromium)..."
+    echo "Installing Debian packages the tests need: ${missing[*]}..."
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   else
-    echo "Browser tests need /usr/bin/chromium: install Debian's 'chromium' package (sudo apt-get install chromium)" >&2
+    echo "The tests need these Debian packages: ${missing[*]} (sudo apt-get install ${missing[*]})" >&2
     exit 1
   fi
 fi
