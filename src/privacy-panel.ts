@@ -8,7 +8,7 @@
 // string goes in through textContent, never innerHTML). Theming: CSS custom properties
 // (--silo-panel-bg, --silo-panel-fg, --silo-panel-accent, --silo-panel-danger,
 // --silo-panel-radius, --silo-panel-font, --silo-chart-1 … --silo-chart-6) and ::part()
-// on: panel, heading, counts, words, chart, legend, button, pause, export, erase,
+// on: panel, heading, counts, words, propensity, chart, legend, button, pause, export, erase,
 // confirm, federated, epsilon, message.
 import type { ShopperProfile } from '../workers/profile/profile.ts';
 
@@ -66,6 +66,7 @@ export class SiloPrivacyPanel extends Base {
   private readonly ui = {} as {
     counts: HTMLParagraphElement;
     words: HTMLUListElement;
+    propensity: HTMLParagraphElement;
     chart: HTMLDivElement;
     pause: HTMLButtonElement;
     exportButton: HTMLButtonElement;
@@ -102,6 +103,8 @@ export class SiloPrivacyPanel extends Base {
     const ui = this.ui;
     ui.counts = el('p', 'counts');
     ui.words = el('ul', 'words');
+    ui.propensity = el('p', 'propensity');
+    ui.propensity.className = 'muted';
     ui.chart = el('div', 'chart');
     ui.message = el('p', 'message');
     ui.message.className = 'muted';
@@ -140,6 +143,7 @@ export class SiloPrivacyPanel extends Base {
       ui.counts,
       el('h3', undefined, 'What we think you like'),
       ui.words,
+      ui.propensity,
       el('h3', undefined, 'Your interests over time'),
       ui.chart,
       controls,
@@ -178,6 +182,13 @@ export class SiloPrivacyPanel extends Base {
         (status.paused ? '. Recording is paused.' : '.');
       ui.pause.textContent = status.paused ? 'Resume recording' : 'Pause recording';
       ui.words.replaceChildren(...profile.words.map((w) => el('li', undefined, w)));
+      // said either way, so a shopper knows whether a purchase likelihood is being estimated
+      const propensity = profile.purchasePropensity;
+      ui.propensity.textContent = !propensity
+        ? ''
+        : propensity.available
+          ? `Estimated chance you buy during this visit: ${Math.round(propensity.probability * 100)}%.`
+          : `Purchase likelihood: not estimated (${propensity.reason}).`;
       this.drawChart(profile.interestsOverTime ?? []);
       const fed = status.federated;
       ui.federated.checked = !!fed?.participate;

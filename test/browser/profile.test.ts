@@ -15,10 +15,10 @@ const catalog = JSON.parse(readFileSync('public/catalog.json', 'utf8')) as Catal
 const byId = new Map(catalog.map((i) => [i.item_id, i]));
 const timings: Record<string, unknown> = {};
 
-async function embedPage(dbName: string): Promise<{ page: Page; errors: string[] }> {
+async function embedPage(dbName: string, body = ''): Promise<{ page: Page; errors: string[] }> {
   const { context, errors } = await freshContext(browser());
   const page = await context.newPage();
-  const html = `<!doctype html><html><head><script type="module" src="/silo.js" data-catalog="/catalog.json" data-db-name="${dbName}" data-backends="wasm"></script></head><body></body></html>`;
+  const html = `<!doctype html><html><head><script type="module" src="/silo.js" data-catalog="/catalog.json" data-db-name="${dbName}" data-backends="wasm"></script></head><body>${body}</body></html>`;
   await page.route(`${baseUrl}/profile-test.html`, (route) => route.fulfill({ contentType: 'text/html', body: html }));
   await page.goto(`${baseUrl}/profile-test.html`);
   await page.evaluate(() => window.silo.ready);
@@ -92,7 +92,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 describe('profile in the worker, from the page', () => {
   it("a scripted shopper's interests, price band, lifecycle and spend tier follow the documented rules", async () => {
-    const { page, errors } = await embedPage('silo-profile-shopper');
+    const { page, errors } = await embedPage('silo-profile-shopper', '<silo-privacy-panel></silo-privacy-panel>');
     await browseKnives(page);
     const browsing = await page.evaluate(() => window.silo.profile());
     // interests: knives viewed 3×, selected, carted twice vs one book view
@@ -120,6 +120,11 @@ describe('profile in the worker, from the page', () => {
     expect(tierShare).toBeGreaterThan(2 / 3);
     expect(bought.segments).toEqual({ lifecycle: 'loyal', spendTier: 'high' });
     expect(bought.words.join(' ')).toContain('2 orders');
+    // the privacy panel says the purchase likelihood is not estimated, and why
+    await page.evaluate(() => (document.querySelector('silo-privacy-panel') as unknown as { refresh(): Promise<void> }).refresh());
+    const propensityText = await page.locator('silo-privacy-panel [part~="propensity"]').textContent();
+    expect(propensityText).toContain('Purchase likelihood: not estimated');
+    expect(propensityText).toContain(bought.purchasePropensity.available ? '' : bought.purchasePropensity.reason);
     expect(errors).toEqual([]);
     await page.context().close();
   });

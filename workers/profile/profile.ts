@@ -300,7 +300,9 @@ export function spendTierOf(b: Behaviour, stats: CatalogStats): SpendTier {
 }
 
 function propensityOf(probability: number | undefined): Propensity {
-  if (probability === undefined) return { available: false, reason: 'no purchase model score for this session yet' };
+  // workers/profile/propensity.ts has the model and its calibration check; it is not served
+  // until it has been calibrated on a real log with purchases (none is available yet)
+  if (probability === undefined) return { available: false, reason: 'no calibrated purchase model yet: it needs real shopping logs with purchases to check its estimates against' };
   if (!Number.isFinite(probability) || probability < 0 || probability > 1) {
     return { available: false, reason: 'the model score was not a probability between 0 and 1' };
   }
