@@ -13,7 +13,8 @@ const host = process.env.HOST ?? '127.0.0.1';
 const model = new SasRec(BROWSER_MODEL);
 const initialWeights = flattenWeights(await model.getWeights());
 model.dispose();
-const aggregator = await createAggregator({ initialWeights, dataDir: process.env.SILO_DATA ?? '.silo-data' });
+// 8-bit summaries: one byte per parameter keeps a browser's upload under 256 KB (issue 4)
+const aggregator = await createAggregator({ initialWeights, dataDir: process.env.SILO_DATA ?? '.silo-data', bits: 8 });
 
 const served = await serveStatic({ dir: 'dist', port, host, handlers: [(req, res) => aggregator.handle(req, res)] });
 console.log(`Silo demo storefront: ${served.url.replace('127.0.0.1', 'localhost')}/`);

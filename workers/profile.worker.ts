@@ -12,6 +12,7 @@ import { rerank as rerankList, type RerankContext } from './profile/rerank.ts';
 import type { Ga4Item } from '../src/events.ts';
 import { Recommender, historyFromEvents, type HistoryEntry } from './recommender.ts';
 import { DEFAULT_RETENTION, EventStore, type RetentionPolicy, openStore } from './store.ts';
+import { FederatedParticipant, type ParticipantState } from './federated-participant.ts';
 
 export interface WorkerOptions {
   catalogUrl: string;
@@ -20,6 +21,8 @@ export interface WorkerOptions {
   /** optimiser steps after each batch of new events */
   trainSteps?: number;
   dbName?: string;
+  /** the federated aggregator's base URL (server/PROTOCOL.md); default: the catalog's origin */
+  federatedServer?: string;
 }
 
 export interface RecommendRequest {
@@ -72,7 +75,7 @@ export interface WorkerStatus {
   lastError: string | null;
   paused: boolean;
   /** the participation setting; no summary is produced or uploaded yet (see issue 4) */
-  federated: { participate: boolean; epsilon?: number; delta?: number };
+  federated: { participate: boolean; epsilon?: number; delta?: number } & Partial<ParticipantState>;
 }
 
 type UpdateListener = (info: { events: number; trainedOnEvents: number }) => void;
@@ -98,6 +101,7 @@ export class SiloWorker {
   private saveTimer: ReturnType<typeof setTimeout> | null = null;
 
   private backendOrder: BackendName[] = [];
+  private participant: FederatedParticipant | null = null;
 
   async init(options: WorkerOptions): Promise<WorkerStatus> {
     this.trainSteps = options.trainSteps ?? 8;
@@ -119,7 +123,18 @@ export class SiloWorker {
     this.rejected = (await this.store.getMeta<number>('rejected')) ?? 0;
     this.paused = (await this.store.getMeta<boolean>('paused')) ?? false;
     this.history = this.learnableHistory();
-    const restored = await this.recommender.load(this.store);
+    let restored = await this.recommender.load(this.store);
+    this.participant = new FederatedParticipant(this.store, options.federatedServer ?? new URL(options.catalogUrl).origin, {
+      recommender: () => this.recommender,
+      sequence: () => this.history.map((h) => h.index),
+      runModelWork: (work) => this.withFallback(work),
+      paused: () => this.paused,
+    });
+    if (this.participate) {
+      // no model of the shopper's own yet: start from the server's global model
+      if (!restored) restored = await this.participant.adoptGlobalModel();
+      this.participant.start();
+    }
     if (!restored || this.recommender.trainedOnEvents < this.events.length) this.scheduleTraining();
     return this.status();
   }
@@ -181,6 +196,7 @@ export class SiloWorker {
           this.lastError = null;
           this.recommender.trainedOnEvents = eventsSeen;
           this.scheduleSave();
+          this.participant?.dataChanged();
         } catch (err) {
           // events stay stored; the next event tries again. Reported through status().
           this.lastError = (err as Error).message;
@@ -337,7 +353,7 @@ export class SiloWorker {
       lastLoss: this.lastLoss,
       lastError: this.lastError,
       paused: this.paused,
-      federated: { participate: this.participate },
+      federated: { participate: this.participate, ...this.participant?.state },
     };
   }
 
@@ -357,6 +373,11 @@ export class SiloWorker {
   async federated(options: { participate: boolean }): Promise<void> {
     this.participate = options.participate;
     await this.store.setMeta('federated.participate', options.participate);
+    if (!this.participant) return;
+    if (options.participate) {
+      await this.participant.adoptGlobalModel();
+      this.participant.start();
+    } else await this.participant.stop();
   }
 
   /** Everything Silo holds about this shopper, as plain JSON. */
@@ -374,6 +395,7 @@ export class SiloWorker {
     await this.settled();
     if (this.saveTimer) clearTimeout(this.saveTimer);
     this.saveTimer = null;
+    await this.participant?.settled();
     await this.store.clearAll();
     await this.withFallback(() => {
       this.recommender.dispose();
@@ -386,6 +408,8 @@ export class SiloWorker {
     this.history = [];
     this.rejected = 0;
     this.profileCache = null;
+    // a fresh personal model starts from the global one again, as on a first visit
+    if (this.participate) await this.participant?.adoptGlobalModel();
   }
 }
 

@@ -11,9 +11,11 @@ import type { EventStore, StoredModel } from './store.ts';
 const INTEREST_EVENTS = new Set(['view_item', 'select_item', 'add_to_wishlist', 'add_to_cart', 'begin_checkout', 'purchase']);
 
 export const BROWSER_MODEL: Partial<SasRecConfig> = {
-  // a smaller hashed vocabulary than the benchmark model: fewer weights to update per step
-  features: { idMode: 'hash', idBuckets: 8192, idHashes: 2, attrBuckets: 2048, maxAttrs: 6 },
-  dim: 48,
+  // a smaller hashed vocabulary than the benchmark model: fewer weights to update per step.
+  // Sized so a federated update summary (one int8 per parameter) stays ≤ 256 KB: 226,600
+  // parameters (BENCHMARKS.md "Federated" has what this costs against the 522k-parameter size)
+  features: { idMode: 'hash', idBuckets: 4096, idHashes: 2, attrBuckets: 1024, maxAttrs: 6 },
+  dim: 40,
   layers: 2,
   heads: 2,
   maxLen: 50,

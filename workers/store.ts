@@ -22,12 +22,22 @@ export interface StoredModel {
   trainedOnEvents: number;
 }
 
+/** An encoded update summary (federated/summary.ts) not yet acknowledged by the aggregator. */
+export interface PendingSummary {
+  round: string;
+  /** the one-time upload token check-in gave for that round */
+  token: string;
+  /** the round's upload deadline (ms since epoch): unsent after it, the summary is deleted */
+  deadline: number;
+  bytes: ArrayBuffer;
+}
+
 interface SiloDB extends DBSchema {
   events: { key: number; value: StoredEvent; indexes: { ts: number } };
   meta: { key: string; value: unknown };
   models: { key: string; value: StoredModel };
-  // v2: federated update summaries waiting for the server to pull them
-  summaries: { key: number; value: { round: string; bytes: ArrayBuffer; createdAt: number } };
+  // v2: federated update summaries waiting for the server to acknowledge them
+  summaries: { key: number; value: PendingSummary };
 }
 
 export type SiloDatabase = IDBPDatabase<SiloDB>;
@@ -118,6 +128,24 @@ export class EventStore {
 
   loadModel(): Promise<StoredModel | undefined> {
     return this.db.get('models', 'personal');
+  }
+
+  async addSummary(summary: PendingSummary): Promise<number> {
+    return this.db.add('summaries', summary);
+  }
+
+  async pendingSummaries(): Promise<{ id: number; value: PendingSummary }[]> {
+    const tx = this.db.transaction('summaries');
+    const [keys, values] = await Promise.all([tx.store.getAllKeys(), tx.store.getAll(), tx.done]);
+    return keys.map((id, i) => ({ id, value: values[i] }));
+  }
+
+  async deleteSummary(id: number): Promise<void> {
+    await this.db.delete('summaries', id);
+  }
+
+  async clearSummaries(): Promise<void> {
+    await this.db.clear('summaries');
   }
 
   /** Every store emptied in one transaction: events, meta, model and pending summaries. */

@@ -1,0 +1,51 @@
+// The built demo (dist/) served together with a real federated aggregator on one origin, as
+// `npm start` does, for the browser tests that take part in rounds. The global model has the
+// browser worker's architecture (BROWSER_MODEL); the data directory is a fresh temp dir.
+import * as tf from '@tensorflow/tfjs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { flattenWeights } from '../../federated/summary.ts';
+import { SasRec } from '../../models/sasrec.ts';
+import { type Aggregator, type AggregatorOptions, createAggregator } from '../../server/aggregator.ts';
+import { DpFedAvg } from '../../server/strategies.ts';
+import { BROWSER_MODEL } from '../../workers/recommender.ts';
+import { serveStatic } from '../../scripts/serve.ts';
+
+export interface FederatedDemo {
+  url: string;
+  aggregator: Aggregator;
+  /** the global model's parameter count (the summary length the round expects) */
+  length: number;
+  close(): Promise<void>;
+}
+
+export async function serveDemoWithAggregator(options: Partial<AggregatorOptions> = {}): Promise<FederatedDemo> {
+  await tf.setBackend('cpu');
+  const model = new SasRec(BROWSER_MODEL);
+  const initialWeights = flattenWeights(await model.getWeights());
+  model.dispose();
+  const dataDir = mkdtempSync(join(tmpdir(), 'silo-fl-browser-'));
+  const aggregator = await createAggregator({
+    initialWeights,
+    dataDir,
+    // one selected client closes the round: a test sees the new model version at once
+    strategy: new DpFedAvg({ noiseMultiplier: 1, initialClipNorm: 1, noiseMode: 'distributed' }),
+    minParticipants: 1,
+    maxParticipants: 1,
+    selectionProbability: 1,
+    bits: 8,
+    ...options,
+  });
+  const served = await serveStatic({ dir: 'dist', handlers: [(req, res) => aggregator.handle(req, res)] });
+  return {
+    url: served.url,
+    aggregator,
+    length: initialWeights.length,
+    async close() {
+      await served.close();
+      await aggregator.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
