@@ -279,6 +279,58 @@ describe('erase()', () => {
   });
 });
 
+describe('erase() with settings and a pending summary', () => {
+  it('empties the summaries store too and keeps only the pause setting (a choice, not data)', async () => {
+    const { page, errors } = await embedPage('silo-profile-erase-settings');
+    await browseKnives(page);
+    await page.evaluate(() => window.silo.settled());
+    // a federated summary waiting for upload, written the way any store user would
+    const wrote = await page.evaluate(
+      () =>
+        new Promise<boolean>((resolve, reject) => {
+          const open = indexedDB.open('silo-profile-erase-settings');
+          open.onerror = () => reject(open.error);
+          open.onsuccess = () => {
+            const db = open.result;
+            if (!db.objectStoreNames.contains('summaries')) return resolve(false);
+            const tx = db.transaction('summaries', 'readwrite');
+            tx.objectStore('summaries').add({ round: 1, bytes: new Uint8Array([1, 2, 3]) });
+            tx.oncomplete = () => {
+              db.close();
+              resolve(true);
+            };
+            tx.onerror = () => reject(tx.error);
+          };
+        }),
+    );
+    expect(wrote).toBe(true);
+    await page.evaluate(() => window.silo.pause(true));
+    expect((await indexedDbContents(page))['silo-profile-erase-settings'].summaries).toBe(1);
+
+    await page.evaluate(() => window.silo.erase());
+    const after = (await indexedDbContents(page))['silo-profile-erase-settings'];
+    for (const [store, count] of Object.entries(after)) expect(count, store).toBe(store === 'meta' ? 1 : 0);
+    const metaKeys = await page.evaluate(
+      () =>
+        new Promise<IDBValidKey[]>((resolve, reject) => {
+          const open = indexedDB.open('silo-profile-erase-settings');
+          open.onerror = () => reject(open.error);
+          open.onsuccess = () => {
+            const req = open.result.transaction('meta').objectStore('meta').getAllKeys();
+            req.onsuccess = () => {
+              open.result.close();
+              resolve(req.result);
+            };
+          };
+        }),
+    );
+    expect(metaKeys).toEqual(['paused']);
+    expect((await page.evaluate(() => window.silo.status())).paused).toBe(true);
+    expect(errors).toEqual([]);
+    await page.context().close();
+  });
+});
+
 afterAll(() => {
   if (Object.keys(timings).length === 0) return;
   mkdirSync('bench/out', { recursive: true });
