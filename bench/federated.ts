@@ -3,18 +3,23 @@
 // aggregation server over loopback HTTP. Reports full-ranking leave-one-out NDCG@10/HR@10
 // of the global model after every round, ε, bytes uploaded per client and wall time, next
 // to a centrally trained model with the same architecture (1 epoch of Adam by default).
+// The model is the browser worker's (BROWSER_MODEL) unless --model says otherwise.
 //
-//   npm run bench:federated -- --data /work/shared/datasets/ml-1m/ml-1m.txt \
+//   npm run bench:federated -- --data /work/shared/datasets/beauty/Beauty.txt \
+//     --attributes /work/shared/datasets/beauty/Beauty_item2attributes.json \
 //     [--clients-per-round 50] [--rounds 10] [--dp none|central|distributed] [--epsilon 8]
-//     [--users N (first N users only)] [--eval-users 500] [--central-epochs 1] [--json OUT]
+//     [--users N (first N users only)] [--eval-users 500] [--eval-every 5] [--central-steps S | --central-epochs E]
+//     [--central-lr 0.002] [--model browser|browser-522k|default] [--bits 8|16|32]
+//     [--local-epochs 1] [--local-optimizer adam|sgd] [--local-lr LR] [--clip C]
+//     [--server-optimizer sgd|momentum|adam] [--server-lr LR] [--max-minutes M] [--json OUT]
 //     [--throughput 200 (also time the server's accept path on N synthetic updates)]
-//     [--server-optimizer sgd|momentum|adam] [--server-lr LR]
 //
 // Datasets are research-only: read by path, never copied into the repository.
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,11 +27,12 @@ import { parseArgs } from 'node:util';
 import { noiseForEpsilon } from '../federated/accountant.ts';
 import { trainRoundUpdate } from '../federated/client.ts';
 import { encodeSummary, flattenWeights, stochasticQuantize, unflattenWeights } from '../federated/summary.ts';
-import { FederatedHttpClient } from '../federated/transport.ts';
+import { type CheckInResult, FederatedHttpClient } from '../federated/transport.ts';
 import { registerWasmPatches } from '../models/backend-patches.ts';
 import { ItemTable } from '../models/features.ts';
 import { evaluate, leaveOneOut, mulberry32 } from '../models/metrics.ts';
-import { makeBatch, SasRec } from '../models/sasrec.ts';
+import { makeBatch, SasRec, type SasRecConfig } from '../models/sasrec.ts';
+import { BROWSER_MODEL } from '../workers/recommender.ts';
 import { createAggregator } from '../server/aggregator.ts';
 import { DpFedAvg, FedAvg } from '../server/strategies.ts';
 import { ServerAdam, ServerMomentum, ServerSgd } from '../server/server-optimizers.ts';
@@ -42,14 +48,23 @@ const { values: args } = parseArgs({
     epsilon: { type: 'string', default: '8' },
     users: { type: 'string' },
     'eval-users': { type: 'string', default: '500' },
-    'central-epochs': { type: 'string', default: '1' },
+    'central-epochs': { type: 'string' },
+    'central-steps': { type: 'string' },
     'local-epochs': { type: 'string', default: '1' },
     'local-lr': { type: 'string', default: '0.001' },
+    'local-optimizer': { type: 'string', default: 'adam' },
+    'central-lr': { type: 'string', default: '0.001' },
+    'eval-every': { type: 'string', default: '1' },
+    'max-minutes': { type: 'string' },
+    model: { type: 'string', default: 'browser' },
+    bits: { type: 'string', default: '8' },
     clip: { type: 'string', default: '1' },
     json: { type: 'string' },
     throughput: { type: 'string', default: '0' },
     'server-optimizer': { type: 'string', default: 'sgd' },
     'server-lr': { type: 'string' },
+    'server-tau': { type: 'string', default: '0.001' },
+    checkin: { type: 'string', default: 'in-process' },
   },
 });
 if (!args.data) throw new Error('--data PATH is required');
@@ -69,7 +84,21 @@ const users = split.train.filter((s) => s.length >= 2);
 const delta = 1 / sequences.length;
 console.log(`${data.name}: ${sequences.length} users, ${data.itemKeys.length - 1} items; evaluating on ${evalCases.length} users`);
 
-const model = new SasRec();
+// 'browser-522k' is BROWSER_MODEL before it was sized for ≤ 256 KB uploads (kept to measure
+// what the smaller model costs); 'default' is the benchmark model in models/sasrec.ts
+const MODELS: Record<string, Partial<SasRecConfig>> = {
+  browser: BROWSER_MODEL,
+  'browser-522k': { ...BROWSER_MODEL, dim: 48, features: { idMode: 'hash', idBuckets: 8192, idHashes: 2, attrBuckets: 2048, maxAttrs: 6 } },
+  default: {},
+};
+const modelConfig = MODELS[args.model!];
+if (!modelConfig) throw new Error(`--model must be one of ${Object.keys(MODELS).join(', ')}`);
+const bits = Number(args.bits) as 8 | 16 | 32;
+if (![8, 16, 32].includes(bits)) throw new Error('--bits must be 8, 16 or 32');
+const evalEvery = Math.max(1, Number(args['eval-every']));
+const maxMs = args['max-minutes'] ? Number(args['max-minutes']) * 60_000 : Infinity;
+const model = new SasRec(modelConfig);
+console.log(`model ${args.model}: ${model.parameterCount} parameters; ${bits}-bit summaries`);
 const table = new ItemTable(model.config.features, data.itemKeys.slice(1).map((key, i) => ({ key, attrs: data.itemAttrs[i + 1] ?? [] })));
 const tableTensor = tf.tensor2d(table.rows, [table.size, table.width], 'int32') as tf.Tensor2D;
 const initialWeights = await model.getWeights();
@@ -83,18 +112,33 @@ async function evaluateWeights(weights: readonly Float32Array[]): Promise<{ ndcg
 }
 
 // ---- centralised reference: same model, trained on everyone's training prefixes ----
-// (--central-epochs 0 skips it, e.g. when comparing several federated settings)
+// Budget: --central-steps Adam steps of 128 sequences (default: the federated run's planned
+// sequence-steps, rounds × clients-per-round × local epochs / 128, so both see the same
+// number of per-user gradient evaluations), scored at four checkpoints; --central-epochs E
+// instead trains E epochs; --central-epochs 0 skips it.
 const t0 = performance.now();
 const centralEpochs = Number(args['central-epochs']);
-let central: { ndcg10: number; hr10: number } | null = null;
-if (centralEpochs > 0) {
-  const opt = tf.train.adam(1e-3);
-  for (let e = 0; e < centralEpochs; e++) {
-    const order = users.map((_, i) => i).sort(() => rand() - 0.5);
-    for (let s = 0; s < order.length; s += 128) model.trainStep(opt, makeBatch(order.slice(s, s + 128).map((i) => users[i]), model.config.maxLen), tableTensor);
+const centralSteps = args['central-steps'] !== undefined
+  ? Number(args['central-steps'])
+  : args['central-epochs'] !== undefined
+    ? centralEpochs * Math.ceil(users.length / 128)
+    : Math.round((rounds * clientsPerRound * Number(args['local-epochs'])) / 128);
+let central: { ndcg10: number; hr10: number; steps: number } | null = null;
+const centralCurve: { steps: number; ndcg10: number; hr10: number }[] = [];
+if (centralSteps > 0) {
+  const opt = tf.train.adam(Number(args['central-lr']));
+  const checkpoints = new Set([1, 2, 3, 4].map((k) => Math.round((centralSteps * k) / 4)));
+  let order: number[] = [];
+  for (let step = 1; step <= centralSteps; step++) {
+    if (order.length < 128) order = order.concat(users.map((_, i) => i).sort(() => rand() - 0.5)); // next epoch
+    model.trainStep(opt, makeBatch(order.splice(0, 128).map((i) => users[i]), model.config.maxLen), tableTensor);
+    if (checkpoints.has(step)) {
+      const m = await evaluateWeights(await model.getWeights());
+      centralCurve.push({ steps: step, ...m });
+      console.log(`centralised after ${step} steps (${((step * 128) / users.length).toFixed(2)} epochs): NDCG@10 ${m.ndcg10.toFixed(4)} HR@10 ${m.hr10.toFixed(4)} (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+    }
   }
-  central = await evaluateWeights(await model.getWeights());
-  console.log(`centralised (${centralEpochs} epoch): NDCG@10 ${central.ndcg10.toFixed(4)} HR@10 ${central.hr10.toFixed(4)} (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+  central = { ...centralCurve[centralCurve.length - 1] };
 }
 const centralSeconds = (performance.now() - t0) / 1000;
 model.setWeights(initialWeights);
@@ -105,7 +149,7 @@ const noiseMultiplier = dpMode === 'none' ? 0 : noiseForEpsilon(selectionProbabi
 /** FedAvg's plain step (lr 1), FedAvgM or FedAdam (Reddi et al. 2021) on the averaged delta */
 function serverOptimizer() {
   const lr = args['server-lr'] === undefined ? undefined : Number(args['server-lr']);
-  if (args['server-optimizer'] === 'adam') return new ServerAdam(lr ?? 0.01);
+  if (args['server-optimizer'] === 'adam') return new ServerAdam(lr ?? 0.01, 0.9, 0.99, Number(args['server-tau']));
   if (args['server-optimizer'] === 'momentum') return new ServerMomentum(lr ?? 1, 0.9);
   return new ServerSgd(lr ?? 1);
 }
@@ -120,8 +164,8 @@ const aggregator = await createAggregator({
   roundDurationMs: 24 * 3600_000,
   // every user checks in once per round; the server selects each with probability q
   selectionProbability,
-  training: { epochs: Number(args['local-epochs']), learningRate: Number(args['local-lr']), batchSize: 16, optimizer: 'adam' },
-  bits: 16,
+  training: { epochs: Number(args['local-epochs']), learningRate: Number(args['local-lr']), batchSize: 16, optimizer: args['local-optimizer'] === 'sgd' ? 'sgd' : 'adam' },
+  bits,
   delta,
 });
 const server = createServer(async (req, res) => {
@@ -129,41 +173,89 @@ const server = createServer(async (req, res) => {
 });
 await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
 const client = new FederatedHttpClient(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+/**
+ * Every user checks in once per round (the accountant's Poisson sampling needs it), so a
+ * Beauty round is 22k check-ins. Over loopback HTTP that is ~1 ms each on this machine, more
+ * than the training; `--checkin in-process` (default) hands the same request to the same
+ * aggregator handler without the TCP/HTTP layer. Model downloads and uploads stay on HTTP.
+ */
+async function checkIn(): Promise<CheckInResult> {
+  if (args.checkin === 'http') return client.checkIn();
+  const req = Object.assign(Readable.from([Buffer.from('{}')]), { method: 'POST', url: '/fl/v1/checkin', headers: { 'content-type': 'application/json', 'content-length': '2' } });
+  let status = 0;
+  let body = '';
+  const res = {
+    headersSent: false,
+    writeHead(code: number) {
+      status = code;
+      this.headersSent = true;
+      return this;
+    },
+    end(chunk?: string | Buffer) {
+      body = chunk === undefined ? '' : String(chunk);
+      return this;
+    },
+    destroy() {},
+  };
+  await aggregator.handle(req as unknown as IncomingMessage, res as unknown as ServerResponse);
+  if (status !== 200) throw new Error(`check-in: HTTP ${status} ${body}`);
+  return JSON.parse(body) as CheckInResult;
+}
 console.log(`federated: ${clientsPerRound} clients/round (q = ${selectionProbability.toFixed(4)}), ${rounds} rounds, dp ${dpMode}${dpMode === 'none' ? '' : `, z = ${noiseMultiplier.toFixed(3)}, δ = 1/${sequences.length}`}`);
 
-const perRound: { round: number; participants: number; ndcg10: number; hr10: number; epsilon: number | null; bytesPerClient: number; seconds: number }[] = [];
-const personalModel = new SasRec(); // the shopper's own model: restored after every round update
+const perRound: { round: number; participants: number; ndcg10: number | null; hr10: number | null; epsilon: number | null; bytesPerClient: number; modelStep: number; seconds: number }[] = [];
+const personalModel = new SasRec(modelConfig); // the shopper's own model: restored after every round update
 const tf0 = performance.now();
+let previousGlobal = flattenWeights(initialWeights);
 for (let r = 0; r < rounds; r++) {
+  if (performance.now() - tf0 > maxMs) {
+    console.log(`stopping after ${r} rounds: --max-minutes ${args['max-minutes']} reached`);
+    break;
+  }
   const roundStart = performance.now();
   const startVersion = aggregator.status().modelVersion;
   let bytes = 0;
   let uploads = 0;
   let cached: { version: number; weights: Float32Array[] } | null = null;
   const order = users.map((_, i) => i).sort(() => rand() - 0.5);
+  const time = { checkIn: 0, train: 0, upload: 0 };
   for (const u of order) {
-    if (aggregator.status().modelVersion !== startVersion) break; // the round closed
-    const answer = await client.checkIn();
+    let t = performance.now();
+    const answer = await checkIn();
+    time.checkIn += performance.now() - t;
     if (answer.status !== 'task' || !answer.token) continue;
     const task = answer.task;
     if (!cached || cached.version !== task.modelVersion) {
       const m = await client.downloadModel(task.modelVersion);
       cached = { version: m.version, weights: unflattenWeights(m.weights, initialWeights) };
     }
+    t = performance.now();
     const { summary } = await trainRoundUpdate({ model: personalModel, globalWeights: cached.weights, task, sequences: [users[u]], table: tableTensor });
+    time.train += performance.now() - t;
+    t = performance.now();
     await client.uploadSummary(task.roundId, answer.token, summary);
+    time.upload += performance.now() - t;
     bytes += summary.length;
     uploads++;
+    // only an upload can fill the round (its deadline is a day away)
+    if (aggregator.status().modelVersion !== startVersion) break;
   }
   // Poisson sampling may select fewer than the cap: every user has checked in, so end the
   // round as its deadline would
-  if (aggregator.status().modelVersion === startVersion && !aggregator.closeRoundNow()) throw new Error(`round ${r + 1}: no participant`);
+  if (aggregator.status().modelVersion === startVersion && !(await aggregator.closeRoundNow())) throw new Error(`round ${r + 1}: no participant`);
   const latest = await client.downloadModel('latest');
-  const metrics = await evaluateWeights(unflattenWeights(latest.weights, initialWeights));
+  // how far the global model moved this round: a federated run that scores 0 must at least move
+  let step = 0;
+  for (let i = 0; i < latest.weights.length; i++) step += (latest.weights[i] - previousGlobal[i]) ** 2;
+  previousGlobal = latest.weights;
+  const last = r === rounds - 1 || performance.now() - tf0 > maxMs;
+  const te = performance.now();
+  const metrics = (r + 1) % evalEvery === 0 || last ? await evaluateWeights(unflattenWeights(latest.weights, initialWeights)) : { ndcg10: null, hr10: null };
+  const evalSeconds = (performance.now() - te) / 1000;
   const st = aggregator.status();
-  const row = { round: r + 1, participants: uploads, ...metrics, epsilon: st.privacy.epsilon, bytesPerClient: uploads ? bytes / uploads : 0, seconds: (performance.now() - roundStart) / 1000 };
+  const row = { round: r + 1, participants: uploads, ...metrics, epsilon: st.privacy.epsilon, bytesPerClient: uploads ? bytes / uploads : 0, modelStep: Math.sqrt(step), seconds: (performance.now() - roundStart) / 1000 };
   perRound.push(row);
-  console.log(`round ${row.round}: NDCG@10 ${row.ndcg10.toFixed(4)} HR@10 ${row.hr10.toFixed(4)} ε ${row.epsilon?.toFixed(3) ?? '—'} upload ${(row.bytesPerClient / 1024).toFixed(0)} KiB/client (${row.seconds.toFixed(0)} s)`);
+  console.log(`round ${row.round}: ${uploads} clients, NDCG@10 ${row.ndcg10?.toFixed(4) ?? '—'} HR@10 ${row.hr10?.toFixed(4) ?? '—'} ε ${row.epsilon?.toFixed(3) ?? '—'} upload ${row.bytesPerClient} B/client, global step ‖Δw‖ ${row.modelStep.toFixed(4)} (${row.seconds.toFixed(1)} s: check-ins ${(time.checkIn / 1000).toFixed(1)}, training ${(time.train / 1000).toFixed(1)}, uploads ${(time.upload / 1000).toFixed(1)}, eval ${evalSeconds.toFixed(1)})`);
 }
 const federatedSeconds = (performance.now() - tf0) / 1000;
 await new Promise<void>((r) => server.close(() => r()));
@@ -176,7 +268,7 @@ const nThroughput = Number(args.throughput);
 if (nThroughput > 0) {
   const dir = mkdtempSync(join(tmpdir(), 'silo-bench-tp-'));
   const length = flattenWeights(initialWeights).length;
-  const agg = await createAggregator({ initialWeights: flattenWeights(initialWeights), dataDir: dir, strategy: new FedAvg(1), minParticipants: 1, maxParticipants: nThroughput + 1, selectionProbability: 1, bits: 16, roundDurationMs: 3600_000 });
+  const agg = await createAggregator({ initialWeights: flattenWeights(initialWeights), dataDir: dir, strategy: new FedAvg(1), minParticipants: 1, maxParticipants: nThroughput + 1, selectionProbability: 1, bits, roundDurationMs: 3600_000 });
   const srv = createServer(async (req, res) => {
     if (!(await agg.handle(req, res))) res.writeHead(404).end();
   });
@@ -188,7 +280,7 @@ if (nThroughput > 0) {
     if (a.status === 'task' && a.token) tasks.push({ task: a.task, token: a.token });
   }
   const vec = new Float32Array(length).fill(0.5 / Math.sqrt(length));
-  const body = encodeSummary({ withinClip: true, roundId: tasks[0].task.roundId, modelVersion: tasks[0].task.modelVersion, scale: tasks[0].task.scale }, stochasticQuantize(vec, tasks[0].task.scale, 16, mulberry32(1)));
+  const body = encodeSummary({ withinClip: true, roundId: tasks[0].task.roundId, modelVersion: tasks[0].task.modelVersion, scale: tasks[0].task.scale }, stochasticQuantize(vec, tasks[0].task.scale, bits, mulberry32(1)));
   const rss0 = process.memoryUsage().rss;
   const s0 = performance.now();
   for (const t of tasks) await c.uploadSummary(t.task.roundId, t.token, body);
@@ -200,11 +292,12 @@ if (nThroughput > 0) {
   rmSync(dir, { recursive: true, force: true });
 }
 
-const last = perRound[perRound.length - 1];
+const last = perRound[perRound.length - 1] as (typeof perRound)[number] & { ndcg10: number; hr10: number };
 const result = {
-  dataset: data.name, users: sequences.length, evalUsers: evalCases.length, dp: dpMode, noiseMultiplier, delta,
-  clientsPerRound, rounds, central: central && { ...central, seconds: centralSeconds }, perRound,
-  final: last && { ...last, ndcgVsCentral: central ? last.ndcg10 / central.ndcg10 : null }, federatedSeconds, throughput,
+  dataset: data.name, users: sequences.length, evalUsers: evalCases.length, dp: dpMode, noiseMultiplier, delta, epsilon: last?.epsilon ?? null,
+  model: args.model, bits, args,
+  clientsPerRound, roundsPlanned: rounds, rounds: perRound, central: central && { 'NDCG@10': central.ndcg10, 'HR@10': central.hr10, ...central, seconds: centralSeconds, curve: centralCurve, lr: Number(args['central-lr']), batch: 128 },
+  final: last && { 'NDCG@10': last.ndcg10, 'HR@10': last.hr10, ...last, ndcgVsCentral: central ? last.ndcg10 / central.ndcg10 : null }, federatedSeconds, throughput,
   parameterCount: model.parameterCount,
 };
 console.log(`final: federated NDCG@10 ${last?.ndcg10.toFixed(4)}${central ? ` = ${(((last?.ndcg10 ?? 0) / central.ndcg10) * 100).toFixed(1)}% of centralised` : ''}; federated wall time ${federatedSeconds.toFixed(0)} s`);
