@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util';
 import { loadDataset, interactionCount, type Dataset, type DatasetFormat } from './datasets.ts';
 import { leaveOneOut, evaluate, mulberry32, CUTOFFS, type EvalCase, type Metrics, type BatchScorer } from '../models/metrics.ts';
 import { PopularityModel, TransitionModel } from '../models/baselines.ts';
-import { SasRec, makeBatch, type SasRecConfig } from '../models/sasrec.ts';
+import { SasRec, makeBatch, type SasRecConfig, type LossKind } from '../models/sasrec.ts';
 import { ItemTable, DEFAULT_FEATURES, type FeatureSpec } from '../models/features.ts';
 import { registerWasmPatches } from '../models/backend-patches.ts';
 import { encodeWeights, decodeWeights } from '../models/weights.ts';
@@ -61,6 +61,18 @@ const { values: args } = parseArgs({
     lr: { type: 'string', default: '0.001' },
     dropout: { type: 'string', default: '0.3' },
     negatives: { type: 'string', default: '512' },
+    loss: { type: 'string', default: 'softmax' },
+    batch: { type: 'string', default: '128' },
+    dim: { type: 'string', default: '64' },
+    layers: { type: 'string', default: '2' },
+    heads: { type: 'string', default: '2' },
+    'max-len': { type: 'string', default: '50' },
+    'id-hashes': { type: 'string' },
+    'id-buckets': { type: 'string' },
+    // validation only: no test scoring, no quantisation (for choosing hyperparameters)
+    tune: { type: 'boolean', default: false },
+    'log-q': { type: 'boolean', default: false },
+    pooling: { type: 'string', default: 'mean' },
   },
 });
 if (!args.data) {
@@ -76,14 +88,34 @@ function exactFeatures(numItems: number, withAttrs: boolean): FeatureSpec {
 }
 
 function variants(numItems: number): NeuralVariant[] {
-  const base = { dim: 64, layers: 2, heads: 2, maxLen: 50, dropout: Number(args.dropout), loss: 'sampled-softmax' as const, negatives: Number(args.negatives), seed };
+  const loss = args.loss as LossKind;
+  if (!['softmax', 'sampled-softmax', 'bce'].includes(loss)) throw new Error(`--loss must be softmax, sampled-softmax or bce, not ${loss}`);
+  const base = {
+    dim: Number(args.dim),
+    layers: Number(args.layers),
+    heads: Number(args.heads),
+    maxLen: Number(args['max-len']),
+    dropout: Number(args.dropout),
+    loss,
+    negatives: Number(args.negatives),
+    logQ: args['log-q'],
+    seed,
+  };
+  const hashed: FeatureSpec = {
+    ...DEFAULT_FEATURES,
+    ...(args['id-hashes'] ? { idHashes: Number(args['id-hashes']) } : {}),
+    ...(args['id-buckets'] ? { idBuckets: Number(args['id-buckets']) } : {}),
+    pooling: args.pooling as 'mean' | 'split',
+  };
+  if (!['mean', 'split'].includes(args.pooling!)) throw new Error(`--pooling must be mean or split, not ${args.pooling}`);
   const learningRate = Number(args.lr);
+  const batchSize = Number(args.batch);
   return [
-    { name: 'sasrec-hash+attrs', config: { ...base, features: DEFAULT_FEATURES }, attrs: true, batchSize: 128, learningRate },
-    { name: 'sasrec-hash', config: { ...base, features: { ...DEFAULT_FEATURES, attrBuckets: 0, maxAttrs: 0 } }, attrs: false, batchSize: 128, learningRate },
-    { name: 'sasrec-exact', config: { ...base, features: exactFeatures(numItems, false) }, attrs: false, batchSize: 128, learningRate },
-    { name: 'sasrec-exact+attrs', config: { ...base, features: exactFeatures(numItems, true) }, attrs: true, batchSize: 128, learningRate },
-    { name: 'sasrec-hash+attrs-bce', config: { ...base, loss: 'bce', features: DEFAULT_FEATURES }, attrs: true, batchSize: 128, learningRate },
+    { name: 'sasrec-hash+attrs', config: { ...base, features: hashed }, attrs: true, batchSize, learningRate },
+    { name: 'sasrec-hash', config: { ...base, features: { ...hashed, attrBuckets: 0, maxAttrs: 0 } }, attrs: false, batchSize, learningRate },
+    { name: 'sasrec-exact', config: { ...base, features: exactFeatures(numItems, false) }, attrs: false, batchSize, learningRate },
+    { name: 'sasrec-exact+attrs', config: { ...base, features: exactFeatures(numItems, true) }, attrs: true, batchSize, learningRate },
+    { name: 'sasrec-hash+attrs-bce', config: { ...base, loss: 'bce', features: hashed }, attrs: true, batchSize, learningRate },
   ];
 }
 
@@ -157,6 +189,14 @@ async function trainSasRec(data: Dataset, variant: NeuralVariant, split: ReturnT
     else if (epoch - best.epoch >= budget.patience) break;
   }
   model.setWeights(best.weights);
+  if (args.tune) {
+    // hyperparameter search: the test split is not looked at
+    console.log(`  ${variant.name}: best validation NDCG@10 ${best.ndcg.toFixed(4)} HR@10 ${best.validation['HR@10'].toFixed(4)} at epoch ${best.epoch}; ${(trainSeconds / epoch).toFixed(1)} s per epoch`);
+    model.dispose();
+    tableTensor.dispose();
+    optimizer.dispose();
+    return { test: {}, testSampled: {}, validation: best.validation, epochs: epoch, bestEpoch: best.epoch, trainSecondsPerEpoch: trainSeconds / epoch };
+  }
   const { scorer, dispose } = sasrecScorer(model, tableTensor);
   const t0 = performance.now();
   const test = await evaluate(byLength(split.test), numItems, scorer, { seed });
@@ -225,6 +265,11 @@ async function main(): Promise<void> {
     const model = make();
     const scorer: BatchScorer = (h) => model.score(h);
     const val = await evaluate(split.validation, numItems, scorer, { seed });
+    if (args.tune) {
+      reports[name] = { test: {}, testSampled: {}, validation: val.full };
+      console.log(`  ${name}: validation NDCG@10 ${val.full['NDCG@10'].toFixed(4)}`);
+      continue;
+    }
     const t0 = performance.now();
     const test = await evaluate(split.test, numItems, scorer, { seed });
     reports[name] = { test: test.full, testSampled: test.sampled, validation: val.full, inferenceMsPerUser: (performance.now() - t0) / split.test.length };
@@ -243,6 +288,11 @@ async function main(): Promise<void> {
   Object.assign(reports, extraReports);
 
   const wallSeconds = (performance.now() - wallStart) / 1000;
+  if (args.tune) {
+    console.log(`tuning run (validation only), wall time ${wallSeconds.toFixed(0)} s`);
+    if (args.json) writeFileSync(args.json, JSON.stringify({ dataset: data.name, command: process.argv.slice(2).join(' '), wallSeconds, validation: Object.fromEntries(Object.entries(reports).map(([k, r]) => [k, { ...r.validation, epochs: r.epochs, bestEpoch: r.bestEpoch, trainSecondsPerEpoch: r.trainSecondsPerEpoch }])) }, null, 2));
+    return;
+  }
   printTable(reports);
   console.log(`backend ${tf.getBackend()}, wall time ${wallSeconds.toFixed(0)} s, ${split.test.length} test users`);
   if (args.json) {

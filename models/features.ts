@@ -13,6 +13,13 @@ export interface FeatureSpec {
   idHashes: number;
   attrBuckets: number;
   maxAttrs: number;
+  /**
+   * How an item's feature embeddings are combined. 'mean' (default): the mean over all its
+   * slots, so an item with 6 attributes is 3/4 attributes and 1/4 id. 'split': mean of the
+   * id slots plus mean of the attribute slots, so the id keeps half the weight and items
+   * of one category stay distinguishable.
+   */
+  pooling?: 'mean' | 'split';
 }
 
 export const DEFAULT_FEATURES: FeatureSpec = {
@@ -49,6 +56,24 @@ export function featureWidth(spec: FeatureSpec): number {
 
 export function vocabSize(spec: FeatureSpec): number {
   return 1 + spec.idBuckets + spec.attrBuckets;
+}
+
+/**
+ * Pooling weight of every slot of `rows` (row-major, `featureWidth(spec)` wide): what the
+ * item embedding multiplies each feature embedding by (0 for empty slots).
+ */
+export function slotWeights(spec: FeatureSpec, rows: ArrayLike<number>, width = featureWidth(spec)): Float32Array {
+  const weights = new Float32Array(rows.length);
+  const n = rows.length / width;
+  const groups: [number, number][] = spec.pooling === 'split' ? [[0, spec.idHashes], [spec.idHashes, width]] : [[0, width]];
+  for (let r = 0; r < n; r++) {
+    for (const [from, to] of groups) {
+      let count = 0;
+      for (let f = from; f < to; f++) if (rows[r * width + f] > 0) count++;
+      for (let f = from; f < to; f++) if (rows[r * width + f] > 0) weights[r * width + f] = 1 / count;
+    }
+  }
+  return weights;
 }
 
 /** Writes one item's feature ids into `out` at `offset` (width `featureWidth(spec)`). */
