@@ -297,9 +297,9 @@ export class SiloWorker {
 
   /**
    * Orders the storefront's own list for this shopper (workers/profile/rerank.ts): model score,
-   * profile affinity and the shop's order blended. Model scores come from a cache per history;
-   * while the model is training and nothing is cached, the list is ordered without them
-   * rather than waiting for the update.
+   * profile affinity and the shop's order blended. The model scores just the listed items
+   * (cached per history and list); while it is training, the list is ordered without model
+   * scores rather than waiting for the update.
    */
   async rerank(request: RerankRequest): Promise<RerankResponse> {
     const t0 = performance.now();
@@ -312,15 +312,18 @@ export class SiloWorker {
     let history = this.history;
     const contextIndex = request.context?.item_id ? this.recommender.table.indexOf(request.context.item_id) : undefined;
     if (contextIndex !== undefined) history = [...history, { index: contextIndex, event: 'view_item', ts: Date.now() }];
-    let scores = history.length ? this.recommender.cachedScores(history) : undefined;
-    if (!scores && history.length && !this.training) scores = await this.withFallback(() => this.recommender.scoreAll(history));
     let modelScores: Map<string, number> | undefined;
-    if (scores) {
+    const known = items.map((item) => this.recommender.table.indexOf(item.item_id));
+    const listed = [...new Set(known.filter((i): i is number => i !== undefined))];
+    // the model scores only what the shop listed; while it is training, no waiting
+    if (history.length && listed.length && !this.training) {
+      const scores = await this.withFallback(() => this.recommender.scoreItems(history, listed));
+      const byIndex = new Map(listed.map((index, j) => [index, scores[j]]));
       modelScores = new Map();
-      for (const item of items) {
-        const index = this.recommender.table.indexOf(item.item_id);
-        if (index !== undefined) modelScores.set(item.item_id, scores[index]);
-      }
+      items.forEach((item, i) => {
+        const s = known[i] === undefined ? undefined : byIndex.get(known[i]!);
+        if (s !== undefined) modelScores!.set(item.item_id, s);
+      });
     }
     const { profile } = this.profileState();
     const profiled = profile.recorded.kept > 0;

@@ -118,22 +118,40 @@ export class Recommender {
     this.scoreCache = null;
   }
 
-  // the last next-item scores: rerank() calls repeat for one history until it changes
-  private scoreCache: { key: string; scores: Float32Array } | null = null;
+  // recent list scores: a storefront re-renders the same list for one history
+  private scoreCache: Map<string, Float32Array> | null = null;
 
-  /** Next-item scores for every table index after this history, if already computed. */
-  cachedScores(history: readonly HistoryEntry[]): Float32Array | undefined {
-    const key = history.map((h) => h.index).join(',');
-    return this.scoreCache?.key === key ? this.scoreCache.scores : undefined;
-  }
-
-  /** Next-item scores for every table index (0 is padding) after this history. */
-  async scoreAll(history: readonly HistoryEntry[]): Promise<Float32Array> {
-    const cached = this.cachedScores(history);
+  /**
+   * Next-item scores of the given table indices after this history, for rerank(). Only the
+   * history and the listed items are embedded (a local table, row 0 padding), so the cost
+   * follows the list, not the catalog; the embeddings are per row, so the scores equal those
+   * of a full-catalog scoreNext.
+   */
+  async scoreItems(history: readonly HistoryEntry[], indices: readonly number[]): Promise<Float32Array> {
+    const seq = history.map((h) => h.index).slice(-this.model.config.maxLen);
+    const key = `${seq.join(',')}|${indices.join(',')}`;
+    const cached = this.scoreCache?.get(key);
     if (cached) return cached;
-    const seq = history.map((h) => h.index);
-    const scores = await this.model.scoreNext([seq], this.tableTensor, this.items());
-    this.scoreCache = { key: seq.join(','), scores };
+    const local = new Map<number, number>([[0, 0]]);
+    const rows = [0];
+    const localOf = (index: number) => {
+      let l = local.get(index);
+      if (l === undefined) local.set(index, (l = rows.push(index) - 1));
+      return l;
+    };
+    const localSeq = seq.map(localOf);
+    const localIndices = indices.map(localOf);
+    const table = tf.tidy(() => tf.gather(this.tableTensor, tf.tensor1d(rows, 'int32')) as tf.Tensor2D);
+    let all: Float32Array;
+    try {
+      all = await this.model.scoreNext([localSeq], table);
+    } finally {
+      table.dispose();
+    }
+    const scores = Float32Array.from(localIndices, (l) => all[l]);
+    this.scoreCache ??= new Map();
+    if (this.scoreCache.size >= 8) this.scoreCache.delete(this.scoreCache.keys().next().value!);
+    this.scoreCache.set(key, scores);
     return scores;
   }
 
