@@ -44,6 +44,13 @@ export class FederatedHttpClient {
     return { version: Number(res.headers.get('x-silo-model-version')), weights };
   }
 
+  /** The server's public status; the client reads only the privacy account from it. */
+  async status(): Promise<{ modelVersion: number; privacy: { delta: number; epsilon: number | null; rounds: number } }> {
+    const res = await fetch(this.url('/status'));
+    if (!res.ok) return FederatedHttpClient.fail(res);
+    return (await res.json()) as { modelVersion: number; privacy: { delta: number; epsilon: number | null; rounds: number } };
+  }
+
   async uploadSummary(roundId: number, token: string, summary: Uint8Array): Promise<{ accepted: boolean; roundParticipants: number }> {
     const res = await fetch(this.url(`/rounds/${roundId}/summary`), {
       method: 'POST',

@@ -36,6 +36,9 @@ export interface ParticipantState {
   pending: number;
   lastRound: number | null;
   lastError: string | null;
+  /** the global model's privacy account as the server last reported it: (ε, δ) spent in total */
+  epsilon?: number;
+  delta?: number;
 }
 
 export interface ParticipantOptions {
@@ -179,6 +182,13 @@ export class FederatedParticipant {
     this.state.pending++;
     await this.upload(id, task.roundId, token, summary);
     this.state.lastRound = task.roundId;
+    try {
+      // shown in the privacy panel: what the global model has spent so far
+      const { privacy } = await this.client.status();
+      if (privacy.epsilon !== null) Object.assign(this.state, { epsilon: privacy.epsilon, delta: privacy.delta });
+    } catch {
+      /* the account is informational; the round is done */
+    }
     this.schedule(this.intervalMs);
   }
 

@@ -101,7 +101,7 @@ describe('federated participation', () => {
       const s = await page.evaluate(() => window.silo.status());
       return s.federated.uploaded === 1 && s;
     });
-    expect(status.federated).toMatchObject({ pending: 0, lastError: null, lastRound: round.roundId });
+    expect(status.federated).toMatchObject({ pending: 0, lastError: null, lastRound: round.roundId, epsilon: round.epsilonTotal, delta: after.privacy.delta });
     expect(await idbRows(page, 'summaries')).toEqual([]); // acknowledged: nothing pending
     // the personal model (trained on the shopper's events) still serves
     const recs = await page.evaluate(() => window.silo.recommend({ k: 4 }));
