@@ -87,6 +87,10 @@ it('no event data leaves the page, and nothing goes to another host', async () =
     const wire = `${r.url}\n${JSON.stringify(r.headers)}\n${r.body}`;
     for (const secret of secrets) expect(wire.includes(secret), `${secret} left the page in ${r.method} ${r.url}`).toBe(false);
   }
+  // no request carries a query string, and the protocol's reads are only its public ones
+  for (const r of seen) expect(new URL(r.url).search, `query string in ${r.url}`).toBe('');
+  const protocol = seen.filter((r) => new URL(r.url).pathname.startsWith(API_PREFIX + '/'));
+  for (const r of protocol.filter((p) => p.method === 'GET')) expect(new URL(r.url).pathname).toMatch(/^\/fl\/v1\/(model\/(\d+|latest)|status)$/);
   // everything else is a read, or one of the protocol's requests, each with exactly its body
   const writes = seen.filter((r) => r.method !== 'GET');
   const uploads = writes.filter((r) => /^\/fl\/v1\/rounds\/\d+\/summary$/.test(new URL(r.url).pathname));
