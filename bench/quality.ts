@@ -4,10 +4,13 @@
 //   npm run bench:quality -- --data ../shared/datasets/beauty/Beauty.txt \
 //     --attributes ../shared/datasets/beauty/Beauty_item2attributes.json [--quick] [--json OUT]
 //
-// Options: --format auto|sequences|pairs|csv, --metadata TSV, --models a,b,c (default: all
-// for the mode), --epochs N, --minutes M (training time cap per neural model),
-// --val-users N (validation users used for early stopping), --seed S, --lr, --dropout,
-// --negatives (sampled-softmax negatives per batch).
+// Options: --format auto|sequences|pairs|csv, --metadata TSV, --models a,b,c (default:
+// popularity, item-to-item, sasrec-hash+attrs; also sasrec-hash, sasrec-exact,
+// sasrec-exact+attrs, sasrec-hash+attrs-bce), --epochs N, --minutes M (training time cap per
+// neural model), --val-users N (validation users used for early stopping), --seed S, --lr,
+// --dropout, --batch, --dim, --layers, --heads, --max-len, --loss softmax|sampled-softmax|bce,
+// --negatives (sampled-softmax negatives per batch), --log-q on|off, --pooling mean|split,
+// --id-hashes, --id-buckets, --tune (validation only: no test scoring).
 // Hyperparameters are chosen on the validation target only; the test target is scored once,
 // with the weights of the best validation epoch (early stopping on validation NDCG@10).
 import * as tf from '@tensorflow/tfjs';
@@ -58,11 +61,11 @@ const { values: args } = parseArgs({
     'val-users': { type: 'string' },
     patience: { type: 'string' },
     seed: { type: 'string', default: '42' },
-    lr: { type: 'string', default: '0.001' },
+    lr: { type: 'string', default: '0.005' },
     dropout: { type: 'string', default: '0.3' },
-    negatives: { type: 'string', default: '512' },
-    loss: { type: 'string', default: 'softmax' },
-    batch: { type: 'string', default: '128' },
+    negatives: { type: 'string', default: '1024' },
+    loss: { type: 'string', default: 'sampled-softmax' },
+    batch: { type: 'string', default: '256' },
     dim: { type: 'string', default: '64' },
     layers: { type: 'string', default: '2' },
     heads: { type: 'string', default: '2' },
@@ -71,7 +74,7 @@ const { values: args } = parseArgs({
     'id-buckets': { type: 'string' },
     // validation only: no test scoring, no quantisation (for choosing hyperparameters)
     tune: { type: 'boolean', default: false },
-    'log-q': { type: 'boolean', default: false },
+    'log-q': { type: 'string', default: 'on' },
     pooling: { type: 'string', default: 'mean' },
   },
 });
@@ -98,7 +101,7 @@ function variants(numItems: number): NeuralVariant[] {
     dropout: Number(args.dropout),
     loss,
     negatives: Number(args.negatives),
-    logQ: args['log-q'],
+    logQ: args['log-q'] === 'on',
     seed,
   };
   const hashed: FeatureSpec = {
@@ -107,6 +110,7 @@ function variants(numItems: number): NeuralVariant[] {
     ...(args['id-buckets'] ? { idBuckets: Number(args['id-buckets']) } : {}),
     pooling: args.pooling as 'mean' | 'split',
   };
+  if (!['on', 'off'].includes(args['log-q']!)) throw new Error(`--log-q must be on or off, not ${args['log-q']}`);
   if (!['mean', 'split'].includes(args.pooling!)) throw new Error(`--pooling must be mean or split, not ${args.pooling}`);
   const learningRate = Number(args.lr);
   const batchSize = Number(args.batch);
@@ -276,10 +280,12 @@ async function main(): Promise<void> {
     console.log(`  ${name}: test NDCG@10 ${test.full['NDCG@10'].toFixed(4)}`);
   }
 
-  const neural = variants(numItems).filter((v) => (wanted ? run(v.name) : quick ? v.name === 'sasrec-hash+attrs' : v.name !== 'sasrec-hash+attrs-bce'));
+  // default: the shipped representation only; the comparison rows (exact ids, no attributes,
+  // bce) are separate runs with --models, at the same --minutes/--epochs budget
+  const neural = variants(numItems).filter((v) => (wanted ? run(v.name) : v.name === 'sasrec-hash+attrs'));
   const budget = {
     epochs: Number(args.epochs ?? (quick ? 3 : 200)),
-    minutes: Number(args.minutes ?? (quick ? 2.5 : 12)),
+    minutes: Number(args.minutes ?? (quick ? 2.5 : 24)),
     patience: Number(args.patience ?? 5),
   };
   for (const v of neural) {
