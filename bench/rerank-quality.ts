@@ -10,8 +10,10 @@
 //   - "bestsellers": the 200 most-reviewed items of the shop;
 //   - "category page": the items of the target's leaf category, most-reviewed first (≤ 200).
 // The shop's order is the baseline; rerank() re-orders it with the profile computed by
-// computeProfile() from the user's history (every item before the target). A target that
-// is not in the list counts as a miss in both orders.
+// computeProfile() from the user's history (every item before the target), with and
+// without model scores (the item-to-item baseline of models/baselines.ts stands in for the
+// on-device SASRec, which is not trained on Beauty in this run). A target that is not in the
+// list counts as a miss in every order.
 //
 // Which profile signals Beauty can exercise: category interests (the attribute path) and
 // brand interests. There are no prices (price fit drops out), no event types (each review is
@@ -27,6 +29,7 @@ import type { CatalogItem } from '../src/catalog.ts';
 import type { SiloEvent } from '../src/events.ts';
 import { loadDataset, type Dataset } from './datasets.ts';
 import { MetricAccumulator, leaveOneOut, mulberry32, type EvalCase, type Metrics } from '../models/metrics.ts';
+import { TransitionModel } from '../models/baselines.ts';
 import { buildCatalogStats, type CatalogStats } from '../workers/profile/catalog-stats.ts';
 import { computeProfile } from '../workers/profile/profile.ts';
 import { DEFAULT_RERANK_WEIGHTS, rerank, type RerankContext } from '../workers/profile/rerank.ts';
@@ -155,8 +158,15 @@ export function runRerankQuality(options: QualityOptions): { rows: QualityRow[];
   }
 
   const rows: QualityRow[] = [];
-  const orders: { name: string; weights?: RerankContext['weights'] }[] = [
+  // a model signal for the blend: the item-to-item baseline of models/baselines.ts, the
+  // strongest model measured on Beauty so far (BENCHMARKS.md), fit on training prefixes only
+  const model = new TransitionModel(split.train, data.itemKeys.length);
+  const orders: { name: string; weights?: RerankContext['weights']; model?: boolean }[] = [
     { name: 'shop order (baseline)' },
+    { name: 'item-to-item model order alone', weights: { model: 1, affinity: 0, shop: 0 }, model: true },
+    { name: 'rerank: item-to-item + profile + shop, default weights (0.5 : 0.3 : 0.2)', weights: DEFAULT_RERANK_WEIGHTS, model: true },
+    { name: 'rerank: item-to-item 0.7 + profile 0.3', weights: { model: 0.7, affinity: 0.3, shop: 0 }, model: true },
+    { name: 'rerank: item-to-item 0.5 + profile 0.5', weights: { model: 0.5, affinity: 0.5, shop: 0 }, model: true },
     { name: `rerank, default weights (profile ${DEFAULT_RERANK_WEIGHTS.affinity} : shop ${DEFAULT_RERANK_WEIGHTS.shop})`, weights: DEFAULT_RERANK_WEIGHTS },
     // the profile's share against the shop's order; pick on validation, read on test
     ...[0.2, 0.4, 0.8, 1].map((a) => ({ name: `rerank, profile ${a} : shop ${+(1 - a).toFixed(1)}`, weights: { model: 0, affinity: a, shop: 1 - a } })),
@@ -182,8 +192,11 @@ export function runRerankQuality(options: QualityOptions): { rows: QualityRow[];
         const items = ids.map((i) => catalog[i - 1]);
         const profile = computeProfile(historyEvents(c.history, data), stats, NOW, { halfLifeDays: Number.POSITIVE_INFINITY });
         const baseRank = rankOf(ids, c.target);
+        const all = model.score([c.history]);
+        const modelScores = new Map(ids.map((i) => [data.itemKeys[i], all[i]]));
         orders.forEach((o, k) => {
-          const rank = o.weights ? rankOf(rerank(items, { profile, catalogStats: stats, weights: o.weights }).map((r) => ids[r.originalIndex]), c.target) : baseRank;
+          const context: RerankContext = { profile, catalogStats: stats, weights: o.weights, modelScores: o.model ? modelScores : undefined };
+          const rank = o.weights ? rankOf(rerank(items, context).map((r) => ids[r.originalIndex]), c.target) : baseRank;
           acc[k].add(rank);
           const gain = ndcg10(rank) - ndcg10(baseRank);
           gains[k].sum += gain;

@@ -35,6 +35,14 @@ describe('rerank', () => {
     expect(ids(rerank(list, { modelScores: new Map([['shoe-asics', 9]]), weights: { model: 1, affinity: 0, shop: 0 } }))[0]).toBe('shoe-asics');
   });
 
+  it('gives tied model scores the same share, so the shop order breaks the tie', () => {
+    // all tied: the shop's order stands; a tie below a higher score keeps shop order too
+    expect(ids(rerank(list, { modelScores: { jacket: 1, hat: 1, 'shoe-nike': 1, 'shoe-asics': 1 } }))).toEqual(['jacket', 'hat', 'shoe-nike', 'shoe-asics']);
+    const r = rerank(list, { modelScores: { jacket: 0, hat: 0, 'shoe-nike': 5, 'shoe-asics': 0 }, weights: { model: 1, affinity: 0, shop: 0.01 } });
+    expect(ids(r)).toEqual(['shoe-nike', 'jacket', 'hat', 'shoe-asics']);
+    expect(r[1].score - r[2].score).toBeGreaterThan(0); // only the shop part differs
+  });
+
   it('puts out-of-stock items last unless told not to', () => {
     const withOut = [item('gone', ['Shoes', 'Running'], 'Nike', 100, false), ...list];
     expect(ids(rerank(withOut, { profile: runner })).at(-1)).toBe('gone');

@@ -80,7 +80,14 @@ export function rerank<T extends CatalogItem>(items: readonly T[], context: Rera
   const modelPart = new Float64Array(n);
   const scored = raw.map((s, i) => [s, i] as const).filter((p): p is readonly [number, number] => p[0] !== undefined);
   scored.sort((a, b) => a[0] - b[0]);
-  for (let r = 0; r < scored.length; r++) modelPart[scored[r][1]] = scored.length > 1 ? r / (scored.length - 1) : 1;
+  // tied scores share their mean rank: a tie must not be broken against the shop's order
+  for (let r = 0; r < scored.length; ) {
+    let end = r + 1;
+    while (end < scored.length && scored[end][0] === scored[r][0]) end++;
+    const rank = (r + end - 1) / 2;
+    for (let k = r; k < end; k++) modelPart[scored[k][1]] = scored.length > 1 ? rank / (scored.length - 1) : 1;
+    r = end;
+  }
 
   const weights = { ...(context.weights ?? DEFAULT_RERANK_WEIGHTS) };
   if (scored.length === 0) weights.model = 0;
