@@ -104,7 +104,7 @@ const tableTensor = tf.tensor2d(table.rows, [table.size, table.width], 'int32') 
 const initialWeights = await model.getWeights();
 
 async function evaluateWeights(weights: readonly Float32Array[]): Promise<{ ndcg10: number; hr10: number }> {
-  model.setWeights(weights);
+  tf.tidy(() => model.setWeights(weights)); // tidy frees setWeights' temporaries
   const items = model.itemEmbeddings(tableTensor);
   const r = await evaluate(evalCases, table.size, (h) => model.scoreNext(h, tableTensor, items), { batchSize: 128 });
   items.dispose();
@@ -141,7 +141,7 @@ if (centralSteps > 0) {
   central = { ...centralCurve[centralCurve.length - 1] };
 }
 const centralSeconds = (performance.now() - t0) / 1000;
-model.setWeights(initialWeights);
+tf.tidy(() => model.setWeights(initialWeights));
 
 // ---- federated: the real server on loopback ----
 const selectionProbability = Math.min(1, clientsPerRound / users.length);

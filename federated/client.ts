@@ -47,7 +47,9 @@ export async function trainRoundUpdate(input: RoundUpdateInput): Promise<RoundUp
   let lossSum = 0;
   let steps = 0;
   try {
-    model.setWeights(globalWeights);
+    // tidy: setWeights' temporary tensors would otherwise stay allocated, one model copy
+    // per call (a simulated round of 500 clients ran the WASM heap out)
+    tf.tidy(() => model.setWeights(globalWeights));
     const order = usable.map((_, i) => i);
     for (let epoch = 0; epoch < task.epochs; epoch++) {
       for (let i = order.length - 1; i > 0; i--) {
@@ -74,7 +76,7 @@ export async function trainRoundUpdate(input: RoundUpdateInput): Promise<RoundUp
     });
     return { summary: bytes, meanLoss: steps ? lossSum / steps : NaN, steps };
   } finally {
-    model.setWeights(personal);
+    tf.tidy(() => model.setWeights(personal));
     optimizer.dispose();
     if (owned) tensor.dispose();
   }

@@ -10,6 +10,7 @@
 //   deletes it. The personal model is restored after the round and keeps serving.
 // Only the summary (no ids, no counts, no timestamps) and an empty check-in body leave the
 // device. Opting out stops the loop and deletes pending summaries.
+import * as tf from '@tensorflow/tfjs';
 import { trainRoundUpdate } from '../federated/client.ts';
 import { decodeHeader } from '../federated/summary.ts';
 import { FederatedHttpClient } from '../federated/transport.ts';
@@ -90,7 +91,7 @@ export class FederatedParticipant {
         const total = sizes.reduce((a, b) => a + b, 0);
         if (total !== weights.length) throw new Error(`global model has ${weights.length} values, this model ${total}`);
         let o = 0;
-        recommender.model.setWeights(sizes.map((n) => weights.subarray((o += n) - n, o)));
+        tf.tidy(() => recommender.model.setWeights(sizes.map((n) => weights.subarray((o += n) - n, o))));
         // saved as the personal model (trained on 0 events); load() re-reads it, which also
         // drops the recommender's cached item embeddings of the random init
         await recommender.save(this.store, 0);

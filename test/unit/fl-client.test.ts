@@ -29,7 +29,11 @@ describe('trainRoundUpdate', () => {
       clipNorm, clientNoiseStd: 0, bits: 16, scale: defaultScale(clipNorm, 16), deadline: Date.now() + 60_000,
     };
     const sequences = [[1, 2, 3, 4, 5], [3, 4, 5, 6], [7, 8, 9, 1, 2, 3]];
+    const memory = tf.memory();
     const result = await trainRoundUpdate({ model, globalWeights, task, sequences, table, random: mulberry32(2) });
+    // nothing left allocated: a simulation runs thousands of these in one process
+    expect(tf.memory().numTensors).toBe(memory.numTensors);
+    expect(tf.memory().numBytes).toBe(memory.numBytes);
     expect(result.steps).toBe(4);
     expect(Number.isFinite(result.meanLoss)).toBe(true);
 
