@@ -14,6 +14,7 @@ import { FileStore } from './file-store.ts';
 import { ServerSgd, type ServerOptimizer } from './server-optimizers.ts';
 import type { AggregatorStore, GlobalState, OpenRound, RoundRecord } from './store.ts';
 import { type AggregationStrategy, DpFedAvg } from './strategies.ts';
+import { RunningSum, sumOfSquares } from './running-sum.ts';
 import { quantizedView } from './summary-view.ts';
 
 export type { RoundRecord } from './store.ts';
@@ -166,6 +167,30 @@ export async function createAggregator(options: AggregatorOptions): Promise<Aggr
   }
   strategy.loadState(state.strategy);
 
+  // An exclusive store lets this process keep the round's running sum (one pass per upload,
+  // nothing to re-read at close) when the strategy only needs the sum; otherwise (Redis:
+  // uploads land on several instances; order-statistic strategies) the closer streams the
+  // round's summaries from the store.
+  const keepsSum = store.exclusive && typeof strategy.begin(1, { clipNorm: 1, clientNoiseStd: 0 }).addPresummed === 'function';
+  let running: RunningSum | null = null;
+  async function startRunningSum(round: OpenRound, replay: boolean): Promise<void> {
+    if (!keepsSum || running?.roundId === round.id) return;
+    const rs = new RunningSum(round.id, Math.fround(round.task.scale), length, maxParticipants, round.task.bits);
+    if (replay) {
+      // restart: every acknowledged upload of the open round back into the sum
+      for await (const bytes of store.summaries(round.id)) {
+        const v = quantizedView(bytes);
+        rs.add(v.ints);
+        rs.commit(v.withinClip);
+      }
+    } else if ((await store.counts(round.id)).accepted > 0) return; // not ours from the start: re-read at close
+    running = rs;
+  }
+  {
+    const cur = await store.currentRound();
+    if (cur) await startRunningSum(cur.round, true);
+  }
+
   /** immutable model versions, with their SHA-256, for downloads */
   const modelCache = new Map<number, { bytes: Uint8Array; sha256: string }>();
   async function model(version: number): Promise<{ bytes: Uint8Array; sha256: string } | null> {
@@ -243,7 +268,10 @@ export async function createAggregator(options: AggregatorOptions): Promise<Aggr
       };
       return { id, modelVersion: st.modelVersion, task, settings, normBound };
     });
-    if (round) await refresh();
+    if (round) {
+      await startRunningSum(round, false);
+      await refresh();
+    }
     return round;
   }
 
@@ -255,9 +283,15 @@ export async function createAggregator(options: AggregatorOptions): Promise<Aggr
     const st = await store.readState();
     strategy.loadState(st.strategy);
     const acc = strategy.begin(length, round.settings);
-    for await (const bytes of store.summaries(roundId)) {
-      const s = quantizedView(bytes); // validated on upload; decoded straight into the sum
-      acc.addQuantized(s.ints, s.scale, s.withinClip);
+    const rs = running?.roundId === roundId ? running : null;
+    if (rs) await rs.drained(); // uploads between their add and their durable write settle first
+    if (rs && acc.addPresummed && rs.count === (await store.counts(roundId)).accepted) {
+      if (rs.count) acc.addPresummed(rs.sum, rs.scale, rs.count, rs.withinClip);
+    } else {
+      for await (const bytes of store.summaries(roundId)) {
+        const s = quantizedView(bytes); // validated on upload; decoded straight into the sum
+        acc.addQuantized(s.ints, s.scale, s.withinClip);
+      }
     }
     if (acc.count < minParticipants) {
       await store.commitClose(roundId, st, null, null); // abandoned: nothing released, no privacy spent
@@ -301,6 +335,7 @@ export async function createAggregator(options: AggregatorOptions): Promise<Aggr
       await store.abortClose(roundId).catch(() => {});
       throw e;
     }
+    if (running?.roundId === roundId) running = null;
     await refresh();
     return produced;
   }
@@ -344,8 +379,8 @@ export async function createAggregator(options: AggregatorOptions): Promise<Aggr
     return { status: 'task', task: round.task, token };
   }
 
-  /** Checks everything that can be checked without the store's state; throws HttpError 400/409/422. */
-  function validate(body: Uint8Array, round: OpenRound): void {
+  /** Checks the header against the round; throws HttpError 400/409. */
+  function checkHeader(body: Uint8Array, round: OpenRound): ReturnType<typeof quantizedView> {
     let s;
     try {
       s = quantizedView(body);
@@ -359,11 +394,12 @@ export async function createAggregator(options: AggregatorOptions): Promise<Aggr
     if (s.length !== t.length) throw new HttpError(400, `summary has ${s.length} values, round expects ${t.length}`);
     if (s.bits !== t.bits) throw new HttpError(400, `summary uses ${s.bits}-bit values, round expects ${t.bits}`);
     if (Math.fround(t.scale) !== s.scale) throw new HttpError(400, `summary scale ${s.scale} differs from the round's ${t.scale}`);
-    // the norm in the integer domain: exact (Σq² < 2^53 for any allowed length), one pass, no copy
-    const ints = s.ints;
-    let sq = 0;
-    for (let i = 0; i < ints.length; i++) sq += ints[i] * ints[i];
-    const norm = Math.sqrt(sq) / s.scale;
+    return s;
+  }
+
+  /** Throws 422 when the decoded L2 norm √(Σq²)/scale (exact in the integer domain) is above the round's bound. */
+  function checkNorm(sumSq: number, scale: number, round: OpenRound): void {
+    const norm = Math.sqrt(sumSq) / scale;
     if (!Number.isFinite(norm)) throw new HttpError(400, 'summary contains non-finite values');
     if (norm > round.normBound) throw new HttpError(422, `update norm ${norm.toFixed(4)} exceeds the round's bound ${round.normBound.toFixed(4)}`);
   }
@@ -372,9 +408,20 @@ export async function createAggregator(options: AggregatorOptions): Promise<Aggr
     const cur = await current(now);
     if (!cur || cur.closing || cur.round.id !== roundId) throw new HttpError(409, `round ${roundId} is not open`);
     if (!token || !TOKEN.test(token)) throw new HttpError(403, 'unknown upload token for this round');
-    validate(body, cur.round);
-    // atomic in the store: open round, issued unused token → spent + durably stored
-    const r = await store.accept(roundId, token, body);
+    const s = checkHeader(body, cur.round);
+    // one pass: into the running sum (when kept here) while the norm is computed
+    const rs = running?.roundId === roundId ? running : null;
+    let r;
+    try {
+      checkNorm(rs ? rs.add(s.ints) : sumOfSquares(s.ints), s.scale, cur.round);
+      // atomic in the store: open round, issued unused token → spent + durably stored
+      r = await store.accept(roundId, token, body);
+    } catch (e) {
+      rs?.undo(s.ints);
+      throw e;
+    }
+    if (r.ok) rs?.commit(s.withinClip);
+    else rs?.undo(s.ints);
     if (!r.ok) {
       if (r.reason === 'not-open') throw new HttpError(409, `round ${roundId} is not open`);
       if (r.reason === 'unknown-token') throw new HttpError(403, 'unknown upload token for this round');

@@ -11,7 +11,7 @@
 //                          and each upload is acknowledged only once its batch is on disk.
 //                          Replayed (tokens, count) on restart; summed when the round closes.
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, truncateSync, writeSync } from 'node:fs';
-import { open, readFile, type FileHandle } from 'node:fs/promises';
+import { open, readFile, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AcceptResult, AggregatorStore, GlobalState, OpenRound } from './store.ts';
 
@@ -99,6 +99,7 @@ class GroupCommitLog {
 }
 
 export class FileStore implements AggregatorStore {
+  readonly exclusive = true;
   readonly kind = 'file';
   private file: StateFile | null = null;
   private closing = false;
@@ -108,6 +109,7 @@ export class FileStore implements AggregatorStore {
   private accepted = 0;
   private log: GroupCommitLog | null = null;
   private inflight = new Set<Promise<unknown>>();
+  private opening: Promise<OpenRound> | null = null;
 
   constructor(readonly dir: string) {
     for (const sub of ['models', 'optimizer', 'rounds']) mkdirSync(join(dir, sub), { recursive: true });
@@ -206,16 +208,20 @@ export class FileStore implements AggregatorStore {
   async openRound(make: (id: number) => OpenRound): Promise<OpenRound | null> {
     const s = this.state;
     if (s.round) return this.closing ? null : s.round;
-    const round = make(s.nextRoundId);
-    const path = this.logPath(round.id);
-    rmSync(path, { force: true });
-    this.log = await GroupCommitLog.open(path, 0);
-    this.tokens.clear();
-    this.accepted = 0;
-    s.round = round;
-    s.nextRoundId = round.id + 1;
-    this.persist();
-    return round;
+    // concurrent check-ins while none is open all get the one round the first of them opens
+    this.opening ??= (async () => {
+      const round = make(s.nextRoundId);
+      const path = this.logPath(round.id);
+      rmSync(path, { force: true });
+      this.log = await GroupCommitLog.open(path, 0);
+      this.tokens.clear();
+      this.accepted = 0;
+      s.round = round;
+      s.nextRoundId = round.id + 1;
+      this.persist();
+      return round;
+    })().finally(() => (this.opening = null));
+    return this.opening;
   }
 
   private isOpen(roundId: number): boolean {
@@ -308,7 +314,8 @@ export class FileStore implements AggregatorStore {
     this.persist(); // the commit point: a crash before this reopens the round with all its uploads
     await this.log?.close();
     this.log = null;
-    rmSync(this.logPath(roundId), { force: true });
+    // freeing a big log's pages is kernel work: off the event loop (a leftover is never read again)
+    void rm(this.logPath(roundId), { force: true }).catch(() => {});
     // only the current version's optimiser state is ever read
     for (const f of readdirSync(join(this.dir, 'optimizer'))) if (f !== `v${next.modelVersion}.bin`) rmSync(join(this.dir, 'optimizer', f), { force: true });
     this.tokens.clear();

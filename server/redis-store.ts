@@ -108,6 +108,7 @@ function bytes(b: Uint8Array): Buffer {
 }
 
 export class RedisStore implements AggregatorStore {
+  readonly exclusive = false;
   readonly kind = 'redis';
   readonly redis: Redis;
   private readonly prefix: string;

@@ -40,6 +40,11 @@ export interface AggregatorStore {
   /** 'file' or 'redis', for status and logs */
   readonly kind: string;
   /**
+   * true when this process is the store's only writer (embedded store): the aggregator may
+   * then keep the round's running sum in memory instead of re-reading summaries at close
+   */
+  readonly exclusive: boolean;
+  /**
    * Writes `state` and model v`state.modelVersion` if the store is empty (once, even when
    * several instances start together) and returns the state stored afterwards.
    */

@@ -8,6 +8,8 @@ export interface RoundAccumulator {
   add(delta: Float32Array, withinClip: boolean): void;
   /** adds the delta ints / scale, decoding straight from the summary's fixed-point values */
   addQuantized(ints: QuantizedValues, scale: number, withinClip: boolean): void;
+  /** optional: adds the integer sum of `count` summaries at one scale (the aggregator's RunningSum) */
+  addPresummed?(intSum: Int32Array | Float64Array, scale: number, count: number, withinClipCount: number): void;
   readonly count: number;
 }
 
@@ -65,6 +67,15 @@ class SumAccumulator implements RoundAccumulator {
     for (let i = 0; i < s.length; i++) s[i] += ints[i] * inv;
     this.count++;
     if (withinClip) this.withinClipCount++;
+  }
+  /** adds a sum of `count` summaries' integers (all at `scale`) that the caller kept itself */
+  addPresummed(intSum: Int32Array | Float64Array, scale: number, count: number, withinClipCount: number): void {
+    const s = this.sum;
+    if (intSum.length !== s.length) throw new Error(`sum has ${intSum.length} values, accumulator ${s.length}`);
+    const inv = 1 / scale;
+    for (let i = 0; i < s.length; i++) s[i] += intSum[i] * inv;
+    this.count += count;
+    this.withinClipCount += withinClipCount;
   }
 }
 

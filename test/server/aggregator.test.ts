@@ -164,6 +164,16 @@ describe.each(['file', 'redis'] as const)('aggregation server over loopback HTTP
     expect((await fetch(base + '/shop')).status).toBe(418);
   });
 
+  it('concurrent check-ins while no round is open share one round and its places', async () => {
+    const { base, agg } = await start({ kind, where: newWhere(kind) });
+    const client = new FederatedHttpClient(base);
+    const answers = await Promise.all(Array.from({ length: 8 }, () => client.checkIn()));
+    const tasks = answers.filter((a) => a.status === 'task');
+    expect(tasks).toHaveLength(3); // maxParticipants
+    expect(new Set(tasks.map((a) => (a.status === 'task' ? a.task.roundId : 0)))).toEqual(new Set([1]));
+    expect((await agg.fetchStatus()).round?.selected).toBe(3);
+  });
+
   it('a restarted server loses no accepted update', async () => {
     const where = newWhere(kind);
     const first = await start({ kind, where });

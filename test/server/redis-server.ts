@@ -2,6 +2,9 @@
 // `npm test` installs redis-server via scripts/system-deps.sh.
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 async function freePort(): Promise<number> {
   const srv = createServer();
@@ -11,9 +14,11 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-export async function startRedis(): Promise<{ url: string; stop: () => Promise<void> }> {
+/** `extraArgs`: more redis-server options, e.g. ['--appendonly', 'yes', '--appendfsync', 'always'] (they override the defaults) */
+export async function startRedis(extraArgs: string[] = []): Promise<{ url: string; stop: () => Promise<void> }> {
   const port = await freePort();
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const dir = mkdtempSync(join(tmpdir(), 'silo-redis-')); // AOF files, when enabled
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`redis-server did not start within 10 s:\n${output}`)), 10_000);
@@ -40,8 +45,12 @@ export async function startRedis(): Promise<{ url: string; stop: () => Promise<v
     url: `redis://127.0.0.1:${port}`,
     stop: () =>
       new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        child.once('exit', () => resolve());
+        const done = () => {
+          rmSync(dir, { recursive: true, force: true });
+          resolve();
+        };
+        if (child.exitCode !== null) return done();
+        child.once('exit', done);
         child.kill('SIGTERM');
       }),
   };

@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import { mulberry32 } from '../../models/metrics.ts';
+import { RunningSum, sumOfSquares } from '../../server/running-sum.ts';
+
+function randomInts(n: number, seed: number, offset: number): Int8Array {
+  const rnd = mulberry32(seed);
+  const buf = new ArrayBuffer(n + offset);
+  const a = new Int8Array(buf, offset, n);
+  for (let i = 0; i < n; i++) a[i] = Math.floor(rnd() * 255) - 127;
+  return a;
+}
+
+describe('RunningSum', () => {
+  // offsets 24 (aligned: word path) and 3 (unaligned: byte path); lengths with and without a tail
+  for (const [n, offset] of [[1001, 24], [1000, 24], [1003, 3], [7, 0]] as const) {
+    it(`sums 8-bit values exactly and returns Σq² (n=${n}, byte offset ${offset})`, () => {
+      const xs = [1, 2, 3].map((s) => randomInts(n, s, offset));
+      const rs = new RunningSum(1, 10, n, 100, 8);
+      const expected = new Float64Array(n);
+      for (const [k, x] of xs.entries()) {
+        let sq = 0;
+        for (let i = 0; i < n; i++) {
+          expected[i] += x[i];
+          sq += x[i] * x[i];
+        }
+        expect(rs.add(x)).toBe(sq);
+        expect(sumOfSquares(x)).toBe(sq);
+        if (k === 1) rs.undo(x); // rejected: subtracted exactly
+        else rs.commit(k === 0);
+      }
+      for (let i = 0; i < n; i++) expected[i] -= xs[1][i];
+      expect(Array.from(rs.sum)).toEqual(Array.from(expected));
+      expect([rs.count, rs.withinClip]).toEqual([2, 1]);
+    });
+  }
+
+  it('uses a float64 sum when int32 could overflow, and drained() waits for pending uploads', async () => {
+    const rs = new RunningSum(1, 1, 4, 70_000, 16);
+    expect(rs.sum).toBeInstanceOf(Float64Array);
+    rs.add(new Int16Array([32767, -32767, 1, 0]));
+    let drained = false;
+    const wait = rs.drained().then(() => (drained = true));
+    await Promise.resolve();
+    expect(drained).toBe(false);
+    rs.commit(true);
+    await wait;
+    expect(Array.from(rs.sum)).toEqual([32767, -32767, 1, 0]);
+  });
+});
