@@ -287,9 +287,22 @@ export async function createAggregator(options: AggregatorOptions): Promise<Aggr
     if (rs) await rs.drained(); // uploads between their add and their durable write settle first
     if (rs && acc.addPresummed && rs.count === (await store.counts(roundId)).accepted) {
       if (rs.count) acc.addPresummed(rs.sum, rs.scale, rs.count, rs.withinClip);
+    } else if (acc.addPresummed) {
+      // integer sum of the stored summaries (validated on upload), read a few at a time
+      const sum = new RunningSum(roundId, Math.fround(round.task.scale), length, maxParticipants, round.task.bits);
+      const scratch = new Uint8Array(HEADER_BYTES + length * 4);
+      for await (const stored of store.summaries(roundId)) {
+        // word-aligned values take the fast path; a copy into aligned scratch costs far less than the slow path
+        const bytes = stored.byteOffset % 4 === 0 ? stored : scratch.subarray(0, stored.length);
+        if (bytes !== stored) bytes.set(stored);
+        const v = quantizedView(bytes);
+        sum.add(v.ints);
+        sum.commit(v.withinClip);
+      }
+      if (sum.count) acc.addPresummed(sum.sum, sum.scale, sum.count, sum.withinClip);
     } else {
       for await (const bytes of store.summaries(roundId)) {
-        const s = quantizedView(bytes); // validated on upload; decoded straight into the sum
+        const s = quantizedView(bytes); // validated on upload
         acc.addQuantized(s.ints, s.scale, s.withinClip);
       }
     }

@@ -1,0 +1,251 @@
+// Aggregation server throughput: `npm run bench:server -- [--store file|redis] [--clients 1000]
+//   [--concurrency 32] [--bytes 262144] [--bits 8] [--runs 5] [--instances 1]
+//   [--redis-url redis://…] [--redis-fsync no|always] [--json OUT]`
+// The server runs in its own child process(es) (the real aggregator behind node:http, with
+// the default DP-FedAvg strategy); this process is N concurrent loopback HTTP uploaders.
+// Each run is one round of `clients` participants: check-ins (not timed), then every client
+// uploads one summary of `bytes` bytes; the round closes when the last one is accepted
+// (the last 202 comes after the close), so the timed span covers decode + validation +
+// durable store + streaming sum + DP noise + the new model version. Reports updates/s per
+// run and the median, the server's CPU seconds per update, and its RSS before/after/peak.
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { Agent, createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { RoundTask } from '../federated/protocol.ts';
+import { encodeSummary, HEADER_BYTES, stochasticQuantize, type ValueBits } from '../federated/summary.ts';
+import { mulberry32 } from '../models/metrics.ts';
+import { createAggregator } from '../server/aggregator.ts';
+import { FileStore } from '../server/file-store.ts';
+import { RedisStore } from '../server/redis-store.ts';
+import { startRedis } from '../test/server/redis-server.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    store: { type: 'string', default: 'file' },
+    clients: { type: 'string', default: '1000' },
+    concurrency: { type: 'string', default: '32' },
+    bytes: { type: 'string', default: String(256 * 1024) },
+    bits: { type: 'string', default: '8' },
+    runs: { type: 'string', default: '5' },
+    instances: { type: 'string', default: '1' },
+    'redis-url': { type: 'string' },
+    'redis-fsync': { type: 'string', default: 'no' },
+    json: { type: 'string' },
+    child: { type: 'string' },
+  },
+});
+
+interface ChildConfig {
+  store: 'file' | 'redis';
+  where: string;
+  length: number;
+  bits: ValueBits;
+  clients: number;
+}
+interface ChildStats {
+  rss: number;
+  peakRss: number;
+  cpuSeconds: number;
+}
+
+// ---------------- child: one aggregator instance ----------------
+if (args.child) {
+  const cfg = JSON.parse(args.child) as ChildConfig;
+  const store = cfg.store === 'redis' ? new RedisStore(cfg.where, { prefix: 'bench:' }) : new FileStore(cfg.where);
+  const agg = await createAggregator({
+    initialWeights: new Float32Array(cfg.length),
+    store,
+    minParticipants: 1,
+    maxParticipants: cfg.clients,
+    roundDurationMs: 3600_000,
+    bits: cfg.bits,
+  });
+  const server = createServer(async (req, res) => {
+    if (!(await agg.handle(req, res))) res.writeHead(404).end();
+  });
+  server.keepAliveTimeout = 60_000;
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  let peakRss = process.memoryUsage().rss;
+  setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 100).unref();
+  process.on('message', (m: { type: string }) => {
+    if (m.type === 'stats') {
+      const rss = process.memoryUsage().rss;
+      const cpu = process.cpuUsage();
+      process.send!({ type: 'stats', stats: { rss, peakRss: Math.max(peakRss, rss), cpuSeconds: (cpu.user + cpu.system) / 1e6 } satisfies ChildStats });
+      peakRss = rss;
+    } else if (m.type === 'exit') {
+      server.closeAllConnections();
+      server.close();
+      void agg.close().then(() => process.exit(0));
+    }
+  });
+  process.send!({ type: 'ready', port: (server.address() as AddressInfo).port });
+} else {
+  await main();
+}
+
+// ---------------- parent: load generator ----------------
+async function main(): Promise<void> {
+  const storeKind = args.store === 'redis' ? 'redis' : 'file';
+  const clients = Number(args.clients);
+  const concurrency = Number(args.concurrency);
+  const bits = Number(args.bits) as ValueBits;
+  const length = ((Number(args.bytes) - HEADER_BYTES) * 8) / bits;
+  const runs = Number(args.runs);
+  const nInstances = Number(args.instances);
+  if (!Number.isInteger(length) || length <= 0) throw new Error('--bytes must be 24 + a whole number of values');
+  if (storeKind === 'file' && nInstances !== 1) throw new Error('the embedded store serves one instance; use --store redis for several');
+
+  let redis: Awaited<ReturnType<typeof startRedis>> | null = null;
+  let where: string;
+  let dataDir: string | null = null;
+  if (storeKind === 'redis') {
+    if (args['redis-url']) where = args['redis-url'];
+    else {
+      redis = await startRedis(args['redis-fsync'] === 'always' ? ['--appendonly', 'yes', '--appendfsync', 'always'] : []);
+      where = redis.url;
+    }
+    // a clean keyspace for the bench prefix
+    const r = new RedisStore(where, { prefix: 'bench:' });
+    const keys = await r.redis.keys('bench:*');
+    if (keys.length) await r.redis.del(...keys);
+    await r.close();
+  } else {
+    dataDir = mkdtempSync(join(tmpdir(), 'silo-bench-server-'));
+    where = dataDir;
+  }
+
+  const children: { proc: ChildProcess; port: number }[] = [];
+  for (let i = 0; i < nInstances; i++) {
+    const cfg: ChildConfig = { store: storeKind, where, length, bits, clients };
+    const proc = fork(fileURLToPath(import.meta.url), ['--child', JSON.stringify(cfg)], { execArgv: [...process.execArgv, ...(process.env.SILO_BENCH_CHILD_ARGS ?? '').split(' ').filter(Boolean)], stdio: 'inherit' });
+    const port = await new Promise<number>((resolve, reject) => {
+      proc.once('message', (m: { type: string; port: number }) => resolve(m.port));
+      proc.once('exit', (code) => reject(new Error(`server child exited with ${code}`)));
+    });
+    children.push({ proc, port });
+  }
+  const stats = () =>
+    Promise.all(
+      children.map(
+        (c) =>
+          new Promise<ChildStats>((resolve) => {
+            const on = (m: { type: string; stats: ChildStats }) => {
+              if (m.type !== 'stats') return;
+              c.proc.off('message', on);
+              resolve(m.stats);
+            };
+            c.proc.on('message', on);
+            c.proc.send({ type: 'stats' });
+          }),
+      ),
+    );
+
+  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
+  function call(port: number, method: string, path: string, body: Uint8Array | null, headers: Record<string, string> = {}): Promise<{ status: number; json: Record<string, unknown> }> {
+    return new Promise((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port, method, path, agent, headers: { ...headers, ...(body ? { 'content-type': 'application/octet-stream', 'content-length': String(body.length) } : {}) } }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(Buffer.concat(chunks).toString() || '{}') as Record<string, unknown> }));
+      });
+      req.on('error', reject);
+      req.end(body ?? undefined);
+    });
+  }
+  async function pool<T>(n: number, work: (i: number) => Promise<T>): Promise<T[]> {
+    const out: T[] = new Array(n);
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: Math.min(concurrency, n) }, async () => {
+        while (next < n) {
+          const i = next++;
+          out[i] = await work(i);
+        }
+      }),
+    );
+    return out;
+  }
+
+  const empty = new Uint8Array(Buffer.from('{}'));
+  const before = await stats();
+  const perRun: { updatesPerSecond: number; seconds: number; cpuSecondsPerUpdate: number; rssBeforeMiB: number; rssAfterMiB: number; peakRssMiB: number }[] = [];
+  console.log(`bench:server store=${storeKind}${storeKind === 'redis' ? ` (fsync ${args['redis-url'] ? 'as configured' : args['redis-fsync']})` : ''} instances=${nInstances} clients/round=${clients} concurrency=${concurrency} summary=${(Number(args.bytes) / 1024).toFixed(0)} KiB (${length} values × ${bits} bit) runs=${runs} loadavg=${loadavg()[0].toFixed(2)}`);
+  for (let run = 0; run < runs; run++) {
+    const tokens = await pool(clients, async (i) => {
+      const r = await call(children[i % nInstances].port, 'POST', '/fl/v1/checkin', empty, { 'content-type': 'application/json' });
+      if (r.status !== 200 || r.json.status !== 'task') throw new Error(`check-in ${i}: ${JSON.stringify(r.json)}`);
+      return { task: r.json.task as RoundTask, token: r.json.token as string };
+    });
+    const task = tokens[0].task;
+    // a valid summary for the round: norm ≈ 0.9·C, stochastically rounded
+    const x = new Float32Array(length);
+    const rnd = mulberry32(run + 1);
+    for (let j = 0; j < length; j++) x[j] = rnd() - 0.5;
+    let norm = 0;
+    for (const v of x) norm += v * v;
+    const f = (0.9 * task.clipNorm) / Math.sqrt(norm);
+    for (let j = 0; j < length; j++) x[j] *= f;
+    const body = encodeSummary({ withinClip: true, roundId: task.roundId, modelVersion: task.modelVersion, scale: task.scale }, stochasticQuantize(x, task.scale, bits, rnd));
+    if (body.length !== Number(args.bytes)) throw new Error(`summary is ${body.length} bytes`);
+    const s0 = await stats();
+    const t0 = performance.now();
+    await pool(clients, async (i) => {
+      const r = await call(children[i % nInstances].port, 'POST', `/fl/v1/rounds/${task.roundId}/summary`, body, { 'x-silo-token': tokens[i].token });
+      if (r.status !== 202) throw new Error(`upload ${i}: HTTP ${r.status} ${JSON.stringify(r.json)}`);
+    });
+    const seconds = (performance.now() - t0) / 1000;
+    const s1 = await stats();
+    const status = await call(children[0].port, 'GET', '/fl/v1/status', null);
+    const history = status.json.history as { roundId: number; participants: number }[];
+    const last = history[history.length - 1];
+    if (last?.roundId !== task.roundId || last.participants !== clients) throw new Error(`round ${task.roundId} did not aggregate all ${clients} updates: ${JSON.stringify(last)}`);
+    const cpu = s1.reduce((a, s) => a + s.cpuSeconds, 0) - s0.reduce((a, s) => a + s.cpuSeconds, 0);
+    const row = {
+      updatesPerSecond: clients / seconds,
+      seconds,
+      cpuSecondsPerUpdate: cpu / clients,
+      rssBeforeMiB: s0.reduce((a, s) => a + s.rss, 0) / 2 ** 20,
+      rssAfterMiB: s1.reduce((a, s) => a + s.rss, 0) / 2 ** 20,
+      peakRssMiB: s1.reduce((a, s) => a + s.peakRss, 0) / 2 ** 20,
+    };
+    perRun.push(row);
+    console.log(
+      `run ${run + 1}: ${clients} updates in ${seconds.toFixed(2)} s = ${row.updatesPerSecond.toFixed(0)} updates/s; server CPU ${(row.cpuSecondsPerUpdate * 1000).toFixed(2)} ms/update (= ${(1 / row.cpuSecondsPerUpdate).toFixed(0)} updates per CPU-second); server RSS ${row.rssBeforeMiB.toFixed(0)} → ${row.rssAfterMiB.toFixed(0)} MiB (peak ${row.peakRssMiB.toFixed(0)})`,
+    );
+  }
+  const after = await stats();
+  const median = (xs: number[]) => {
+    const s = [...xs].sort((a, b) => a - b);
+    return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+  };
+  const result = {
+    store: storeKind,
+    redisFsync: storeKind === 'redis' ? (args['redis-url'] ? 'external' : args['redis-fsync']) : null,
+    instances: nInstances,
+    clients,
+    concurrency,
+    summaryBytes: Number(args.bytes),
+    values: length,
+    bits,
+    loadavg: loadavg(),
+    medianUpdatesPerSecond: median(perRun.map((r) => r.updatesPerSecond)),
+    medianCpuMsPerUpdate: median(perRun.map((r) => r.cpuSecondsPerUpdate)) * 1000,
+    serverRssMiB: { before: before.reduce((a, s) => a + s.rss, 0) / 2 ** 20, after: after.reduce((a, s) => a + s.rss, 0) / 2 ** 20, peak: Math.max(...perRun.map((r) => r.peakRssMiB)) },
+    perRun,
+  };
+  console.log(
+    `median ${result.medianUpdatesPerSecond.toFixed(0)} updates/s, ${result.medianCpuMsPerUpdate.toFixed(2)} server CPU ms/update; server RSS ${result.serverRssMiB.before.toFixed(0)} MiB before, ${result.serverRssMiB.after.toFixed(0)} MiB after ${runs * clients} updates (peak ${result.serverRssMiB.peak.toFixed(0)})`,
+  );
+  if (args.json) writeFileSync(args.json, JSON.stringify(result, null, 2));
+
+  agent.destroy();
+  await Promise.all(children.map((c) => new Promise<void>((r) => (c.proc.once('exit', () => r()), c.proc.send({ type: 'exit' })))));
+  await redis?.stop();
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+}
