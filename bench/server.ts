@@ -174,14 +174,16 @@ async function main(): Promise<void> {
 
   const empty = new Uint8Array(Buffer.from('{}'));
   const before = await stats();
-  const perRun: { updatesPerSecond: number; seconds: number; cpuSecondsPerUpdate: number; rssBeforeMiB: number; rssAfterMiB: number; peakRssMiB: number }[] = [];
+  const perRun: { checkInsPerSecond: number; updatesPerSecond: number; seconds: number; cpuSecondsPerUpdate: number; rssBeforeMiB: number; rssAfterMiB: number; peakRssMiB: number }[] = [];
   console.log(`bench:server store=${storeKind}${storeKind === 'redis' ? ` (fsync ${args['redis-url'] ? 'as configured' : args['redis-fsync']})` : ''} instances=${nInstances} clients/round=${clients} concurrency=${concurrency} summary=${(Number(args.bytes) / 1024).toFixed(0)} KiB (${length} values × ${bits} bit) runs=${runs} loadavg=${loadavg()[0].toFixed(2)}`);
   for (let run = 0; run < runs; run++) {
+    const c0 = performance.now();
     const tokens = await pool(clients, async (i) => {
       const r = await call(children[i % nInstances].port, 'POST', '/fl/v1/checkin', empty, { 'content-type': 'application/json' });
       if (r.status !== 200 || r.json.status !== 'task') throw new Error(`check-in ${i}: ${JSON.stringify(r.json)}`);
       return { task: r.json.task as RoundTask, token: r.json.token as string };
     });
+    const checkInsPerSecond = clients / ((performance.now() - c0) / 1000);
     const task = tokens[0].task;
     // a valid summary for the round: norm ≈ 0.9·C, stochastically rounded
     const x = new Float32Array(length);
@@ -207,6 +209,7 @@ async function main(): Promise<void> {
     if (last?.roundId !== task.roundId || last.participants !== clients) throw new Error(`round ${task.roundId} did not aggregate all ${clients} updates: ${JSON.stringify(last)}`);
     const cpu = s1.reduce((a, s) => a + s.cpuSeconds, 0) - s0.reduce((a, s) => a + s.cpuSeconds, 0);
     const row = {
+      checkInsPerSecond,
       updatesPerSecond: clients / seconds,
       seconds,
       cpuSecondsPerUpdate: cpu / clients,
@@ -216,7 +219,7 @@ async function main(): Promise<void> {
     };
     perRun.push(row);
     console.log(
-      `run ${run + 1}: ${clients} updates in ${seconds.toFixed(2)} s = ${row.updatesPerSecond.toFixed(0)} updates/s; server CPU ${(row.cpuSecondsPerUpdate * 1000).toFixed(2)} ms/update (= ${(1 / row.cpuSecondsPerUpdate).toFixed(0)} updates per CPU-second); server RSS ${row.rssBeforeMiB.toFixed(0)} → ${row.rssAfterMiB.toFixed(0)} MiB (peak ${row.peakRssMiB.toFixed(0)})`,
+      `run ${run + 1}: ${clients} check-ins at ${checkInsPerSecond.toFixed(0)}/s; ${clients} updates in ${seconds.toFixed(2)} s = ${row.updatesPerSecond.toFixed(0)} updates/s; server CPU ${(row.cpuSecondsPerUpdate * 1000).toFixed(2)} ms/update (= ${(1 / row.cpuSecondsPerUpdate).toFixed(0)} updates per CPU-second); server RSS ${row.rssBeforeMiB.toFixed(0)} → ${row.rssAfterMiB.toFixed(0)} MiB (peak ${row.peakRssMiB.toFixed(0)})`,
     );
   }
   const after = await stats();
@@ -235,6 +238,7 @@ async function main(): Promise<void> {
     bits,
     loadavg: loadavg(),
     medianUpdatesPerSecond: median(perRun.map((r) => r.updatesPerSecond)),
+    medianCheckInsPerSecond: median(perRun.map((r) => r.checkInsPerSecond)),
     medianCpuMsPerUpdate: median(perRun.map((r) => r.cpuSecondsPerUpdate)) * 1000,
     serverRssMiB: { before: before.reduce((a, s) => a + s.rss, 0) / 2 ** 20, after: after.reduce((a, s) => a + s.rss, 0) / 2 ** 20, peak: Math.max(...perRun.map((r) => r.peakRssMiB)) },
     perRun,
