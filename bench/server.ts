@@ -7,7 +7,8 @@
 // uploads one summary of `bytes` bytes; the round closes when the last one is accepted
 // (the last 202 comes after the close), so the timed span covers decode + validation +
 // durable store + streaming sum + DP noise + the new model version. Reports updates/s per
-// run and the median, the server's CPU seconds per update, and its RSS before/after/peak.
+// run and the median, the server's CPU seconds per update, and its RSS before/after each
+// round (after a full GC, so it shows what is retained) and the peak (sampled every 100 ms).
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, createServer, request } from 'node:http';
@@ -74,6 +75,8 @@ if (args.child) {
   setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 100).unref();
   process.on('message', (m: { type: string }) => {
     if (m.type === 'stats') {
+      // after a full GC: what the server retains, not garbage it has not collected yet
+      (globalThis as { gc?: () => void }).gc?.();
       const rss = process.memoryUsage().rss;
       const cpu = process.cpuUsage();
       process.send!({ type: 'stats', stats: { rss, peakRss: Math.max(peakRss, rss), cpuSeconds: (cpu.user + cpu.system) / 1e6 } satisfies ChildStats });
@@ -123,7 +126,7 @@ async function main(): Promise<void> {
   const children: { proc: ChildProcess; port: number }[] = [];
   for (let i = 0; i < nInstances; i++) {
     const cfg: ChildConfig = { store: storeKind, where, length, bits, clients };
-    const proc = fork(fileURLToPath(import.meta.url), ['--child', JSON.stringify(cfg)], { execArgv: [...process.execArgv, ...(process.env.SILO_BENCH_CHILD_ARGS ?? '').split(' ').filter(Boolean)], stdio: 'inherit' });
+    const proc = fork(fileURLToPath(import.meta.url), ['--child', JSON.stringify(cfg)], { execArgv: [...process.execArgv, '--expose-gc', ...(process.env.SILO_BENCH_CHILD_ARGS ?? '').split(' ').filter(Boolean)], stdio: 'inherit' });
     const port = await new Promise<number>((resolve, reject) => {
       proc.once('message', (m: { type: string; port: number }) => resolve(m.port));
       proc.once('exit', (code) => reject(new Error(`server child exited with ${code}`)));

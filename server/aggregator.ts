@@ -176,6 +176,7 @@ export async function createAggregator(options: AggregatorOptions): Promise<Aggr
   async function startRunningSum(round: OpenRound, replay: boolean): Promise<void> {
     if (!keepsSum || running?.roundId === round.id) return;
     const rs = new RunningSum(round.id, Math.fround(round.task.scale), length, maxParticipants, round.task.bits);
+    running = rs; // set before any await, so concurrent check-ins share it
     if (replay) {
       // restart: every acknowledged upload of the open round back into the sum
       for await (const bytes of store.summaries(round.id)) {
@@ -183,8 +184,8 @@ export async function createAggregator(options: AggregatorOptions): Promise<Aggr
         rs.add(v.ints);
         rs.commit(v.withinClip);
       }
-    } else if ((await store.counts(round.id)).accepted > 0) return; // not ours from the start: re-read at close
-    running = rs;
+    }
+    // the close compares rs.count with the store's count and re-reads the store if they differ
   }
   {
     const cur = await store.currentRound();
