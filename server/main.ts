@@ -2,7 +2,7 @@
 //   [--data .silo-data] [--strategy dp-fedavg|fedavg|trimmed-mean|median]
 //   [--noise-multiplier 1] [--noise central|distributed] [--min 10] [--max 100]
 //   [--round-seconds 600] [--selection-probability 1] [--server-optimizer sgd|momentum|adam]
-//   [--store file:DIR | redis://host:port[/db]] [--redis-prefix silo:]`
+//   [--store file:DIR | redis://host:port[/db]] [--redis-prefix silo:] [--bits 8|16|32]`
 // With --store redis://… any number of these processes (behind one load balancer or not)
 // share one Redis and serve the same rounds.
 // The initial global model is a freshly initialised SasRec with the default config (seed 42),
@@ -35,6 +35,7 @@ const { values: args } = parseArgs({
     'selection-probability': { type: 'string', default: '1' },
     'server-optimizer': { type: 'string', default: 'sgd' },
     delta: { type: 'string', default: '1e-5' },
+    bits: { type: 'string', default: '16' },
   },
 });
 
@@ -47,6 +48,10 @@ else {
   process.exit(2);
 }
 
+if (!['8', '16', '32'].includes(args.bits)) {
+  console.error(`--bits ${args.bits}: use 8, 16 or 32`);
+  process.exit(2);
+}
 const clip = Number(args.clip);
 const strategies: Record<string, () => AggregationStrategy> = {
   'dp-fedavg': () => new DpFedAvg({ noiseMultiplier: Number(args['noise-multiplier']), initialClipNorm: clip, noiseMode: args.noise === 'distributed' ? 'distributed' : 'central' }),
@@ -74,6 +79,7 @@ const aggregator = await createAggregator({
   roundDurationMs: Number(args['round-seconds']) * 1000,
   selectionProbability: Number(args['selection-probability']),
   delta: Number(args.delta),
+  bits: Number(args.bits) as 8 | 16 | 32,
 });
 
 const server = createServer(async (req, res) => {
