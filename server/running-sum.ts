@@ -4,6 +4,7 @@
 // check; a rejected or failed upload is subtracted again, which is exact because the sum
 // holds integers. Memory: one vector of the model's size, whatever the number of clients.
 import { endianness } from 'node:os';
+import { SimdInt8Sum } from './simd-sum.ts';
 import type { QuantizedValues } from './strategies.ts';
 
 const LITTLE_ENDIAN_HOST = endianness() === 'LE';
@@ -110,15 +111,20 @@ export class RunningSum {
   withinClip = 0;
   private pending = 0;
   private waiters: (() => void)[] = [];
+  /** 8-bit summaries: the sum lives in WebAssembly memory and the pass runs in SIMD */
+  private readonly simd: SimdInt8Sum | null;
 
   constructor(readonly roundId: number, readonly scale: number, length: number, maxParticipants: number, bits: number) {
-    this.sum = maxParticipants * 2 ** (bits - 1) < 2 ** 31 ? new Int32Array(length) : new Float64Array(length);
+    const int32 = maxParticipants * 2 ** (bits - 1) < 2 ** 31;
+    this.simd = int32 && bits === 8 ? SimdInt8Sum.create(length) : null;
+    this.sum = this.simd?.sum ?? (int32 ? new Int32Array(length) : new Float64Array(length));
   }
 
   /** Adds the values tentatively and returns Σ q²; follow with commit() or undo(). */
   add(ints: QuantizedValues): number {
     if (ints.length !== this.sum.length) throw new Error(`summary has ${ints.length} values, running sum ${this.sum.length}`);
     this.pending++;
+    if (this.simd && ints instanceof Int8Array) return this.simd.add(ints);
     return this.sum instanceof Int32Array ? add32(this.sum, ints) : add64(this.sum, ints);
   }
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { mulberry32 } from '../../models/metrics.ts';
 import { RunningSum, sumOfSquares } from '../../server/running-sum.ts';
+import { SimdInt8Sum } from '../../server/simd-sum.ts';
 
 function randomInts(n: number, seed: number, offset: number): Int8Array {
   const rnd = mulberry32(seed);
@@ -11,6 +12,22 @@ function randomInts(n: number, seed: number, offset: number): Int8Array {
 }
 
 describe('RunningSum', () => {
+  it('runs 8-bit sums in WebAssembly SIMD here, with the same results as the JS loop', () => {
+    const n = 4099; // 256 blocks of 16 and a tail of 3
+    const x = randomInts(n, 9, 24);
+    const simd = SimdInt8Sum.create(n);
+    expect(simd).not.toBeNull(); // Node ≥ 16 has SIMD; the fallback would hide a broken module
+    const js = new RunningSum(1, 1, n, 100, 16); // 16-bit round: the JS loop
+    for (let k = 0; k < 3; k++) expect(simd!.add(x)).toBe(js.add(x));
+    expect(Array.from(simd!.sum)).toEqual(Array.from(js.sum));
+    // extremes: −127·k and 127·k, squares summed exactly
+    const ext = new Int8Array(64).map((_, i) => (i % 2 ? 127 : -127));
+    const s2 = SimdInt8Sum.create(64)!;
+    expect(s2.add(ext)).toBe(64 * 127 * 127);
+    expect(s2.sum[0]).toBe(-127);
+    expect(s2.sum[1]).toBe(127);
+  });
+
   // offsets 24 (aligned: word path) and 3 (unaligned: byte path); lengths with and without a tail
   for (const [n, offset] of [[1001, 24], [1000, 24], [1003, 3], [7, 0]] as const) {
     it(`sums 8-bit values exactly and returns Σq² (n=${n}, byte offset ${offset})`, () => {
