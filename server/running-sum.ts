@@ -75,7 +75,14 @@ function add64(s: Float64Array, a: QuantizedValues): number {
 }
 
 /** Σ q² alone (when no running sum is kept here) */
+let scratch: SimdInt8Sum | null = null;
+
 export function sumOfSquares(a: QuantizedValues): number {
+  if (a instanceof Int8Array) {
+    // the SIMD kernel also adds into its (scratch, never read, wrapping) sum: still far cheaper than the JS loop
+    if (scratch?.sum.length !== a.length) scratch = SimdInt8Sum.create(a.length);
+    if (scratch) return scratch.add(a);
+  }
   const w = words(a);
   if (w) {
     let q = 0;
@@ -114,9 +121,10 @@ export class RunningSum {
   /** 8-bit summaries: the sum lives in WebAssembly memory and the pass runs in SIMD */
   private readonly simd: SimdInt8Sum | null;
 
-  constructor(readonly roundId: number, readonly scale: number, length: number, maxParticipants: number, bits: number) {
+  /** `useSimd` false: the JS loops only (tests compare the two) */
+  constructor(readonly roundId: number, readonly scale: number, length: number, maxParticipants: number, bits: number, useSimd = true) {
     const int32 = maxParticipants * 2 ** (bits - 1) < 2 ** 31;
-    this.simd = int32 && bits === 8 ? SimdInt8Sum.create(length) : null;
+    this.simd = useSimd && int32 && bits === 8 ? SimdInt8Sum.create(length) : null;
     this.sum = this.simd?.sum ?? (int32 ? new Int32Array(length) : new Float64Array(length));
   }
 

@@ -29,10 +29,10 @@ describe('RunningSum', () => {
   });
 
   // offsets 24 (aligned: word path) and 3 (unaligned: byte path); lengths with and without a tail
-  for (const [n, offset] of [[1001, 24], [1000, 24], [1003, 3], [7, 0]] as const) {
-    it(`sums 8-bit values exactly and returns Σq² (n=${n}, byte offset ${offset})`, () => {
+  for (const [n, offset, simd] of [[1001, 24, true], [1000, 24, false], [1001, 24, false], [1003, 3, false], [1003, 3, true], [7, 0, true]] as const) {
+    it(`sums 8-bit values exactly and returns Σq² (n=${n}, byte offset ${offset}, ${simd ? 'SIMD' : 'JS'})`, () => {
       const xs = [1, 2, 3].map((s) => randomInts(n, s, offset));
-      const rs = new RunningSum(1, 10, n, 100, 8);
+      const rs = new RunningSum(1, 10, n, 100, 8, simd);
       const expected = new Float64Array(n);
       for (const [k, x] of xs.entries()) {
         let sq = 0;
