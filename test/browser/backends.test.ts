@@ -38,10 +38,10 @@ describe.each(['webgpu', 'webgl', 'wasm', 'cpu'])('backend %s', (backend) => {
   });
 });
 
-// Training on a shopper's history. WebGPU is left out: through SwiftShader its training
-// steps produce NaN losses here (the worker detects that and moves to the next backend);
-// that is an open problem, recorded in the issue notes.
-describe.each(['wasm', 'webgl'])('learning on %s', (backend) => {
+// Training on a shopper's history, on each GPU backend and on WASM. WebGPU training used to
+// give NaN here: tfjs's WebGPU transpose shader did not compile for integer-backed tensors
+// in current Chromium (workers/webgpu-patches.ts); this test fails if that comes back.
+describe.each(['webgpu', 'webgl', 'wasm'])('learning on %s', (backend) => {
   it('trains in the worker and recommends from the browsed category', async () => {
     const { context, page, errors } = await openWith(backend);
     const result = await page.evaluate(async () => {
@@ -54,14 +54,14 @@ describe.each(['wasm', 'webgl'])('learning on %s', (backend) => {
       const recs = await window.silo.recommend({ k: 10 });
       return { status, after, recs: recs.map((r) => r.item_id) };
     });
-    expect(result.status.backend).toBe(backend.split(',')[0]);
+    expect(result.status.backend).toBe(backend);
+    // it trained on that backend: no NaN or error made the worker fall back
+    expect(result.after.backend, JSON.stringify(result.after.skipped)).toBe(backend);
     expect(result.after.lastLoss).toBeGreaterThan(0);
-    // whatever backend ended up training, it is reported, with the reason for any failure
-    console.log(`learning on ${backend}: trained on ${result.after.backend}; skipped ${JSON.stringify(result.after.skipped)}`);
     expect(result.recs).toHaveLength(10);
     const kitchen = result.recs.filter((id) => id.startsWith('KIT-')).length;
     expect(kitchen, `recommendations on ${backend}: ${result.recs.join(', ')}`).toBeGreaterThanOrEqual(6);
     expect(errors).toEqual([]);
     await context.close();
-  });
+  }, 600_000); // WebGL and WebGPU are CPU-emulated here (SwiftShader): shader compiles alone take minutes on 2 cores
 });

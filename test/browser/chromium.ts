@@ -32,8 +32,8 @@ export async function freshContext(browser: Browser): Promise<{ context: Browser
 
 /**
  * Serves the demo's index.html with the worker's backends pinned (data-backends). The demo
- * tests drive the storefront UI; they pin WASM because training on WebGPU through
- * SwiftShader produces NaN losses here (see backends.test.ts and the issue notes).
+ * tests drive the storefront UI; they pin WASM because WebGPU here is SwiftShader, a CPU
+ * emulation on which training is about ten times slower (backends.test.ts trains on it).
  */
 export async function pinDemoBackends(context: BrowserContext, baseUrl: string, backends: string): Promise<void> {
   await context.route(`${baseUrl}/`, async (route) => {
