@@ -8,7 +8,7 @@
 // (the last 202 comes after the close), so the timed span covers decode + validation +
 // durable store + streaming sum + DP noise + the new model version. Reports updates/s per
 // run and the median, the server's CPU seconds per update, and its RSS before/after each
-// round (after a full GC, so it shows what is retained) and the peak (sampled every 100 ms).
+// round (after a full GC, so it shows what is retained) and the peak (sampled every 250 ms).
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, createServer, request } from 'node:http';
@@ -72,7 +72,7 @@ if (args.child) {
   server.keepAliveTimeout = 60_000;
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   let peakRss = process.memoryUsage().rss;
-  setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 100).unref();
+  setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 250).unref();
   process.on('message', (m: { type: string }) => {
     if (m.type === 'stats') {
       // after a full GC: what the server retains, not garbage it has not collected yet
