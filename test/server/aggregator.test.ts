@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -294,6 +294,33 @@ describe.each(['file', 'redis'] as const)('aggregation server over loopback HTTP
       make().apply(fresh, update);
       expect(Math.abs(fresh[0] - expected[0]), make().name).toBeGreaterThan(1e-4);
     }
+  });
+});
+
+describe('embedded store log', () => {
+  it('cuts a torn last record (a crash mid-write, never acknowledged) so later uploads stay readable', async () => {
+    const where = newWhere('file');
+    const first = await start({ kind: 'file', where, maxParticipants: 5 });
+    const c1 = new FederatedHttpClient(first.base);
+    const a = await checkInTask(c1);
+    const b = await checkInTask(c1);
+    await c1.uploadSummary(a.task.roundId, a.token, summaryFor(a.task, 0.01));
+    await first.stop();
+    // half a summary record: header promising 1000 payload bytes, 10 of them written
+    const torn = Buffer.alloc(6 + 32 + 10);
+    torn.writeUInt8(2, 0);
+    torn.writeUInt8(32, 1);
+    torn.writeUInt32LE(1000, 2);
+    appendFileSync(join(where, 'rounds', `r${a.task.roundId}.log`), torn);
+
+    const second = await start({ kind: 'file', where, maxParticipants: 5 });
+    expect(second.agg.status().round?.accepted).toBe(1);
+    await new FederatedHttpClient(second.base).uploadSummary(b.task.roundId, b.token, summaryFor(b.task, 0.03));
+    await second.stop();
+    const third = await start({ kind: 'file', where, maxParticipants: 5 });
+    expect(third.agg.status().round?.accepted).toBe(2);
+    expect(await third.agg.closeRoundNow()).toBe(true);
+    expect((await new FederatedHttpClient(third.base).downloadModel(2)).weights[0]).toBeCloseTo(0.5 + 0.02, 3);
   });
 });
 
