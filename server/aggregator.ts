@@ -368,8 +368,26 @@ export async function createAggregator(options: AggregatorOptions): Promise<Aggr
     return true;
   }
 
+  /**
+   * Closes in progress in this process: "latest" model downloads and status wait for them,
+   * so a client that saw its upload or an operator close answered gets the new version.
+   */
+  const closes = new Set<Promise<unknown>>();
+  function tracked<T>(p: Promise<T>): Promise<T> {
+    closes.add(p);
+    const done = () => closes.delete(p);
+    p.then(done, done);
+    return p;
+  }
+  async function settledCloses(): Promise<void> {
+    while (closes.size) await Promise.allSettled([...closes]);
+  }
+
   /** Tries to become the round's closer; resolves true if this call produced a model version. */
-  async function closeRound(roundId: number): Promise<boolean> {
+  function closeRound(roundId: number): Promise<boolean> {
+    return tracked(closeRoundUntracked(roundId));
+  }
+  async function closeRoundUntracked(roundId: number): Promise<boolean> {
     if (!(await store.claimClose(roundId))) return false;
     let produced: boolean;
     try {
@@ -487,6 +505,7 @@ export async function createAggregator(options: AggregatorOptions): Promise<Aggr
     }
     if (path === '/status') {
       if (method !== 'GET') throw new HttpError(405, 'use GET');
+      await settledCloses();
       await current(Date.now());
       sendJson(res, 200, await refresh());
       return;
@@ -494,6 +513,7 @@ export async function createAggregator(options: AggregatorOptions): Promise<Aggr
     const modelPath = /^\/model\/(latest|\d+)$/.exec(path);
     if (modelPath) {
       if (method !== 'GET') throw new HttpError(405, 'use GET');
+      if (modelPath[1] === 'latest') await settledCloses();
       const version = modelPath[1] === 'latest' ? (await store.readState()).modelVersion : Number(modelPath[1]);
       const m = await model(version);
       if (!m) throw new HttpError(404, `no model version ${version}`);
@@ -542,10 +562,13 @@ export async function createAggregator(options: AggregatorOptions): Promise<Aggr
       await current(Date.now());
       return refresh();
     },
-    async closeRoundNow() {
-      const cur = await store.currentRound();
-      if (!cur) return false;
-      return closeRound(cur.round.id);
+    closeRoundNow() {
+      return tracked(
+        (async () => {
+          const cur = await store.currentRound();
+          return cur ? closeRound(cur.round.id) : false;
+        })(),
+      );
     },
     async close() {
       closed = true;

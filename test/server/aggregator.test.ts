@@ -230,6 +230,21 @@ describe.each(['file', 'redis'] as const)('aggregation server over loopback HTTP
     expect(agg.status().modelVersion).toBe(2);
   });
 
+  it('a "latest" download right after an operator close that was not awaited gets the new version', async () => {
+    const { base, agg } = await start({ kind, where: newWhere(kind) });
+    const client = new FederatedHttpClient(base);
+    for (const v of [0.01, 0.03]) {
+      const { task, token } = await checkInTask(client);
+      await client.uploadSummary(task.roundId, token, summaryFor(task, v));
+    }
+    const closing = agg.closeRoundNow();
+    const latest = await client.downloadModel('latest');
+    expect(latest.version).toBe(2);
+    expect(latest.weights[0]).toBeCloseTo(0.52, 3);
+    expect(agg.status().modelVersion).toBe(2);
+    expect(await closing).toBe(true);
+  });
+
   it('DP-FedAvg reports ε per round and in total, and adapts the clip norm', async () => {
     const { base, agg } = await start({
       kind,
