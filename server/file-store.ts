@@ -20,6 +20,15 @@ const SUMMARY_ACCEPTED = 2;
 /** record: [u8 type][u8 token length][u32 payload length][token][payload] */
 const RECORD_HEADER = 6;
 
+interface LegacyState {
+  modelVersion: number;
+  nextRoundId: number;
+  round: (OpenRound & { tokens: Record<string, boolean> }) | null;
+  strategy: unknown;
+  accountant: unknown;
+  history: GlobalState['history'];
+}
+
 interface StateFile {
   state: GlobalState;
   nextRoundId: number;
@@ -127,7 +136,8 @@ export class FileStore implements AggregatorStore {
 
   async init(state: GlobalState, weights: Float32Array): Promise<GlobalState> {
     if (existsSync(this.statePath())) {
-      this.file = JSON.parse(readFileSync(this.statePath(), 'utf8')) as StateFile;
+      const parsed = JSON.parse(readFileSync(this.statePath(), 'utf8')) as StateFile | LegacyState;
+      this.file = 'state' in parsed ? parsed : this.migrate(parsed);
       if (this.file.round) await this.replay(this.file.round.id);
     } else {
       this.writeModel(state.modelVersion, weights);
@@ -135,6 +145,43 @@ export class FileStore implements AggregatorStore {
       this.persist();
     }
     return this.file.state;
+  }
+
+  /**
+   * A data directory written before the store interface (state at the top level, round log
+   * records [u16 token length][token][u32 length][summary], issued tokens in state.json):
+   * rewritten in the current layout, keeping every accepted upload and issued token.
+   */
+  private migrate(old: LegacyState): StateFile {
+    const { round } = old;
+    const file: StateFile = {
+      state: { modelVersion: old.modelVersion, strategy: old.strategy, accountant: old.accountant, history: old.history },
+      nextRoundId: old.nextRoundId,
+      round: round && { id: round.id, modelVersion: round.modelVersion, task: round.task, settings: round.settings, normBound: round.normBound },
+    };
+    if (round) {
+      const path = this.logPath(round.id);
+      const chunks: Uint8Array[] = [];
+      for (const token of Object.keys(round.tokens)) chunks.push(...record(TOKEN_ISSUED, token, null));
+      if (existsSync(path)) {
+        const bytes = readFileSync(path);
+        let off = 0;
+        while (off + 2 <= bytes.length) {
+          const tl = bytes.readUInt16LE(off);
+          if (off + 2 + tl + 4 > bytes.length) break;
+          const token = bytes.toString('utf8', off + 2, off + 2 + tl);
+          const sl = bytes.readUInt32LE(off + 2 + tl);
+          const start = off + 6 + tl;
+          if (start + sl > bytes.length) break; // torn, never acknowledged
+          chunks.push(...record(SUMMARY_ACCEPTED, token, bytes.subarray(start, start + sl)));
+          off = start + sl;
+        }
+      }
+      writeFileDurably(path, Buffer.concat(chunks));
+    }
+    this.file = file;
+    this.persist();
+    return file;
   }
 
   /** Rebuilds the open round's tokens and count from its log; cuts a torn last record (never acknowledged). */

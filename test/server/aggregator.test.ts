@@ -1,9 +1,10 @@
-import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { RdpAccountant } from '../../federated/accountant.ts';
 import type { RoundTask } from '../../federated/protocol.ts';
 import { encodeSummary, stochasticQuantize } from '../../federated/summary.ts';
 import { FederatedHttpClient } from '../../federated/transport.ts';
@@ -336,6 +337,39 @@ describe('embedded store log', () => {
     expect(third.agg.status().round?.accepted).toBe(2);
     expect(await third.agg.closeRoundNow()).toBe(true);
     expect((await new FederatedHttpClient(third.base).downloadModel(2)).weights[0]).toBeCloseTo(0.5 + 0.02, 3);
+  });
+});
+
+describe('embedded store upgrade', () => {
+  it('reads a data directory written by the previous layout without losing its accepted upload', async () => {
+    // the previous FileStore's files, as it wrote them: state at the top level, tokens in
+    // state.json, log records [u16 token length][token][u32 length][summary]
+    const where = newWhere('file');
+    const probe = await start({ kind: 'file', where: newWhere('file') });
+    const c = new FederatedHttpClient(probe.base);
+    const a = await checkInTask(c);
+    const b = await checkInTask(c);
+    await probe.stop();
+    mkdirSync(join(where, 'models'), { recursive: true });
+    mkdirSync(join(where, 'rounds'), { recursive: true });
+    writeFileSync(join(where, 'models', 'v1.f32'), new Uint8Array(new Float32Array(LENGTH).fill(0.5).buffer));
+    const round = { id: a.task.roundId, modelVersion: 1, task: a.task, settings: { clipNorm: 1, clientNoiseStd: 0 }, normBound: 2, tokens: { [a.token]: true, [b.token]: false } };
+    writeFileSync(join(where, 'state.json'), JSON.stringify({ modelVersion: 1, nextRoundId: 2, round, strategy: {}, accountant: new RdpAccountant().toJSON(), history: [] }));
+    const summary = summaryFor(a.task, 0.01);
+    const rec = Buffer.alloc(2 + 32 + 4);
+    rec.writeUInt16LE(32, 0);
+    rec.write(a.token, 2);
+    rec.writeUInt32LE(summary.length, 34);
+    writeFileSync(join(where, 'rounds', `r${a.task.roundId}.log`), Buffer.concat([rec, summary]));
+
+    const s = await start({ kind: 'file', where });
+    expect(s.agg.status().round).toMatchObject({ id: a.task.roundId, selected: 2, accepted: 1 });
+    const client = new FederatedHttpClient(s.base);
+    const dup = await post(s.base, `/fl/v1/rounds/${a.task.roundId}/summary`, summary, a.token);
+    expect(dup.status).toBe(409);
+    await client.uploadSummary(b.task.roundId, b.token, summaryFor(b.task, 0.03));
+    expect(await s.agg.closeRoundNow()).toBe(true);
+    expect((await client.downloadModel(2)).weights[0]).toBeCloseTo(0.52, 3);
   });
 });
 
