@@ -87,6 +87,13 @@ function summaryFor(task: RoundTask, value: number, overrides: Partial<{ roundId
   return encodeSummary({ withinClip: true, roundId: overrides.roundId ?? task.roundId, modelVersion: overrides.modelVersion ?? task.modelVersion, scale: overrides.scale ?? task.scale }, ints);
 }
 
+/** a copy of `bytes` with one byte changed */
+function withByte(bytes: Uint8Array, offset: number, value: number): Uint8Array {
+  const copy = bytes.slice();
+  copy[offset] = value;
+  return copy;
+}
+
 async function post(base: string, path: string, body: Uint8Array, token?: string): Promise<{ status: number; json: { error?: string } }> {
   const res = await fetch(base + path, { method: 'POST', body: body as BodyInit, headers: token ? { 'x-silo-token': token } : {} });
   return { status: res.status, json: (await res.json()) as { error?: string } };
@@ -136,6 +143,10 @@ describe.each(['file', 'redis'] as const)('aggregation server over loopback HTTP
       ['wrong length', summaryFor(task, 0.001, { length: LENGTH - 1 }), token, 400, /values/],
       ['wrong model version', summaryFor(task, 0.001, { modelVersion: 99 }), token, 409, /model v99/],
       ['wrong round in body', summaryFor(task, 0.001, { roundId: 99 }), token, 400, /round 99/],
+      ['unknown protocol version', withByte(good, 4, 2), token, 400, /unsupported protocol version 2/],
+      ['unknown value width', withByte(good, 6, 12), token, 400, /unsupported value width/],
+      ['other value width than the round', encodeSummary({ withinClip: true, roundId: task.roundId, modelVersion: task.modelVersion, scale: task.scale }, new Int8Array(LENGTH)), token, 400, /8-bit values, round expects 16/],
+      ['bad within-clip flag', withByte(good, 7, 9), token, 400, /within-clip/],
       ['NaN scale', summaryFor(task, 0.001, { scale: NaN }), token, 400, /scale/],
       ['infinite scale', summaryFor(task, 0.001, { scale: Infinity }), token, 400, /scale/],
       ['norm above bound', summaryFor(task, 0.5), token, 422, /exceeds the round's bound/],
@@ -163,6 +174,13 @@ describe.each(['file', 'redis'] as const)('aggregation server over loopback HTTP
     expect(((await unknown.json()) as { error: string }).error).toMatch(/no such endpoint/);
     // other paths are left to the host server
     expect((await fetch(base + '/shop')).status).toBe(418);
+    // the rejected bodies (the over-norm one was added to the running sum and taken out
+    // again) left no trace in the aggregate: the mean is that of the two accepted updates
+    const second = await checkInTask(client);
+    await client.uploadSummary(second.task.roundId, second.token, summaryFor(second.task, 0.003));
+    expect(await agg.closeRoundNow()).toBe(true);
+    const v2 = await client.downloadModel(2);
+    for (let i = 0; i < 10; i++) expect(Math.abs(v2.weights[i] - (0.5 + 0.002))).toBeLessThan(1e-4);
   });
 
   it('concurrent check-ins while no round is open share one round and its places', async () => {
