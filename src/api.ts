@@ -48,12 +48,21 @@ function readConsent(): 'granted' | 'denied' | null {
   }
 }
 
+/** A worker that crashes is restarted this many times per page before Silo gives up. */
+const MAX_WORKER_RESTARTS = 1;
+
+/** The worker died under a call (its promise would otherwise never settle). */
+class WorkerLost extends Error {}
+
 export class Silo extends EventTarget {
-  readonly ready: Promise<WorkerStatus>;
+  private current!: Promise<WorkerStatus>;
   private readonly tracker: Tracker;
   private worker: Worker | null = null;
   private remote: Comlink.Remote<SiloWorkerApi> | null = null;
   private failure: string | null = null;
+  private restarts = 0;
+  /** rejects when the current worker crashes, so calls in flight on it do not hang */
+  private lost: Promise<never> = new Promise(() => undefined);
 
   constructor(readonly options: SiloOptions) {
     super();
@@ -62,8 +71,7 @@ export class Silo extends EventTarget {
     if (options.dataLayer !== false && typeof window !== 'undefined') {
       listenToDataLayer(window as { dataLayer?: unknown[] }, (n, p, s) => this.tracker.track(n, p, s));
     }
-    this.ready = this.start();
-    this.ready.catch(() => undefined); // surfaced through status(); an embed must not throw
+    this.current = this.start();
     if (typeof document !== 'undefined') {
       // a tab being hidden may be a tab being closed: hand the queue over now
       document.addEventListener('visibilitychange', () => {
@@ -80,15 +88,46 @@ export class Silo extends EventTarget {
     return this.options.consent !== 'required';
   }
 
-  private async start(): Promise<WorkerStatus> {
+  /** Resolves with the worker's status once it is running (again, after a restart). */
+  get ready(): Promise<WorkerStatus> {
+    return this.current;
+  }
+
+  private start(): Promise<WorkerStatus> {
     const worker = new Worker(new URL('../workers/profile.worker.ts', import.meta.url), { type: 'module', name: 'silo' });
     this.worker = worker;
-    worker.addEventListener('error', (e) => this.fail(`worker crashed: ${e.message || 'unknown error'}`));
+    let onLost: (err: WorkerLost) => void = () => undefined;
+    this.lost = new Promise<never>((_, reject) => (onLost = reject));
+    this.lost.catch(() => undefined);
+    worker.addEventListener('error', (e) => {
+      e.preventDefault(); // handled here, not an error of the page
+      if (this.worker === worker) this.crashed(`worker crashed: ${e.message || 'unknown error'}`, onLost);
+    });
+    const started = this.init(worker);
+    started.catch(() => undefined); // surfaced through status(); an embed must not throw
+    return started;
+  }
+
+  /**
+   * Everything the worker had acknowledged is in IndexedDB, written in whole transactions,
+   * and events not yet handed over wait in the tracker's queue: a fresh worker picks both up.
+   */
+  private crashed(reason: string, onLost: (err: WorkerLost) => void): void {
+    this.tracker.connect(null);
+    this.worker?.terminate();
+    onLost(new WorkerLost(reason));
+    if (this.restarts >= MAX_WORKER_RESTARTS) return this.fail(reason);
+    this.restarts++;
+    console.warn(`[silo] ${reason}; restarting it`);
+    this.current = this.start();
+  }
+
+  private async init(worker: Worker): Promise<WorkerStatus> {
     const remote = Comlink.wrap<SiloWorkerApi>(worker);
     this.remote = remote;
     const catalogUrl = new URL(this.options.catalog, location.href).href;
     try {
-      const status = await remote.init({
+      const status = await this.race(remote.init({
         catalogUrl,
         backends: this.options.backends,
         trainSteps: this.options.trainSteps,
@@ -97,15 +136,43 @@ export class Silo extends EventTarget {
           maxEvents: this.options.maxEvents ?? 5000,
           maxAgeMs: (this.options.maxAgeDays ?? 90) * 24 * 3600 * 1000,
         },
-      });
+      }));
       await remote.onUpdate(Comlink.proxy((info: { events: number; trainedOnEvents: number }) => {
         this.dispatchEvent(new CustomEvent('update', { detail: info }));
       }));
-      this.tracker.connect((events, rejected) => remote.record(events, rejected));
+      this.tracker.connect((events, rejected) => this.race(remote.record(events, rejected)));
       return status;
     } catch (err) {
-      this.fail((err as Error).message);
+      if (!(err instanceof WorkerLost)) this.fail((err as Error).message);
       throw err;
+    }
+  }
+
+  private race<T>(call: Promise<T>): Promise<T> {
+    return Promise.race([call, this.lost]);
+  }
+
+  /**
+   * Runs a worker call. If the worker crashes under it, the call is retried once on the
+   * restarted worker; once Silo has given up, calls with a fallback return it and the others
+   * reject with the reason.
+   */
+  private async call<T>(work: (remote: Comlink.Remote<SiloWorkerApi>) => Promise<T>, fallback?: { value: T }): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        if (this.failure) throw new WorkerLost(this.failure);
+        await this.ready;
+        await this.tracker.flush();
+        return await this.race(work(this.remote!));
+      } catch (err) {
+        const lost = err instanceof WorkerLost || this.failure !== null;
+        if (!lost) throw err;
+        if (this.failure) {
+          if (fallback) return fallback.value;
+          throw new Error(`personalisation unavailable: ${this.failure}`);
+        }
+        if (attempt >= 1) throw err;
+      }
     }
   }
 
@@ -125,10 +192,7 @@ export class Silo extends EventTarget {
 
   /** Items for this shopper, each with a score and a short reason. [] while unavailable. */
   async recommend(request: Partial<RecommendRequest> = {}): Promise<Recommendation[]> {
-    if (this.failure) return [];
-    await this.ready;
-    await this.tracker.flush();
-    return this.remote!.recommend({ k: request.k ?? 8, exclude: request.exclude, context: request.context });
+    return this.call((remote) => remote.recommend({ k: request.k ?? 8, exclude: request.exclude, context: request.context }), { value: [] });
   }
 
   /**
@@ -149,8 +213,6 @@ export class Silo extends EventTarget {
       throw new TypeError('rerank: weights.model, weights.affinity and weights.shop must be numbers ≥ 0');
     }
     if (this.failure || items.length < 2) return [...items];
-    await this.ready;
-    await this.tracker.flush();
     // only the fields the ranking reads cross to the worker; the page keeps its own objects
     const request: RerankRequest = {
       items: items.map((it) => {
@@ -161,14 +223,12 @@ export class Silo extends EventTarget {
       weights: options.weights,
       demoteOutOfStock: options.demoteOutOfStock,
     };
-    const { order } = await this.remote!.rerank(request);
+    const { order } = await this.call((remote) => remote.rerank(request), { value: { order: items.map((_, i) => i) } as Awaited<ReturnType<SiloWorkerApi['rerank']>> });
     return order.map((i) => items[i]);
   }
 
   async profile(): ReturnType<SiloWorkerApi['profile']> {
-    await this.ready;
-    await this.tracker.flush();
-    return this.remote!.profile();
+    return this.call((remote) => remote.profile());
   }
 
   async status(): Promise<WorkerStatus & { accepted: number; pending: number; recording: boolean; failure: string | null }> {
@@ -176,22 +236,19 @@ export class Silo extends EventTarget {
     if (this.failure) {
       return { backend: null, skipped: [], events: 0, rejected: this.tracker.rejected, catalogSize: 0, modelParameters: 0, trainedOnEvents: 0, lastTrainMs: null, lastLoss: null, lastError: null, paused: false, federated: { participate: false }, ...base };
     }
-    await this.ready;
-    return { ...(await this.remote!.status()), ...base };
+    const status = await this.call((remote) => remote.status(), { value: null });
+    return status ? { ...status, ...base } : this.status();
   }
 
   /** All local data as JSON. */
   async export(): ReturnType<SiloWorkerApi['exportAll']> {
-    await this.ready;
-    await this.tracker.flush();
-    return this.remote!.exportAll();
+    return this.call((remote) => remote.exportAll());
   }
 
   /** Forgets everything on this device: events, counters and the personal model. */
   async erase(): Promise<void> {
     this.tracker.discard();
-    await this.ready;
-    await this.remote!.erase();
+    await this.call((remote) => remote.erase());
     this.dispatchEvent(new CustomEvent('update', { detail: { events: 0, trainedOnEvents: 0 } }));
   }
 
@@ -211,20 +268,16 @@ export class Silo extends EventTarget {
 
   /** Resolves once the model has learned from everything tracked so far (tests, benchmarks). */
   async settled(): Promise<void> {
-    await this.ready;
-    await this.tracker.flush();
-    await this.remote!.settled();
+    await this.call((remote) => remote.settled(), { value: undefined });
   }
 
   /** Whether this device may take part in federated rounds (off by default). */
   async federated(options: { participate: boolean }): Promise<void> {
-    await this.ready;
-    await this.remote!.federated(options);
+    await this.call((remote) => remote.federated(options));
   }
 
   async pause(paused: boolean): Promise<void> {
     this.tracker.recording = !paused && this.mayRecord();
-    await this.ready;
-    await this.remote!.pause(paused);
+    await this.call((remote) => remote.pause(paused));
   }
 }

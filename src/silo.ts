@@ -7,7 +7,7 @@ import { defineRecommendationsElement } from './widget.ts';
 import type { BackendName } from '../workers/backend.ts';
 
 export { Silo } from './api.ts';
-export type { SiloOptions, Recommendation, RecommendRequest, WorkerStatus, TrackResult } from './api.ts';
+export type { SiloOptions, Recommendation, RecommendRequest, RerankOptions, WorkerStatus, TrackResult } from './api.ts';
 export type { SiloEvent, EventName, Ga4Item, EventParams } from './events.ts';
 export type { CatalogItem } from './catalog.ts';
 

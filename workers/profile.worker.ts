@@ -368,9 +368,16 @@ export class SiloWorker {
   /** The readable profile (workers/profile/README.md has the rules) plus the learned embedding. */
   async profile(): Promise<ShopperProfile & { words: string[]; embedding: number[] }> {
     const profile = profileWithWords(this.events, this.catalogStats, Date.now());
-    const embedding = this.history.length ? [...(await this.withFallback(() => this.recommender.embedding(this.history)))] : [];
-    return { ...profile, embedding };
+    // the readable facts above are current at once; the embedding needs the model, which a
+    // training run may hold for a few hundred ms: then the last one computed is served
+    if (!this.history.length) return { ...profile, embedding: [] };
+    if (!this.training || !this.lastEmbedding) {
+      this.lastEmbedding = [...(await this.withFallback(() => this.recommender.embedding(this.history)))];
+    }
+    return { ...profile, embedding: this.lastEmbedding };
   }
+
+  private lastEmbedding: number[] | null = null;
 
   /** The shopper's federated-learning choice, kept on the device. */
   async federated(options: { participate: boolean }): Promise<void> {
@@ -400,6 +407,7 @@ export class SiloWorker {
     this.saveTimer = null;
     await this.participant?.settled();
     await this.store.clearAll();
+    this.lastEmbedding = null;
     await this.withFallback(() => {
       this.recommender.dispose();
       this.recommender = new Recommender(this.catalog);
