@@ -26,11 +26,16 @@ describe('SasRec fast paths', () => {
     model.dispose();
   });
 
-  it.each(['sampled-softmax', 'bce', 'softmax'] as const)('%s training lowers the loss on a repeated pattern', async (loss) => {
+  it.each([
+    ['sampled-softmax', false],
+    ['sampled-softmax', true],
+    ['bce', false],
+    ['softmax', false],
+  ] as const)('%s (logQ %s) training lowers the loss on a repeated pattern', async (loss, logQ) => {
     await tf.setBackend('cpu');
-    const table = new ItemTable(spec, items);
+    const table = new ItemTable({ ...spec, pooling: logQ ? 'split' : 'mean' }, items);
     const tableTensor = tf.tensor2d(table.rows, [table.size, table.width], 'int32');
-    const model = new SasRec({ features: spec, dim: 16, heads: 2, layers: 1, maxLen: 8, dropout: 0, loss, negatives: 8 });
+    const model = new SasRec({ features: table.spec, dim: 16, heads: 2, layers: 1, maxLen: 8, dropout: 0, loss, negatives: 8, logQ });
     const seqs = Array.from({ length: 16 }, (_, u) => Array.from({ length: 6 }, (_, t) => 1 + ((u + t) % 20)));
     const batch = makeBatch(seqs, 8);
     const optimizer = tf.train.adam(0.01);
