@@ -64,6 +64,9 @@ class GroupCommitLog {
   private flushing = false;
   /** bytes known to be durable */
   size: number;
+  /** records appended and fdatasync calls made: batching shows as syncs < records */
+  records = 0;
+  syncs = 0;
 
   private constructor(private readonly fh: FileHandle, size: number) {
     this.size = size;
@@ -90,6 +93,8 @@ class GroupCommitLog {
         const { bytesWritten } = await this.fh.writev(chunks);
         if (bytesWritten !== total) throw new Error(`short write to the round log (${bytesWritten} of ${total} bytes)`);
         await this.fh.datasync();
+        this.syncs++;
+        this.records += batch.length;
         this.size += total;
         for (const b of batch) b.resolve();
       } catch (e) {
@@ -286,6 +291,11 @@ export class FileStore implements AggregatorStore {
       throw e;
     }
     return true;
+  }
+
+  /** the open round log's group-commit counters (records written, fdatasync calls) */
+  logStats(): { records: number; syncs: number } {
+    return { records: this.log?.records ?? 0, syncs: this.log?.syncs ?? 0 };
   }
 
   async counts(roundId: number): Promise<{ selected: number; accepted: number }> {

@@ -358,6 +358,29 @@ describe('embedded store log', () => {
   });
 });
 
+describe('embedded store group commit', () => {
+  it('acknowledges concurrent uploads with fewer fdatasync calls than uploads, each after its batch is durable', async () => {
+    const store = new FileStore(newWhere('file'));
+    const agg = await createAggregator({ initialWeights: new Float32Array(LENGTH).fill(0.5), store, strategy: new FedAvg(1), minParticipants: 1, maxParticipants: 40 });
+    const server = createServer(async (req, res) => void (await agg.handle(req, res)));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    cleanups.push(async () => {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+      await agg.close();
+    });
+    const client = new FederatedHttpClient(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    const tasks = [];
+    for (let i = 0; i < 30; i++) tasks.push(await checkInTask(client));
+    const before = store.logStats();
+    await Promise.all(tasks.map((t) => client.uploadSummary(t.task.roundId, t.token, summaryFor(t.task, 0.001))));
+    const after = store.logStats();
+    expect(after.records - before.records).toBe(30);
+    expect(after.syncs - before.syncs).toBeLessThan(30);
+    expect(agg.status().round?.accepted).toBe(30);
+  });
+});
+
 describe('embedded store upgrade', () => {
   it('reads a data directory written by the previous layout without losing its accepted upload', async () => {
     // the previous FileStore's files, as it wrote them: state at the top level, tokens in
