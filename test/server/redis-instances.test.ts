@@ -161,8 +161,12 @@ describe('several aggregator instances on one Redis', () => {
     const late = await upload(survivor.base, tasks[0].task, tasks[0].token, clientSummary(tasks[0].task, 0).body);
     expect(late.status).toBe(409);
     expect((await survivor.client.checkIn()).status).toBe('wait'); // no new round while one is closing
-    await new Promise((r) => setTimeout(r, 2500)); // lease expires; the survivor's timer takes over
-    const s = await survivor.agg.fetchStatus();
+    // the lease expires; the survivor's timer (1 s) takes the close over
+    let s = await survivor.agg.fetchStatus();
+    for (let waited = 0; s.modelVersion < 2 && waited < 15_000; waited += 100) {
+      await new Promise((r) => setTimeout(r, 100));
+      s = await survivor.agg.fetchStatus();
+    }
     expect(s.modelVersion).toBe(2);
     expect(s.history[0].participants).toBe(3);
   });
