@@ -130,11 +130,10 @@ export class SiloWorker {
       runModelWork: (work) => this.withFallback(work),
       paused: () => this.paused,
     });
-    if (this.participate) {
-      // no model of the shopper's own yet: start from the server's global model
-      if (!restored) restored = await this.participant.adoptGlobalModel();
-      this.participant.start();
-    }
+    // no model of the shopper's own yet: start from the published global model when there is
+    // one (a download of public weights, sends nothing), random init otherwise
+    if (!restored) restored = await this.participant.adoptGlobalModel();
+    if (this.participate) this.participant.start();
     if (!restored || this.recommender.trainedOnEvents < this.events.length) this.scheduleTraining();
     return this.status();
   }

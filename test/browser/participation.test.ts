@@ -121,7 +121,11 @@ describe('federated participation', () => {
       return rows.length > 0 && rows;
     });
     expect(pending).toEqual([{ magic: SUMMARY_MAGIC, size: HEADER_BYTES + demo.length, sha256: undefined, trainedOnEvents: undefined }]);
-    const status = await page.evaluate(() => window.silo.status());
+    // the summary is stored before the upload is tried: wait for the failed attempt
+    const status = await until('the failed upload to be reported', async () => {
+      const s = await page.evaluate(() => window.silo.status());
+      return s.federated.lastError && s;
+    });
     expect(status.federated.pending).toBe(1);
     expect(status.federated.lastError).toMatch(/fetch|network|Failed/i);
     await page.evaluate(() => window.silo.erase());

@@ -1,0 +1,78 @@
+// The worker starts from the shipped global model (issue 2): a fresh shopper's personal model
+// is the aggregator's latest published version, verified by SHA-256, whether or not the
+// shopper takes part in federated rounds; a tampered download is refused (random init).
+import type { Page, Request } from 'playwright-core';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { freshContext, pinDemoBackends } from './chromium.ts';
+import { type FederatedDemo, serveDemoWithAggregator } from './fl-server.ts';
+import { useChromium } from './use-chromium.ts';
+
+const browser = useChromium();
+let demo: FederatedDemo;
+beforeAll(async () => {
+  demo = await serveDemoWithAggregator();
+});
+afterAll(async () => {
+  await demo?.close();
+});
+
+/** The personal model rows of the worker's IndexedDB. */
+function storedModels(page: Page): Promise<{ sha256: string; trainedOnEvents: number }[]> {
+  return page.evaluate(
+    () =>
+      new Promise((resolve, reject) => {
+        const open = indexedDB.open('silo');
+        open.onerror = () => reject(open.error);
+        open.onsuccess = () => {
+          const req = open.result.transaction('models').objectStore('models').getAll();
+          req.onsuccess = () => {
+            open.result.close();
+            resolve(req.result.map((r: { sha256: string; trainedOnEvents: number }) => ({ sha256: r.sha256, trainedOnEvents: r.trainedOnEvents })));
+          };
+          req.onerror = () => reject(req.error);
+        };
+      }),
+  );
+}
+
+it('a new shopper starts from the verified global model without taking part in rounds', async () => {
+  const { context, errors } = await freshContext(browser());
+  await pinDemoBackends(context, demo.url, 'wasm');
+  const requests: Request[] = [];
+  context.on('request', (r) => requests.push(r));
+  const page = await context.newPage();
+  await page.goto(demo.url);
+  const status = await page.evaluate(() => window.silo.ready);
+  const version = demo.aggregator.status().modelVersion;
+  const published = await fetch(`${demo.url}/fl/v1/model/latest`);
+
+  expect(status.federated).toMatchObject({ participate: false, startedFromVersion: version });
+  expect(await storedModels(page)).toEqual([{ sha256: published.headers.get('x-silo-sha256'), trainedOnEvents: 0 }]);
+  // not participating: the download is the only protocol request, and nothing is sent
+  const protocol = requests.filter((r) => new URL(r.url()).pathname.startsWith('/fl/'));
+  expect(protocol.map((r) => `${r.method()} ${new URL(r.url()).pathname}`)).toEqual(['GET /fl/v1/model/latest']);
+  expect(requests.filter((r) => r.method() !== 'GET')).toEqual([]);
+  expect(await page.evaluate(async () => (await window.silo.recommend({ k: 4 })).length)).toBe(4);
+  expect(errors).toEqual([]);
+  await context.close();
+});
+
+it('refuses a global model whose bytes do not match its SHA-256 and starts from random weights', async () => {
+  const { context, errors } = await freshContext(browser());
+  await pinDemoBackends(context, demo.url, 'wasm');
+  await context.route('**/fl/v1/model/latest', async (route) => {
+    const response = await route.fetch();
+    const body = Buffer.from(await response.body());
+    body[body.length - 1] ^= 0xff; // one flipped byte in transit
+    await route.fulfill({ response, body });
+  });
+  const page = await context.newPage();
+  await page.goto(demo.url);
+  const status = await page.evaluate(() => window.silo.ready);
+  expect(status.federated.startedFromVersion ?? null).toBeNull();
+  expect(status.federated.lastError).toContain('SHA-256');
+  expect(await storedModels(page)).toEqual([]); // nothing unverified was stored
+  expect(await page.evaluate(async () => (await window.silo.recommend({ k: 4 })).length)).toBe(4);
+  expect(errors).toEqual([]);
+  await context.close();
+});
