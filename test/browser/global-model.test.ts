@@ -4,6 +4,7 @@
 import type { Page, Request } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { freshContext, pinDemoBackends } from './chromium.ts';
+import { storeRows } from './idb.ts';
 import { type FederatedDemo, serveDemoWithAggregator } from './fl-server.ts';
 import { useChromium } from './use-chromium.ts';
 
@@ -17,22 +18,9 @@ afterAll(async () => {
 });
 
 /** The personal model rows of the worker's IndexedDB. */
-function storedModels(page: Page): Promise<{ sha256: string; trainedOnEvents: number }[]> {
-  return page.evaluate(
-    () =>
-      new Promise((resolve, reject) => {
-        const open = indexedDB.open('silo');
-        open.onerror = () => reject(open.error);
-        open.onsuccess = () => {
-          const req = open.result.transaction('models').objectStore('models').getAll();
-          req.onsuccess = () => {
-            open.result.close();
-            resolve(req.result.map((r: { sha256: string; trainedOnEvents: number }) => ({ sha256: r.sha256, trainedOnEvents: r.trainedOnEvents })));
-          };
-          req.onerror = () => reject(req.error);
-        };
-      }),
-  );
+async function storedModels(page: Page): Promise<{ sha256: string; trainedOnEvents: number }[]> {
+  const rows = await storeRows<{ sha256: string; trainedOnEvents: number }>(page, 'silo', 'models');
+  return rows.map(({ sha256, trainedOnEvents }) => ({ sha256, trainedOnEvents }));
 }
 
 it('a new shopper starts from the verified global model without taking part in rounds', async () => {

@@ -3,6 +3,7 @@
 import type { Page } from 'playwright-core';
 import { describe, expect, inject, it } from 'vitest';
 import { freshContext, pinDemoBackends } from './chromium.ts';
+import { storeRows } from './idb.ts';
 import { useChromium } from './use-chromium.ts';
 
 const baseUrl = inject('baseUrl');
@@ -23,23 +24,10 @@ function embed(attrs = '', before = '', body = '<silo-recommendations k="6"></si
 <body>${body}</body></html>`;
 }
 
-/** Counts the rows of the worker's IndexedDB events store from the page. */
-function storedEvents(page: Page): Promise<{ name: string; source: string; items: string[] }[]> {
-  return page.evaluate(
-    () =>
-      new Promise((resolve, reject) => {
-        const open = indexedDB.open('silo-test');
-        open.onerror = () => reject(open.error);
-        open.onsuccess = () => {
-          const db = open.result;
-          const req = db.transaction('events').objectStore('events').getAll();
-          req.onsuccess = () => {
-            db.close();
-            resolve(req.result.map((e: { name: string; source: string; params: { items?: { item_id: string }[] } }) => ({ name: e.name, source: e.source, items: (e.params.items ?? []).map((i) => i.item_id) })));
-          };
-        };
-      }),
-  );
+/** The rows of the worker's IndexedDB events store, read from the page. */
+async function storedEvents(page: Page): Promise<{ name: string; source: string; items: string[] }[]> {
+  const rows = await storeRows<{ name: string; source: string; params: { items?: { item_id: string }[] } }>(page, 'silo-test', 'events');
+  return rows.map((e) => ({ name: e.name, source: e.source, items: (e.params.items ?? []).map((i) => i.item_id) }));
 }
 
 describe('embed, recording and storage', () => {

@@ -124,7 +124,7 @@ describe('federated participation', () => {
     // the summary is stored before the upload is tried: wait for the failed attempt
     const status = await until('the failed upload to be reported', async () => {
       const s = await page.evaluate(() => window.silo.status());
-      return s.federated.lastError && s;
+      return s.federated.lastError ? s : null;
     });
     expect(status.federated.pending).toBe(1);
     expect(status.federated.lastError).toMatch(/fetch|network|Failed/i);

@@ -8,6 +8,7 @@ import { afterAll, describe, expect, inject, it } from 'vitest';
 import type { CatalogItem } from '../../src/catalog.ts';
 import { freshContext } from './chromium.ts';
 import { useChromium } from './use-chromium.ts';
+import { storeRows } from './idb.ts';
 
 const baseUrl = inject('baseUrl');
 const browser = useChromium();
@@ -319,20 +320,7 @@ describe('erase() with settings and a pending summary', () => {
     await page.evaluate(() => window.silo.erase());
     const after = (await indexedDbContents(page))['silo-profile-erase-settings'];
     for (const [store, count] of Object.entries(after)) expect(count, store).toBe(store === 'meta' ? 1 : 0);
-    const metaKeys = await page.evaluate(
-      () =>
-        new Promise<IDBValidKey[]>((resolve, reject) => {
-          const open = indexedDB.open('silo-profile-erase-settings');
-          open.onerror = () => reject(open.error);
-          open.onsuccess = () => {
-            const req = open.result.transaction('meta').objectStore('meta').getAllKeys();
-            req.onsuccess = () => {
-              open.result.close();
-              resolve(req.result);
-            };
-          };
-        }),
-    );
+    const metaKeys = await storeRows(page, 'silo-profile-erase-settings', 'meta', { keys: true });
     expect(metaKeys).toEqual(['paused']);
     expect((await page.evaluate(() => window.silo.status())).paused).toBe(true);
     expect(errors).toEqual([]);

@@ -5,6 +5,7 @@
 import type { Page } from 'playwright-core';
 import { expect, inject, it } from 'vitest';
 import { freshContext } from './chromium.ts';
+import { storeRows } from './idb.ts';
 import { useChromium } from './use-chromium.ts';
 
 const baseUrl = inject('baseUrl');
@@ -25,24 +26,11 @@ async function crashWorker(page: Page): Promise<void> {
 
 /** Waits until the worker has saved a model trained on `events` events (saves are debounced). */
 async function modelSaved(page: Page, events: number): Promise<void> {
-  await page.waitForFunction(
-    (n) =>
-      new Promise<boolean>((resolve) => {
-        const open = indexedDB.open('silo-crash');
-        open.onsuccess = () => {
-          const db = open.result;
-          const req = db.transaction('models').objectStore('models').getAll();
-          req.onsuccess = () => {
-            db.close();
-            resolve(req.result.some((m: { trainedOnEvents?: number }) => m.trainedOnEvents === n));
-          };
-          req.onerror = () => resolve(false);
-        };
-        open.onerror = () => resolve(false);
-      }),
-    events,
-    { polling: 250, timeout: 60_000 },
-  );
+  for (const end = Date.now() + 60_000; Date.now() < end; await new Promise((r) => setTimeout(r, 250))) {
+    const models = await storeRows<{ trainedOnEvents: number }>(page, 'silo-crash', 'models');
+    if (models.some((m) => m.trainedOnEvents === events)) return;
+  }
+  throw new Error(`no model trained on ${events} events was saved within 60 s`);
 }
 
 function view(page: Page, ids: string[]) {
