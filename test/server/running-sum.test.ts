@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { mulberry32 } from '../../models/metrics.ts';
 import { RunningSum, sumOfSquares } from '../../server/running-sum.ts';
 import { SimdInt8Sum } from '../../server/simd-sum.ts';
+import { quantizedView } from '../../server/summary-view.ts';
+import { encodeSummary } from '../../federated/summary.ts';
 
 function randomInts(n: number, seed: number, offset: number): Int8Array {
   const rnd = mulberry32(seed);
@@ -62,5 +64,22 @@ describe('RunningSum', () => {
     rs.commit(true);
     await wait;
     expect(Array.from(rs.sum)).toEqual([32767, -32767, 1, 0]);
+  });
+});
+
+describe('quantizedView', () => {
+  it('reads 16- and 32-bit values the same from aligned and unaligned bodies, without copying when aligned', () => {
+    for (const bits of [16, 32] as const) {
+      const values = bits === 16 ? new Int16Array([1, -2, 32767, -32767, 5]) : new Int32Array([1, -2, 2 ** 30, -(2 ** 30), 5]);
+      const body = encodeSummary({ withinClip: true, roundId: 3, modelVersion: 2, scale: 10 }, values);
+      const aligned = quantizedView(body);
+      expect(aligned.ints.buffer).toBe(body.buffer); // a view, no copy
+      const shifted = new Uint8Array(body.length + 1).subarray(1);
+      shifted.set(body);
+      const unaligned = quantizedView(shifted);
+      expect(Array.from(unaligned.ints)).toEqual(Array.from(values));
+      expect(Array.from(aligned.ints)).toEqual(Array.from(values));
+      expect([unaligned.roundId, unaligned.modelVersion, unaligned.bits, unaligned.withinClip]).toEqual([3, 2, bits, true]);
+    }
   });
 });
