@@ -14,6 +14,9 @@ import { Recommender, historyFromEvents, type HistoryEntry } from './recommender
 import { DEFAULT_RETENTION, EventStore, type RetentionPolicy, openStore } from './store.ts';
 import { FederatedParticipant, type ParticipantState } from './federated-participant.ts';
 
+/** Optimiser steps per hold of the model lock while training (see scheduleTraining). */
+const TRAIN_CHUNK_STEPS = 2;
+
 export interface WorkerOptions {
   catalogUrl: string;
   backends?: BackendName[];
@@ -183,13 +186,18 @@ export class SiloWorker {
         const t0 = performance.now();
         const eventsSeen = this.events.length;
         try {
-          const loss = await this.withFallback(async () => {
-            const value = await this.recommender.train(this.history, this.trainSteps);
-            // a backend that computes NaN has failed as surely as one that throws: never keep
-            // (or save) its weights; the fallback restores the last saved model elsewhere
-            if (Number.isNaN(value) && this.history.length >= 2) throw new Error('training produced NaN');
-            return value;
-          });
+          // a few steps per turn of the model lock, so a recommend() or rerank() waits for
+          // one short chunk, not the whole update (each chunk reads the latest history)
+          let loss = NaN;
+          for (let done = 0; done < this.trainSteps; done += TRAIN_CHUNK_STEPS) {
+            loss = await this.withFallback(async () => {
+              const value = await this.recommender.train(this.history, Math.min(TRAIN_CHUNK_STEPS, this.trainSteps - done));
+              // a backend that computes NaN has failed as surely as one that throws: never keep
+              // (or save) its weights; the fallback restores the last saved model elsewhere
+              if (Number.isNaN(value) && this.history.length >= 2) throw new Error('training produced NaN');
+              return value;
+            });
+          }
           this.lastTrainMs = performance.now() - t0;
           this.lastLoss = Number.isFinite(loss) ? loss : null;
           this.lastError = null;

@@ -99,7 +99,7 @@ describe('federated participation', () => {
     expect(round.epsilonTotal).toBeGreaterThan(0); // DP-FedAvg accounted the round
     const status = await until('the worker to report the upload', async () => {
       const s = await page.evaluate(() => window.silo.status());
-      return s.federated.uploaded === 1 && s;
+      return s.federated.uploaded === 1 && s.federated.epsilon !== undefined && s; // ε is fetched after the upload counts
     });
     expect(status.federated).toMatchObject({ pending: 0, lastError: null, lastRound: round.roundId, epsilon: round.epsilonTotal, delta: after.privacy.delta });
     expect(await idbRows(page, 'summaries')).toEqual([]); // acknowledged: nothing pending
