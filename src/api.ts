@@ -35,6 +35,8 @@ export interface SiloOptions {
   dataLayer?: boolean;
   /** IndexedDB database name (tests use their own) */
   dbName?: string;
+  /** base URL of the federated aggregator (its API is under /fl/v1); default: the catalog's origin */
+  federatedServer?: string;
 }
 
 const CONSENT_KEY = 'silo.consent';
@@ -132,6 +134,7 @@ export class Silo extends EventTarget {
         backends: this.options.backends,
         trainSteps: this.options.trainSteps,
         dbName: this.options.dbName,
+        federatedServer: this.options.federatedServer ? new URL(this.options.federatedServer, location.href).href.replace(/\/$/, '') : undefined,
         retention: {
           maxEvents: this.options.maxEvents ?? 5000,
           maxAgeMs: (this.options.maxAgeDays ?? 90) * 24 * 3600 * 1000,

@@ -29,6 +29,7 @@ function optionsFrom(script: HTMLScriptElement | null): SiloOptions {
     trainSteps: num(d.trainSteps),
     dataLayer: d.dataLayer !== 'false',
     dbName: d.dbName,
+    federatedServer: d.federated,
     onError: d.onError ? (reason, event) => (window as unknown as Record<string, (r: string, e: unknown) => void>)[d.onError!]?.(reason, event) : undefined,
   };
 }
