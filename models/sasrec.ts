@@ -358,7 +358,9 @@ export class SasRec {
     if (weights.length !== this.variables.length) throw new Error('weight count mismatch');
     this.variables.forEach((v, i) => {
       if (weights[i].length !== v.size) throw new Error(`weight ${this.names[i]} has ${weights[i].length} values, expected ${v.size}`);
-      v.assign(tf.tensor(weights[i], v.shape, 'float32'));
+      const value = tf.tensor(weights[i], v.shape, 'float32');
+      v.assign(value); // assign copies: the temporary must be freed, or every load leaks a model
+      value.dispose();
     });
   }
 

@@ -8,6 +8,19 @@ const spec = { ...DEFAULT_FEATURES, idBuckets: 64, attrBuckets: 16, maxAttrs: 1 
 const items = Array.from({ length: 20 }, (_, i) => ({ key: `item${i + 1}`, attrs: [`cat${i % 4}`] }));
 
 describe('SasRec fast paths', () => {
+  it('setWeights loads the values and frees its temporaries (a worker loads models repeatedly)', async () => {
+    await tf.setBackend('cpu');
+    const model = new SasRec({ features: spec, dim: 8, heads: 2, layers: 1, maxLen: 10, dropout: 0 });
+    const source = new SasRec({ features: spec, dim: 8, heads: 2, layers: 1, maxLen: 10, dropout: 0, seed: 7 });
+    const weights = await source.getWeights();
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 3; i++) model.setWeights(weights);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(await model.getWeights()).toEqual(weights);
+    model.dispose();
+    source.dispose();
+  });
+
   it('scores short histories the same with the trimmed window as with the full maxLen', async () => {
     await tf.setBackend('cpu');
     const table = new ItemTable(spec, items);
