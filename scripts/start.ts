@@ -1,5 +1,5 @@
 // `npm start`: serves the built demo storefront and the federated aggregator on one origin
-// (http://localhost:$PORT, default 5173), with the embedded default store in .silo-data/.
+// (http://localhost:$PORT, default 5173), with the embedded default store in .silo-data/ (or $SILO_DATA).
 import { flattenWeights } from '../federated/summary.ts';
 import { SasRec } from '../models/sasrec.ts';
 import { createAggregator } from '../server/aggregator.ts';
@@ -14,7 +14,10 @@ const model = new SasRec(BROWSER_MODEL);
 const initialWeights = flattenWeights(await model.getWeights());
 model.dispose();
 // 8-bit summaries: one byte per parameter keeps a browser's upload under 256 KB (issue 4)
-const aggregator = await createAggregator({ initialWeights, dataDir: process.env.SILO_DATA ?? '.silo-data', bits: 8 });
+// one demo store per model architecture: after the browser model changes size, `npm start`
+// begins a fresh global model instead of refusing the old store
+const dataDir = process.env.SILO_DATA ?? `.silo-data/model-${initialWeights.length}`;
+const aggregator = await createAggregator({ initialWeights, dataDir, bits: 8 });
 
 const served = await serveStatic({ dir: 'dist', port, host, handlers: [(req, res) => aggregator.handle(req, res)] });
 console.log(`Silo demo storefront: ${served.url.replace('127.0.0.1', 'localhost')}/`);
