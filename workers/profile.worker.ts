@@ -10,7 +10,7 @@ import { type ShopperProfile, computeProfile, profileWithWords } from './profile
 import { explainRecommendation, historyFromEvents as explainHistory, type HistoryEntry as ExplainEntry, type ReasonKind } from './profile/explain.ts';
 import { rerank as rerankList, type RerankContext } from './profile/rerank.ts';
 import type { Ga4Item } from '../src/events.ts';
-import { Recommender, historyFromEvents, type HistoryEntry } from './recommender.ts';
+import { INTEREST_EVENTS, Recommender, historyFromEvents, type HistoryEntry } from './recommender.ts';
 import { DEFAULT_RETENTION, EventStore, type RetentionPolicy, openStore } from './store.ts';
 import { FederatedParticipant, type ParticipantState } from './federated-participant.ts';
 
@@ -155,9 +155,11 @@ export class SiloWorker {
     await this.store.append(events);
     this.events.push(...events);
     if (this.events.length > 2 * (await this.store.count())) this.events = await this.store.all();
+    // impressions and searches do not change the item sequence: nothing new to learn, and
+    // re-cleaning the whole history for them would make bulk writes quadratic
+    if (!events.some((e) => INTEREST_EVENTS.has(e.name))) return events.length;
     const before = this.history.length;
     this.history = this.learnableHistory();
-    // impressions and searches do not change the item sequence: nothing new to learn
     if (this.history.length !== before) {
       // the model reads the new sequence at once; training then refines it
       this.notify();

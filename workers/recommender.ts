@@ -8,7 +8,7 @@ import { SasRec, type SasRecConfig, makeBatch } from '../models/sasrec.ts';
 import type { EventStore, StoredModel } from './store.ts';
 
 /** Events that say "this shopper cared about this item", in increasing strength. */
-const INTEREST_EVENTS = new Set(['view_item', 'select_item', 'add_to_wishlist', 'add_to_cart', 'begin_checkout', 'purchase']);
+export const INTEREST_EVENTS: ReadonlySet<string> = new Set(['view_item', 'select_item', 'add_to_wishlist', 'add_to_cart', 'begin_checkout', 'purchase']);
 
 export const BROWSER_MODEL: Partial<SasRecConfig> = {
   // a smaller hashed vocabulary than the benchmark model: fewer weights to update per step.
