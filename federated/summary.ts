@@ -201,18 +201,21 @@ export function decodeHeader(bytes: Uint8Array): SummaryHeader {
 
 export function decodeSummary(bytes: Uint8Array): DecodedSummary {
   const header = decodeHeader(bytes);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const n = header.length;
-  let ints: Int8Array | Int16Array | Int32Array;
-  if (header.bits === 8) ints = new Int8Array(bytes.slice(HEADER_BYTES).buffer);
-  else if (header.bits === 16) {
-    ints = new Int16Array(n);
-    for (let i = 0; i < n; i++) ints[i] = view.getInt16(HEADER_BYTES + 2 * i, true);
-  } else {
-    ints = new Int32Array(n);
-    for (let i = 0; i < n; i++) ints[i] = view.getInt32(HEADER_BYTES + 4 * i, true);
-  }
+  const ints = header.bits === 8 ? new Int8Array(bytes.slice(HEADER_BYTES).buffer) : copyWideValues(bytes, header.bits, header.length);
   return { ...header, ints };
+}
+
+/** The 16- or 32-bit values of a summary body, copied out little-endian (any alignment, any host). */
+export function copyWideValues(bytes: Uint8Array, bits: 16 | 32, n: number): Int16Array | Int32Array {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (bits === 16) {
+    const out = new Int16Array(n);
+    for (let i = 0; i < n; i++) out[i] = view.getInt16(HEADER_BYTES + 2 * i, true);
+    return out;
+  }
+  const out = new Int32Array(n);
+  for (let i = 0; i < n; i++) out[i] = view.getInt32(HEADER_BYTES + 4 * i, true);
+  return out;
 }
 
 /** The real-valued delta a decoded summary stands for. */

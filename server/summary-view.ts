@@ -3,7 +3,7 @@
 // instead of decodeSummary's copy, so the server touches each value only to check the norm
 // and to add it into the running sum.
 import { endianness } from 'node:os';
-import { decodeHeader, HEADER_BYTES, type SummaryHeader } from '../federated/summary.ts';
+import { copyWideValues, decodeHeader, HEADER_BYTES, type SummaryHeader } from '../federated/summary.ts';
 import type { QuantizedValues } from './strategies.ts';
 
 const LITTLE_ENDIAN_HOST = endianness() === 'LE';
@@ -15,16 +15,7 @@ export function quantizedView(bytes: Uint8Array): SummaryHeader & { ints: Quanti
   let ints: QuantizedValues;
   if (header.bits === 8) ints = new Int8Array(bytes.buffer, offset, n);
   else if (LITTLE_ENDIAN_HOST && offset % (header.bits / 8) === 0) ints = header.bits === 16 ? new Int16Array(bytes.buffer, offset, n) : new Int32Array(bytes.buffer, offset, n);
-  else {
-    // unaligned body (or a big-endian host): one explicit little-endian copy
-    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    if (header.bits === 16) {
-      ints = new Int16Array(n);
-      for (let i = 0; i < n; i++) ints[i] = view.getInt16(HEADER_BYTES + 2 * i, true);
-    } else {
-      ints = new Int32Array(n);
-      for (let i = 0; i < n; i++) ints[i] = view.getInt32(HEADER_BYTES + 4 * i, true);
-    }
-  }
+  // unaligned body (or a big-endian host): one explicit little-endian copy
+  else ints = copyWideValues(bytes, header.bits, n);
   return { ...header, ints };
 }
