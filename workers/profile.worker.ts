@@ -223,7 +223,11 @@ export class SiloWorker {
     if (this.saveTimer) return;
     this.saveTimer = setTimeout(() => {
       this.saveTimer = null;
-      void this.recommender.save(this.store, this.recommender.trainedOnEvents);
+      // under the model lock: on GPU backends the weights are read back asynchronously, and a
+      // training step in between would dispose tensors the read is waiting for
+      void this.withModelLock(() => this.recommender.save(this.store, this.recommender.trainedOnEvents)).catch((err) => {
+        this.lastError = `saving the model: ${(err as Error).message}`;
+      });
     }, 2000);
   }
 
@@ -234,10 +238,14 @@ export class SiloWorker {
   private modelLock: Promise<unknown> = Promise.resolve();
 
   /** Model work runs one call at a time: training must not dispose tensors a ranking is using. */
-  private withFallback<T>(work: () => T | Promise<T>): Promise<T> {
-    const run = this.modelLock.then(() => this.runWithFallback(work));
+  private withModelLock<T>(work: () => T | Promise<T>): Promise<T> {
+    const run = this.modelLock.then(work);
     this.modelLock = run.catch(() => undefined);
     return run;
+  }
+
+  private withFallback<T>(work: () => T | Promise<T>): Promise<T> {
+    return this.withModelLock(() => this.runWithFallback(work));
   }
 
   private async runWithFallback<T>(work: () => T | Promise<T>): Promise<T> {
@@ -415,12 +423,13 @@ export class SiloWorker {
     if (this.saveTimer) clearTimeout(this.saveTimer);
     this.saveTimer = null;
     await this.participant?.settled();
-    await this.store.clearAll();
-    this.lastEmbedding = null;
-    await this.withFallback(() => {
+    // under the model lock, after any save already queued there, so none can land after it
+    await this.withModelLock(async () => {
+      await this.store.clearAll();
       this.recommender.dispose();
       this.recommender = new Recommender(this.catalog);
     });
+    this.lastEmbedding = null;
     // a pause or a participation choice is a setting, not data about the shopper
     if (this.paused) await this.store.setMeta('paused', true);
     if (this.participate) await this.store.setMeta('federated.participate', true);
