@@ -3,6 +3,7 @@
 // browser worker's architecture (BROWSER_MODEL); the data directory is a fresh temp dir.
 import * as tf from '@tensorflow/tfjs';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { afterAll, beforeAll } from 'vitest';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { flattenWeights } from '../../federated/summary.ts';
@@ -47,5 +48,20 @@ export async function serveDemoWithAggregator(options: Partial<AggregatorOptions
       await aggregator.close();
       rmSync(dataDir, { recursive: true, force: true });
     },
+  };
+}
+
+/** One demo + aggregator per test file, started before its tests and closed after them. */
+export function useFederatedDemo(options: Partial<AggregatorOptions> = {}): () => FederatedDemo {
+  let demo: FederatedDemo | undefined;
+  beforeAll(async () => {
+    demo = await serveDemoWithAggregator(options);
+  });
+  afterAll(async () => {
+    await demo?.close();
+  });
+  return () => {
+    if (!demo) throw new Error('the federated demo is not running (used outside a test?)');
+    return demo;
   };
 }

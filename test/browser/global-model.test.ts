@@ -2,20 +2,14 @@
 // is the aggregator's latest published version, verified by SHA-256, whether or not the
 // shopper takes part in federated rounds; a tampered download is refused (random init).
 import type { Page, Request } from 'playwright-core';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { freshContext, pinDemoBackends } from './chromium.ts';
 import { storeRows } from './idb.ts';
-import { type FederatedDemo, serveDemoWithAggregator } from './fl-server.ts';
+import { useFederatedDemo } from './fl-server.ts';
 import { useChromium } from './use-chromium.ts';
 
 const browser = useChromium();
-let demo: FederatedDemo;
-beforeAll(async () => {
-  demo = await serveDemoWithAggregator();
-});
-afterAll(async () => {
-  await demo?.close();
-});
+const federatedDemo = useFederatedDemo();
 
 /** The personal model rows of the worker's IndexedDB. */
 async function storedModels(page: Page): Promise<{ sha256: string; trainedOnEvents: number }[]> {
@@ -25,14 +19,14 @@ async function storedModels(page: Page): Promise<{ sha256: string; trainedOnEven
 
 it('a new shopper starts from the verified global model without taking part in rounds', async () => {
   const { context, errors } = await freshContext(browser());
-  await pinDemoBackends(context, demo.url, 'wasm');
+  await pinDemoBackends(context, federatedDemo().url, 'wasm');
   const requests: Request[] = [];
   context.on('request', (r) => requests.push(r));
   const page = await context.newPage();
-  await page.goto(demo.url);
+  await page.goto(federatedDemo().url);
   const status = await page.evaluate(() => window.silo.ready);
-  const version = demo.aggregator.status().modelVersion;
-  const published = await fetch(`${demo.url}/fl/v1/model/latest`);
+  const version = federatedDemo().aggregator.status().modelVersion;
+  const published = await fetch(`${federatedDemo().url}/fl/v1/model/latest`);
 
   expect(status.federated).toMatchObject({ participate: false, startedFromVersion: version });
   expect(await storedModels(page)).toEqual([{ sha256: published.headers.get('x-silo-sha256'), trainedOnEvents: 0 }]);
@@ -47,7 +41,7 @@ it('a new shopper starts from the verified global model without taking part in r
 
 it('refuses a global model whose bytes do not match its SHA-256 and starts from random weights', async () => {
   const { context, errors } = await freshContext(browser());
-  await pinDemoBackends(context, demo.url, 'wasm');
+  await pinDemoBackends(context, federatedDemo().url, 'wasm');
   await context.route('**/fl/v1/model/latest', async (route) => {
     const response = await route.fetch();
     const body = Buffer.from(await response.body());
@@ -55,7 +49,7 @@ it('refuses a global model whose bytes do not match its SHA-256 and starts from 
     await route.fulfill({ response, body });
   });
   const page = await context.newPage();
-  await page.goto(demo.url);
+  await page.goto(federatedDemo().url);
   const status = await page.evaluate(() => window.silo.ready);
   expect(status.federated.startedFromVersion ?? null).toBeNull();
   expect(status.federated.lastError).toContain('SHA-256');

@@ -2,26 +2,20 @@
 // shopper opted in, starts from the server's global model, takes part in a round against a
 // real aggregator on the page's own origin, and keeps pending summaries in IndexedDB.
 import type { Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { HEADER_BYTES, SUMMARY_MAGIC } from '../../federated/summary.ts';
 import { freshContext, pinDemoBackends } from './chromium.ts';
-import { type FederatedDemo, serveDemoWithAggregator } from './fl-server.ts';
+import { useFederatedDemo } from './fl-server.ts';
 import { useChromium } from './use-chromium.ts';
 
 const browser = useChromium();
-let demo: FederatedDemo;
-beforeAll(async () => {
-  demo = await serveDemoWithAggregator();
-});
-afterAll(async () => {
-  await demo?.close();
-});
+const federatedDemo = useFederatedDemo();
 
 async function openDemo(): Promise<{ page: Page; errors: string[]; close(): Promise<void> }> {
   const { context, errors } = await freshContext(browser());
-  await pinDemoBackends(context, demo.url, 'wasm');
+  await pinDemoBackends(context, federatedDemo().url, 'wasm');
   const page = await context.newPage();
-  await page.goto(demo.url);
+  await page.goto(federatedDemo().url);
   await page.evaluate(() => window.silo.ready);
   return { page, errors, close: () => context.close() };
 }
@@ -76,8 +70,8 @@ async function until<T>(what: string, probe: () => Promise<T | undefined | null 
 describe('federated participation', () => {
   it('starts from the global model, then trains, uploads an accepted summary and keeps recommending', async () => {
     const { page, errors, close } = await openDemo();
-    const before = demo.aggregator.status();
-    const published = await fetch(`${demo.url}/fl/v1/model/${before.modelVersion}`);
+    const before = federatedDemo().aggregator.status();
+    const published = await fetch(`${federatedDemo().url}/fl/v1/model/${before.modelVersion}`);
     const globalSha = published.headers.get('x-silo-sha256');
 
     await page.evaluate(() => window.silo.federated({ participate: true }));
@@ -91,7 +85,7 @@ describe('federated participation', () => {
     await browse(page, 5);
     // one selected client closes the round (maxParticipants 1): a new global version results
     const after = await until('the round to aggregate', async () => {
-      const s = demo.aggregator.status();
+      const s = federatedDemo().aggregator.status();
       return s.modelVersion > before.modelVersion && s;
     });
     const round = after.history[after.history.length - 1];
@@ -120,7 +114,7 @@ describe('federated participation', () => {
       const rows = await idbRows(page, 'summaries');
       return rows.length > 0 && rows;
     });
-    expect(pending).toEqual([{ magic: SUMMARY_MAGIC, size: HEADER_BYTES + demo.length, sha256: undefined, trainedOnEvents: undefined }]);
+    expect(pending).toEqual([{ magic: SUMMARY_MAGIC, size: HEADER_BYTES + federatedDemo().length, sha256: undefined, trainedOnEvents: undefined }]);
     // the summary is stored before the upload is tried: wait for the failed attempt
     const status = await until('the failed upload to be reported', async () => {
       const s = await page.evaluate(() => window.silo.status());
