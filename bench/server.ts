@@ -8,7 +8,9 @@
 // (the last 202 comes after the close), so the timed span covers decode + validation +
 // durable store + streaming sum + DP noise + the new model version. Reports updates/s per
 // run and the median, the server's CPU seconds per update, and its RSS before/after each
-// round (after a full GC, so it shows what is retained) and the peak (sampled every 250 ms).
+// round (after a full GC, so it shows what is retained) and the peak (sampled every 250 ms);
+// with Redis also its used_memory before the uploads, peak (sampled every 50 ms) and after
+// the close, and how many uploads each group-commit script carried.
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, createServer, request } from 'node:http';
@@ -22,6 +24,7 @@ import { encodeSummary, HEADER_BYTES, stochasticQuantize, type ValueBits } from 
 import { mulberry32 } from '../models/metrics.ts';
 import { createAggregator } from '../server/aggregator.ts';
 import { FileStore } from '../server/file-store.ts';
+import { Redis } from 'ioredis';
 import { RedisStore } from '../server/redis-store.ts';
 import { startRedis } from '../test/server/redis-server.ts';
 
@@ -52,6 +55,8 @@ interface ChildStats {
   rss: number;
   peakRss: number;
   cpuSeconds: number;
+  /** Redis store: uploads committed and commit scripts run so far (group commit) */
+  commits: { uploads: number; scripts: number } | null;
 }
 
 // ---------------- child: one aggregator instance ----------------
@@ -79,7 +84,8 @@ if (args.child) {
       (globalThis as { gc?: () => void }).gc?.();
       const rss = process.memoryUsage().rss;
       const cpu = process.cpuUsage();
-      process.send!({ type: 'stats', stats: { rss, peakRss: Math.max(peakRss, rss), cpuSeconds: (cpu.user + cpu.system) / 1e6 } satisfies ChildStats });
+      const commits = store instanceof RedisStore ? store.commitStats() : null;
+      process.send!({ type: 'stats', stats: { rss, peakRss: Math.max(peakRss, rss), cpuSeconds: (cpu.user + cpu.system) / 1e6, commits } satisfies ChildStats });
       peakRss = rss;
     } else if (m.type === 'exit') {
       server.closeAllConnections();
@@ -122,6 +128,9 @@ async function main(): Promise<void> {
     dataDir = mkdtempSync(join(tmpdir(), 'silo-bench-server-'));
     where = dataDir;
   }
+
+  const memoryClient = storeKind === 'redis' ? new Redis(where) : null;
+  const redisMemory = memoryClient && (async () => Number(/used_memory:(\d+)/.exec(await memoryClient.info('memory'))![1]));
 
   const children: { proc: ChildProcess; port: number }[] = [];
   for (let i = 0; i < nInstances; i++) {
@@ -177,7 +186,17 @@ async function main(): Promise<void> {
 
   const empty = new Uint8Array(Buffer.from('{}'));
   const before = await stats();
-  const perRun: { checkInsPerSecond: number; updatesPerSecond: number; seconds: number; cpuSecondsPerUpdate: number; rssBeforeMiB: number; rssAfterMiB: number; peakRssMiB: number }[] = [];
+  const perRun: {
+    checkInsPerSecond: number;
+    updatesPerSecond: number;
+    seconds: number;
+    cpuSecondsPerUpdate: number;
+    rssBeforeMiB: number;
+    rssAfterMiB: number;
+    peakRssMiB: number;
+    uploadsPerCommit: number | null;
+    redisUsedMemoryMiB: { before: number; peak: number; after: number } | null;
+  }[] = [];
   console.log(`bench:server store=${storeKind}${storeKind === 'redis' ? ` (fsync ${args['redis-url'] ? 'as configured' : args['redis-fsync']})` : ''} instances=${nInstances} clients/round=${clients} concurrency=${concurrency} summary=${(Number(args.bytes) / 1024).toFixed(0)} KiB (${length} values × ${bits} bit) runs=${runs} loadavg=${loadavg()[0].toFixed(2)}`);
   for (let run = 0; run < runs; run++) {
     const c0 = performance.now();
@@ -199,18 +218,26 @@ async function main(): Promise<void> {
     const body = encodeSummary({ withinClip: true, roundId: task.roundId, modelVersion: task.modelVersion, scale: task.scale }, stochasticQuantize(x, task.scale, bits, rnd));
     if (body.length !== Number(args.bytes)) throw new Error(`summary is ${body.length} bytes`);
     const s0 = await stats();
+    // Redis: its used_memory before the uploads, sampled every 50 ms while they run, after the close
+    const redisBefore = redisMemory ? await redisMemory() : 0;
+    let redisPeak = redisBefore;
+    const sampler = redisMemory && setInterval(() => void redisMemory().then((m) => (redisPeak = Math.max(redisPeak, m))), 50);
     const t0 = performance.now();
     await pool(clients, async (i) => {
       const r = await call(children[i % nInstances].port, 'POST', `/fl/v1/rounds/${task.roundId}/summary`, body, { 'x-silo-token': tokens[i].token });
       if (r.status !== 202) throw new Error(`upload ${i}: HTTP ${r.status} ${JSON.stringify(r.json)}`);
     });
     const seconds = (performance.now() - t0) / 1000;
+    if (sampler) clearInterval(sampler);
     const s1 = await stats();
     const status = await call(children[0].port, 'GET', '/fl/v1/status', null);
     const history = status.json.history as { roundId: number; participants: number }[];
     const last = history[history.length - 1];
     if (last?.roundId !== task.roundId || last.participants !== clients) throw new Error(`round ${task.roundId} did not aggregate all ${clients} updates: ${JSON.stringify(last)}`);
     const cpu = s1.reduce((a, s) => a + s.cpuSeconds, 0) - s0.reduce((a, s) => a + s.cpuSeconds, 0);
+    const committed = s1.reduce((a, s, k) => a + (s.commits?.uploads ?? 0) - (s0[k].commits?.uploads ?? 0), 0);
+    const scripts = s1.reduce((a, s, k) => a + (s.commits?.scripts ?? 0) - (s0[k].commits?.scripts ?? 0), 0);
+    const redisAfter = redisMemory ? await redisMemory() : 0;
     const row = {
       checkInsPerSecond,
       updatesPerSecond: clients / seconds,
@@ -219,10 +246,14 @@ async function main(): Promise<void> {
       rssBeforeMiB: s0.reduce((a, s) => a + s.rss, 0) / 2 ** 20,
       rssAfterMiB: s1.reduce((a, s) => a + s.rss, 0) / 2 ** 20,
       peakRssMiB: s1.reduce((a, s) => a + s.peakRss, 0) / 2 ** 20,
+      uploadsPerCommit: scripts ? committed / scripts : null,
+      redisUsedMemoryMiB: redisMemory ? { before: redisBefore / 2 ** 20, peak: redisPeak / 2 ** 20, after: redisAfter / 2 ** 20 } : null,
     };
     perRun.push(row);
     console.log(
-      `run ${run + 1}: ${clients} check-ins at ${checkInsPerSecond.toFixed(0)}/s; ${clients} updates in ${seconds.toFixed(2)} s = ${row.updatesPerSecond.toFixed(0)} updates/s; server CPU ${(row.cpuSecondsPerUpdate * 1000).toFixed(2)} ms/update (= ${(1 / row.cpuSecondsPerUpdate).toFixed(0)} updates per CPU-second); server RSS ${row.rssBeforeMiB.toFixed(0)} → ${row.rssAfterMiB.toFixed(0)} MiB (peak ${row.peakRssMiB.toFixed(0)})`,
+      `run ${run + 1}: ${clients} check-ins at ${checkInsPerSecond.toFixed(0)}/s; ${clients} updates in ${seconds.toFixed(2)} s = ${row.updatesPerSecond.toFixed(0)} updates/s; server CPU ${(row.cpuSecondsPerUpdate * 1000).toFixed(2)} ms/update (= ${(1 / row.cpuSecondsPerUpdate).toFixed(0)} updates per CPU-second); server RSS ${row.rssBeforeMiB.toFixed(0)} → ${row.rssAfterMiB.toFixed(0)} MiB (peak ${row.peakRssMiB.toFixed(0)})` +
+        (row.uploadsPerCommit ? `; ${row.uploadsPerCommit.toFixed(1)} uploads per Redis commit` : '') +
+        (row.redisUsedMemoryMiB ? `; Redis used_memory ${row.redisUsedMemoryMiB.before.toFixed(1)} → peak ${row.redisUsedMemoryMiB.peak.toFixed(1)} → ${row.redisUsedMemoryMiB.after.toFixed(1)} MiB` : ''),
     );
   }
   const after = await stats();
@@ -243,6 +274,8 @@ async function main(): Promise<void> {
     medianUpdatesPerSecond: median(perRun.map((r) => r.updatesPerSecond)),
     medianCheckInsPerSecond: median(perRun.map((r) => r.checkInsPerSecond)),
     medianCpuMsPerUpdate: median(perRun.map((r) => r.cpuSecondsPerUpdate)) * 1000,
+    medianUploadsPerRedisCommit: storeKind === 'redis' ? median(perRun.map((r) => r.uploadsPerCommit ?? 0)) : null,
+    redisPeakUsedMemoryMiB: storeKind === 'redis' ? Math.max(...perRun.map((r) => r.redisUsedMemoryMiB?.peak ?? 0)) : null,
     serverRssMiB: { before: before.reduce((a, s) => a + s.rss, 0) / 2 ** 20, after: after.reduce((a, s) => a + s.rss, 0) / 2 ** 20, peak: Math.max(...perRun.map((r) => r.peakRssMiB)) },
     perRun,
   };
@@ -253,6 +286,7 @@ async function main(): Promise<void> {
 
   agent.destroy();
   await Promise.all(children.map((c) => new Promise<void>((r) => (c.proc.once('exit', () => r()), c.proc.send({ type: 'exit' })))));
+  await memoryClient?.quit();
   await redis?.stop();
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 }

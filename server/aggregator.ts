@@ -172,7 +172,7 @@ function readBody(req: IncomingMessage, limit: number, pool?: BodyPool): Promise
 const TOKEN = /^[0-9a-f]{32}$/;
 
 export async function createAggregator(options: AggregatorOptions): Promise<Aggregator> {
-  const store = options.store ?? new FileStore(options.dataDir ?? '.silo-data');
+  const store: AggregatorStore = options.store ?? new FileStore(options.dataDir ?? '.silo-data');
   const strategy = options.strategy ?? new DpFedAvg();
   const serverOptimizer = options.serverOptimizer ?? new ServerSgd(1);
   const minParticipants = options.minParticipants ?? 10;
@@ -196,11 +196,13 @@ export async function createAggregator(options: AggregatorOptions): Promise<Aggr
   }
   strategy.loadState(state.strategy);
 
-  // An exclusive store lets this process keep the round's running sum (one pass per upload,
-  // nothing to re-read at close) when the strategy only needs the sum; otherwise (Redis:
-  // uploads land on several instances; order-statistic strategies) the closer streams the
-  // round's summaries from the store.
-  const keepsSum = store.exclusive && typeof strategy.begin(1, { clipNorm: 1, clientNoiseStd: 0 }).addPresummed === 'function';
+  // A strategy that needs only the sum lets the server keep running sums instead of every
+  // summary. An exclusive store lets this process keep the round's whole running sum (one
+  // pass per upload, nothing to re-read at close); a shared store (Redis: uploads land on
+  // several instances) keeps one partial sum per instance and the closer adds them.
+  // Order-statistic strategies: the closer streams the round's summaries from the store.
+  if (strategy.needs === 'sum' && typeof strategy.begin(1, { clipNorm: 1, clientNoiseStd: 0 }).addPresummed !== 'function') throw new Error(`strategy ${strategy.name} declares needs 'sum' but its accumulator has no addPresummed`);
+  const keepsSum = store.exclusive && strategy.needs === 'sum';
   let running: RunningSum | null = null;
   async function startRunningSum(round: OpenRound, replay: boolean): Promise<void> {
     if (!keepsSum || running?.roundId === round.id) return;
@@ -296,7 +298,7 @@ export async function createAggregator(options: AggregatorOptions): Promise<Aggr
         scale,
         deadline: now + roundDurationMs,
       };
-      return { id, modelVersion: st.modelVersion, task, settings, normBound };
+      return { id, modelVersion: st.modelVersion, task, settings, normBound, keep: strategy.needs, maxParticipants };
     });
     if (round) {
       await startRunningSum(round, false);
@@ -317,6 +319,10 @@ export async function createAggregator(options: AggregatorOptions): Promise<Aggr
     if (rs) await rs.drained(); // uploads between their add and their durable write settle first
     if (rs && acc.addPresummed && rs.count === (await store.counts(roundId)).accepted) {
       if (rs.count) acc.addPresummed(rs.sum, rs.scale, rs.count, rs.withinClip);
+    } else if (acc.addPresummed && round.keep === 'sum' && store.roundSum) {
+      // a shared store's round: the instances' partial sums, added up (a few model-sized vectors)
+      const total = await store.roundSum(roundId);
+      if (total.count) acc.addPresummed(total.sum, Math.fround(round.task.scale), total.count, total.withinClip);
     } else if (acc.addPresummed) {
       // integer sum of the stored summaries (validated on upload), read a few at a time
       const sum = new RunningSum(roundId, Math.fround(round.task.scale), length, maxParticipants, round.task.bits);
@@ -468,17 +474,22 @@ export async function createAggregator(options: AggregatorOptions): Promise<Aggr
   }
 
   async function acceptSummary(roundId: number, token: string | undefined, body: Uint8Array, now: number): Promise<number> {
-    const cur = await current(now);
-    if (!cur || cur.closing || cur.round.id !== roundId) throw new HttpError(409, `round ${roundId} is not open`);
+    // the round as last seen (a shared store answers from its cache: no round trip per
+    // upload); whether it is still open is checked atomically by store.accept
+    const round = await store.roundById(roundId);
+    if (round && now >= round.task.deadline) await current(now); // closes it
+    if (!round || now >= round.task.deadline) throw new HttpError(409, `round ${roundId} is not open`);
     if (!token || !TOKEN.test(token)) throw new HttpError(403, 'unknown upload token for this round');
-    const s = checkHeader(body, cur.round);
-    // one pass: into the running sum (when kept here) while the norm is computed
+    const s = checkHeader(body, round);
+    // one pass over the values: into the running sum (kept here, or by a store that sums
+    // the round itself and then runs the norm check) while the norm is computed
     const rs = running?.roundId === roundId ? running : null;
+    const values = { ints: s.ints, withinClip: s.withinClip, checkNorm: (sumSq: number) => checkNorm(sumSq, s.scale, round) };
     let r;
     try {
-      checkNorm(rs ? rs.add(s.ints) : sumOfSquares(s.ints), s.scale, cur.round);
+      if (!store.sumsRound?.(round)) values.checkNorm(rs ? rs.add(s.ints) : sumOfSquares(s.ints));
       // atomic in the store: open round, issued unused token → spent + durably stored
-      r = await store.accept(roundId, token, body);
+      r = await store.accept(roundId, token, body, values);
     } catch (e) {
       rs?.undo(s.ints);
       throw e;

@@ -252,6 +252,11 @@ export class FileStore implements AggregatorStore {
       .sort((a, b) => a - b);
   }
 
+  async roundById(id: number): Promise<OpenRound | null> {
+    const r = this.state.round;
+    return r?.id === id ? r : null;
+  }
+
   async currentRound(): Promise<{ round: OpenRound; closing: boolean } | null> {
     const r = this.state.round;
     return r ? { round: r, closing: this.closing } : null;
@@ -309,6 +314,7 @@ export class FileStore implements AggregatorStore {
     return p;
   }
 
+  // (`values`: unused; the aggregator keeps this exclusive store's running sum itself)
   async accept(roundId: number, token: string, summary: Uint8Array): Promise<AcceptResult> {
     if (!this.isOpen(roundId)) return { ok: false, reason: 'not-open' };
     const t = this.tokens.get(token);

@@ -9,15 +9,32 @@
 //   current            id of the open round (absent when none is open)
 //   closing            id of the round being closed; close-lock: its closer (expires, so a
 //                      crashed closer's round can be taken over by another instance)
-//   round:<id>         OpenRound JSON; round:<id>:tokens hash token → 0 issued / 1 used;
-//   round:<id>:summaries  list of accepted summaries, summed by the closer, then deleted
+//   round:<id>         OpenRound JSON; round:<id>:tokens hash token → 0 issued / 1 used
+// What a round keeps of its uploads depends on its strategy (OpenRound.keep):
+//   'sum' (FedAvg, DP-FedAvg): each instance keeps a running integer sum of the uploads it
+//     accepted and stores it, cumulative, in round:<id>:partials (hash instance → sum bytes,
+//     little-endian int32, or float64 where int32 could overflow) with its count and
+//     within-clip count in round:<id>:partial-counts (instance → "count within") and the
+//     round's total in round:<id>:accepted. Redis holds one model-sized vector per instance
+//     (per instance process that served the round), whatever the number of clients; the
+//     closer adds those few vectors.
+//   'summaries' (trimmed mean, median): round:<id>:summaries, a list of every accepted
+//     summary, streamed by the closer; Redis memory grows with the cohort, as the
+//     order statistics need every value.
+// Group commit ('sum' rounds): uploads that arrive while this instance's previous commit is
+// in flight wait, are added to the instance's sum together, and ONE script checks the
+// round is open and every token issued and unused, spends the tokens and replaces the
+// instance's partial sum; only then are they acknowledged. A token the script refuses is
+// taken back out of the sum (exact: integers) and the rest are committed by the next try.
 // Durability: an upload is acknowledged once its script has run, i.e. once Redis holds it.
-// For the embedded store's guarantee across a Redis crash run Redis with
+// A crashed instance loses only uploads it had not acknowledged; its stored partial stays
+// and is counted. For the embedded store's guarantee across a Redis crash run Redis with
 // `appendonly yes` and `appendfsync always` (Redis then fsyncs before it replies, one fsync
 // per event-loop turn: group commit).
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import type { AcceptResult, AggregatorStore, GlobalState, OpenRound } from './store.ts';
+import { RunningSum } from './running-sum.ts';
+import type { AcceptResult, AggregatorStore, GlobalState, OpenRound, RoundSum, UploadValues } from './store.ts';
 
 const SCRIPTS = {
   // KEYS: state, model, next-round; ARGV: state JSON, model bytes
@@ -59,6 +76,35 @@ if t ~= '0' then return -3 end
 redis.call('HSET', KEYS[2], ARGV[2], '1')
 return redis.call('RPUSH', KEYS[3], ARGV[3])`,
   },
+  // One group commit of a 'sum' round. Returns {-1}: round not open (nothing changed);
+  // {1, i, code, …}: the tokens at batch positions i are refused (-2 unknown, -3 used, also
+  // a token twice in the batch) and nothing changed; {0, accepted}: all tokens spent, this
+  // instance's partial sum and counts replaced, the round's accepted count adjusted by the
+  // change in this instance's count (so it always equals the sum of the partial counts).
+  // KEYS: current, tokens, partials, partial-counts, accepted
+  // ARGV: id, instance, sum bytes, count, within-clip count, token…
+  siloAcceptBatch: {
+    numberOfKeys: 5,
+    lua: `if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {-1} end
+local refused = {1}
+local seen = {}
+for i = 6, #ARGV do
+  local t = redis.call('HGET', KEYS[2], ARGV[i])
+  if not t then
+    table.insert(refused, i - 6); table.insert(refused, -2)
+  elseif t ~= '0' or seen[ARGV[i]] then
+    table.insert(refused, i - 6); table.insert(refused, -3)
+  end
+  seen[ARGV[i]] = true
+end
+if #refused > 1 then return refused end
+for i = 6, #ARGV do redis.call('HSET', KEYS[2], ARGV[i], '1') end
+local old = redis.call('HGET', KEYS[4], ARGV[2])
+local before = old and tonumber(string.match(old, '^%d+')) or 0
+redis.call('HSET', KEYS[3], ARGV[2], ARGV[3])
+redis.call('HSET', KEYS[4], ARGV[2], ARGV[4] .. ' ' .. ARGV[5])
+return {0, redis.call('INCRBY', KEYS[5], tonumber(ARGV[4]) - before)}`,
+  },
   // KEYS: current, closing, close-lock; ARGV: id, owner, ttl ms
   siloClaim: {
     numberOfKeys: 3,
@@ -71,18 +117,19 @@ end
 if redis.call('GET', KEYS[2]) == ARGV[1] and redis.call('SET', KEYS[3], ARGV[2], 'NX', 'PX', ARGV[3]) then return 1 end
 return 0`,
   },
-  // KEYS: closing, close-lock, state, model:<v>, optimizer, round, tokens, summaries
+  // KEYS: closing, close-lock, state, model:<v>, optimizer, round, tokens, summaries,
+  //       partials, partial-counts, accepted
   // ARGV: id, owner, state JSON, has model (1/0), model bytes, optimizer bytes ('' = none)
   siloCommit: {
-    numberOfKeys: 8,
+    numberOfKeys: 11,
     lua: `if redis.call('GET', KEYS[1]) ~= ARGV[1] or redis.call('GET', KEYS[2]) ~= ARGV[2] then return 0 end
 if ARGV[4] == '1' then
   redis.call('SET', KEYS[4], ARGV[5])
   if ARGV[6] == '' then redis.call('DEL', KEYS[5]) else redis.call('SET', KEYS[5], ARGV[6]) end
 end
 redis.call('SET', KEYS[3], ARGV[3])
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[6], KEYS[7])
-redis.call('UNLINK', KEYS[8])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[6], KEYS[7], KEYS[10], KEYS[11])
+redis.call('UNLINK', KEYS[8], KEYS[9])
 return 1`,
   },
   // KEYS: close-lock; ARGV: owner
@@ -103,8 +150,24 @@ export interface RedisStoreOptions {
   closeLeaseMs?: number;
 }
 
-function bytes(b: Uint8Array): Buffer {
+function bytes(b: Uint8Array | Int32Array | Float64Array): Buffer {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+}
+
+interface QueuedUpload {
+  token: string;
+  values: UploadValues;
+  resolve: (r: AcceptResult) => void;
+  reject: (e: unknown) => void;
+}
+
+/** This instance's share of a 'sum' round: its running sum (= its stored partial once no commit is in flight) and the uploads waiting for the next group commit. */
+interface InstancePartial {
+  round: OpenRound;
+  sum: RunningSum;
+  queue: QueuedUpload[];
+  /** a commit is scheduled or in flight; uploads arriving meanwhile wait for the next one */
+  flushing: boolean;
 }
 
 export class RedisStore implements AggregatorStore {
@@ -115,6 +178,10 @@ export class RedisStore implements AggregatorStore {
   private readonly owner = randomBytes(12).toString('hex');
   private readonly leaseMs: number;
   private readonly rounds = new Map<number, OpenRound>();
+  /** round id → this instance's partial sum; only the newest round's is ever kept */
+  private readonly partials = new Map<number, InstancePartial>();
+  /** group-commit counters for 'sum' rounds: uploads committed and scripts run (batching shows as scripts < uploads) */
+  private readonly commits = { uploads: 0, scripts: 0 };
 
   constructor(url: string, options: RedisStoreOptions = {}) {
     this.redis = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 3 });
@@ -151,7 +218,7 @@ export class RedisStore implements AggregatorStore {
     return this.redis.getBuffer(this.k('optimizer'));
   }
 
-  private async roundById(id: number): Promise<OpenRound | null> {
+  async roundById(id: number): Promise<OpenRound | null> {
     let r = this.rounds.get(id);
     if (!r) {
       const text = await this.redis.get(this.k('round', id));
@@ -192,14 +259,157 @@ export class RedisStore implements AggregatorStore {
   }
 
   async counts(roundId: number): Promise<{ selected: number; accepted: number }> {
-    const [[, selected], [, accepted]] = (await this.redis.multi().hlen(this.k('round', roundId, 'tokens')).llen(this.k('round', roundId, 'summaries')).exec()) as [unknown, number][];
-    return { selected, accepted };
+    const round = await this.roundById(roundId);
+    const tx = this.redis.multi().hlen(this.k('round', roundId, 'tokens'));
+    if (round?.keep === 'sum') tx.get(this.k('round', roundId, 'accepted'));
+    else tx.llen(this.k('round', roundId, 'summaries'));
+    const [[, selected], [, accepted]] = (await tx.exec()) as [unknown, number | string | null][];
+    return { selected: Number(selected), accepted: Number(accepted ?? 0) };
   }
 
-  async accept(roundId: number, token: string, summary: Uint8Array): Promise<AcceptResult> {
-    const n = Number(await this.script('siloAccept', this.k('current'), this.k('round', roundId, 'tokens'), this.k('round', roundId, 'summaries'), String(roundId), token, bytes(summary)));
-    if (n > 0) return { ok: true, accepted: n };
-    return { ok: false, reason: n === -1 ? 'not-open' : n === -2 ? 'unknown-token' : 'duplicate' };
+  async accept(roundId: number, token: string, summary: Uint8Array, values: UploadValues): Promise<AcceptResult> {
+    const round = await this.roundById(roundId);
+    if (round?.keep !== 'sum') {
+      // every summary kept (or no such round: the script answers "not open")
+      const n = Number(await this.script('siloAccept', this.k('current'), this.k('round', roundId, 'tokens'), this.k('round', roundId, 'summaries'), String(roundId), token, bytes(summary)));
+      if (n > 0) return { ok: true, accepted: n };
+      return { ok: false, reason: n === -1 ? 'not-open' : n === -2 ? 'unknown-token' : 'duplicate' };
+    }
+    const p = this.partialFor(round);
+    if (!p) return { ok: false, reason: 'not-open' };
+    return new Promise((resolve, reject) => {
+      p.queue.push({ token, values, resolve, reject });
+      if (!p.flushing) {
+        p.flushing = true;
+        // uploads validated in the same event-loop turn join this commit
+        setImmediate(() => void this.flush(p));
+      }
+    });
+  }
+
+  sumsRound(round: OpenRound): boolean {
+    return round.keep === 'sum';
+  }
+
+  /** this instance's partial for `round`, created on its first upload; null if a newer round exists (this one is closed) */
+  private partialFor(round: OpenRound): InstancePartial | null {
+    const p = this.partials.get(round.id);
+    if (p) return p;
+    for (const id of this.partials.keys()) if (id > round.id) return null;
+    // a newer round opens only after the older ones closed: their sums are in Redis or void
+    this.partials.clear();
+    const t = round.task;
+    const fresh: InstancePartial = {
+      round,
+      sum: new RunningSum(round.id, Math.fround(t.scale), t.length, round.maxParticipants ?? 2 ** 31, t.bits),
+      queue: [],
+      flushing: false,
+    };
+    this.partials.set(round.id, fresh);
+    return fresh;
+  }
+
+  /** Group commit: the queued uploads go into the sum, one script stores it, then they are answered. */
+  private async flush(p: InstancePartial): Promise<void> {
+    const id = p.round.id;
+    while (p.queue.length) {
+      // into the sum, tentatively (taken out again if refused), with the norm check in the same pass
+      let batch = p.queue.splice(0).filter((u) => {
+        try {
+          u.values.checkNorm(p.sum.add(u.values.ints));
+          return true;
+        } catch (e) {
+          p.sum.undo(u.values.ints);
+          u.reject(e);
+          return false;
+        }
+      });
+      while (batch.length) {
+        const within = batch.reduce((n, u) => n + (u.values.withinClip ? 1 : 0), 0);
+        let r: number[];
+        try {
+          r = (await this.script(
+            'siloAcceptBatch',
+            this.k('current'),
+            this.k('round', id, 'tokens'),
+            this.k('round', id, 'partials'),
+            this.k('round', id, 'partial-counts'),
+            this.k('round', id, 'accepted'),
+            String(id),
+            this.owner,
+            bytes(p.sum.sum),
+            String(p.sum.count + batch.length),
+            String(p.sum.withinClip + within),
+            ...batch.map((u) => u.token),
+          )) as number[];
+        } catch (e) {
+          // not acknowledged (the client may retry). Had the script run after all, the
+          // stored partial holds these uploads until this instance's next commit replaces
+          // it; either way the stored sum and its counts agree.
+          for (const u of batch) {
+            p.sum.undo(u.values.ints);
+            u.reject(e);
+          }
+          break;
+        }
+        this.commits.scripts++;
+        if (r[0] === 0) {
+          const accepted = r[1];
+          this.commits.uploads += batch.length;
+          batch.forEach((u, i) => {
+            p.sum.commit(u.values.withinClip);
+            u.resolve({ ok: true, accepted: accepted - (batch.length - 1 - i) });
+          });
+          break;
+        }
+        if (r[0] === -1) {
+          for (const u of batch) {
+            p.sum.undo(u.values.ints);
+            u.resolve({ ok: false, reason: 'not-open' });
+          }
+          break;
+        }
+        // some tokens refused, nothing stored: take them out, commit the rest
+        const refused = new Map<number, number>();
+        for (let i = 1; i < r.length; i += 2) refused.set(r[i], r[i + 1]);
+        batch = batch.filter((u, i) => {
+          const code = refused.get(i);
+          if (code === undefined) return true;
+          p.sum.undo(u.values.ints);
+          u.resolve({ ok: false, reason: code === -2 ? 'unknown-token' : 'duplicate' });
+          return false;
+        });
+      }
+    }
+    p.flushing = false;
+  }
+
+  /** group-commit counters of 'sum' rounds: uploads committed and scripts run */
+  commitStats(): { uploads: number; scripts: number } {
+    return { ...this.commits };
+  }
+
+  async roundSum(roundId: number): Promise<RoundSum> {
+    const round = await this.roundById(roundId);
+    if (!round) throw new Error(`round ${roundId} vanished while closing`);
+    const length = round.task.length;
+    const out: RoundSum = { sum: new Float64Array(length), count: 0, withinClip: 0 };
+    const counts = await this.redis.hgetall(this.k('round', roundId, 'partial-counts'));
+    for (const [instance, c] of Object.entries(counts)) {
+      const [count, within] = c.split(' ').map(Number);
+      const stored = await this.redis.hgetBuffer(this.k('round', roundId, 'partials'), instance);
+      if (!stored) throw new Error(`round ${roundId}: partial sum of instance ${instance} is missing`);
+      const aligned = stored.byteOffset % 8 === 0 ? stored : new Uint8Array(stored); // typed views need alignment
+      const part = stored.length === length * 4 ? new Int32Array(aligned.buffer, aligned.byteOffset, length) : stored.length === length * 8 ? new Float64Array(aligned.buffer, aligned.byteOffset, length) : null;
+      if (!part) throw new Error(`round ${roundId}: partial sum of instance ${instance} has ${stored.length} bytes for ${length} values`);
+      const s = out.sum;
+      for (let i = 0; i < length; i++) s[i] += part[i]; // integers: exact in float64
+      out.count += count;
+      out.withinClip += within;
+    }
+    const accepted = Number((await this.redis.get(this.k('round', roundId, 'accepted'))) ?? 0);
+    if (accepted !== out.count) throw new Error(`round ${roundId}: partial sums count ${out.count} uploads, the round ${accepted}`);
+    return out;
   }
 
   async claimClose(roundId: number): Promise<boolean> {
@@ -227,6 +437,9 @@ export class RedisStore implements AggregatorStore {
       this.k('round', roundId),
       this.k('round', roundId, 'tokens'),
       this.k('round', roundId, 'summaries'),
+      this.k('round', roundId, 'partials'),
+      this.k('round', roundId, 'partial-counts'),
+      this.k('round', roundId, 'accepted'),
       String(roundId),
       this.owner,
       JSON.stringify(next),
@@ -243,6 +456,8 @@ export class RedisStore implements AggregatorStore {
   }
 
   async close(): Promise<void> {
+    // commits in flight finish (and answer their uploads) first
+    while ([...this.partials.values()].some((p) => p.flushing)) await new Promise((r) => setTimeout(r, 1));
     await this.redis.quit();
   }
 }

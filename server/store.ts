@@ -3,7 +3,7 @@
 // implement it. Every method that changes a round is atomic in the implementation: Redis
 // runs it as one Lua script, the file store runs it in one JS turn before its durable write.
 import type { RoundTask } from '../federated/protocol.ts';
-import type { ClientSettings } from './strategies.ts';
+import type { ClientSettings, QuantizedValues } from './strategies.ts';
 
 export interface RoundRecord {
   roundId: number;
@@ -32,6 +32,34 @@ export interface OpenRound {
   settings: ClientSettings;
   /** the server-side bound on a decoded summary's norm: clip + rounding error + client noise */
   normBound: number;
+  /**
+   * What a shared store keeps of the round's uploads. 'sum': the strategy needs only their
+   * sum (FedAvg, DP-FedAvg), so each instance keeps a running sum and the store holds one
+   * partial sum per instance, whatever the cohort. 'summaries' (also when absent: rounds
+   * opened before this field existed): every accepted summary (order statistics need them).
+   */
+  keep?: 'sum' | 'summaries';
+  /** the round's participant cap: bounds the integer sums (int32 when they cannot overflow) */
+  maxParticipants?: number;
+}
+
+/** An upload's values as the aggregator read them (a view on the request body). */
+export interface UploadValues {
+  ints: QuantizedValues;
+  withinClip: boolean;
+  /**
+   * The norm check, given Σ q²; throws (an HTTP 422) when the norm is above the round's
+   * bound. The aggregator runs it itself unless `store.sumsRound(round)`: then accept()
+   * runs it on the Σ q² of its own pass over the values, before the token is spent.
+   */
+  checkNorm(sumOfSquares: number): void;
+}
+
+/** The integer sum of a round's accepted uploads, all at the round's scale. */
+export interface RoundSum {
+  sum: Float64Array;
+  count: number;
+  withinClip: number;
 }
 
 export type AcceptResult = { ok: true; accepted: number } | { ok: false; reason: 'not-open' | 'unknown-token' | 'duplicate' };
@@ -54,7 +82,12 @@ export interface AggregatorStore {
   readModel(version: number): Promise<Uint8Array | null>;
   /** the server optimiser's state for the current model version (null: none saved) */
   readOptimizer(): Promise<Uint8Array | null>;
-  /** the round that is open or closing; `closing`: it accepts nothing more and no new round opens yet */
+  /**
+   * The round with this id, if it is open or closing; may answer from a cache (a shared
+   * store's round that another instance closed meanwhile): accept() is the authority.
+   */
+  roundById(id: number): Promise<OpenRound | null>;
+    /** the round that is open or closing; `closing`: it accepts nothing more and no new round opens yet */
   currentRound(): Promise<{ round: OpenRound; closing: boolean } | null>;
   /**
    * Opens the round `make(id)` builds, unless a round is open or closing. Returns the round
@@ -68,9 +101,16 @@ export interface AggregatorStore {
   counts(roundId: number): Promise<{ selected: number; accepted: number }>;
   /**
    * Atomically: the round is open, the token was issued for it and not used → the token is
-   * spent and the summary stored durably; resolves only then. Otherwise nothing changes.
+   * spent and the summary (or, for a 'sum' round in a shared store, its values added into
+   * this instance's stored partial sum) stored durably; resolves only then. Otherwise
+   * nothing changes. `summary` and `values` must stay untouched until it resolves.
    */
-  accept(roundId: number, token: string, summary: Uint8Array): Promise<AcceptResult>;
+  accept(roundId: number, token: string, summary: Uint8Array, values: UploadValues): Promise<AcceptResult>;
+  /**
+   * true when accept() adds this round's values into a sum itself (Redis, 'sum' rounds):
+   * it then also runs values.checkNorm in that pass, so the values are read once.
+   */
+  sumsRound?(round: OpenRound): boolean;
   /**
    * Stops the round accepting uploads and makes the caller its closer. Exactly one caller
    * across all instances gets true (or a later caller after the closer released or lost it).
@@ -79,6 +119,11 @@ export interface AggregatorStore {
   claimClose(roundId: number): Promise<boolean>;
   /** the round's accepted summaries (closer only; streamed: a few in memory at a time) */
   summaries(roundId: number): AsyncIterable<Uint8Array>;
+  /**
+   * Stores that keep 'sum' rounds as partial sums (Redis): the round's total over all
+   * instances (closer only). A store without it keeps every summary of every round.
+   */
+  roundSum?(roundId: number): Promise<RoundSum>;
   /**
    * The closer publishes the round's outcome atomically: the new model version and
    * optimiser state (null when the round was abandoned), the new state; the round is gone.

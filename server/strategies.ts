@@ -36,6 +36,12 @@ export interface ClientSettings {
 
 export interface AggregationStrategy {
   readonly name: string;
+  /**
+   * What the strategy aggregates from: 'sum' (its accumulator has addPresummed; the server
+   * may keep running sums, memory independent of the cohort) or 'summaries' (it needs every
+   * upload, e.g. order statistics; the store keeps all of them until the round closes).
+   */
+  readonly needs: 'sum' | 'summaries';
   /** clip bound and client-side noise for a round with this target cohort size */
   clientSettings(targetCohort: number): ClientSettings;
   begin(length: number, settings: ClientSettings): RoundAccumulator;
@@ -86,6 +92,7 @@ class SumAccumulator implements RoundAccumulator {
  */
 export class FedAvg implements AggregationStrategy {
   readonly name = 'fedavg';
+  readonly needs = 'sum';
   constructor(private readonly clipNorm = 10) {}
   clientSettings(): ClientSettings {
     return { clipNorm: this.clipNorm, clientNoiseStd: 0 };
@@ -127,6 +134,8 @@ class StoringAccumulator implements RoundAccumulator {
  */
 export class TrimmedMean implements AggregationStrategy {
   readonly name: string;
+  /** per coordinate, the order statistics of all the round's values: memory grows with the cohort */
+  readonly needs = 'summaries';
   constructor(private readonly clipNorm = 10, private readonly trimFraction = 0.1) {
     if (trimFraction < 0 || trimFraction > 0.5) throw new Error('trimFraction must be in [0, 0.5]');
     this.name = trimFraction >= 0.5 ? 'median' : 'trimmed-mean';
@@ -190,6 +199,7 @@ export interface DpFedAvgOptions {
  */
 export class DpFedAvg implements AggregationStrategy {
   readonly name = 'dp-fedavg';
+  readonly needs = 'sum';
   private clipNorm: number;
   private readonly opts: DpFedAvgOptions;
   private lastSettings: ClientSettings | null = null;

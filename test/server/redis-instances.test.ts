@@ -10,7 +10,7 @@ import { FederatedHttpClient } from '../../federated/transport.ts';
 import { mulberry32 } from '../../models/metrics.ts';
 import { createAggregator, type Aggregator } from '../../server/aggregator.ts';
 import { RedisStore } from '../../server/redis-store.ts';
-import { FedAvg } from '../../server/strategies.ts';
+import { FedAvg, TrimmedMean } from '../../server/strategies.ts';
 import { startRedis } from './redis-server.ts';
 
 const LENGTH = 2000;
@@ -169,5 +169,133 @@ describe('several aggregator instances on one Redis', () => {
     }
     expect(s.modelVersion).toBe(2);
     expect(s.history[0].participants).toBe(3);
+  });
+});
+
+/** the byte sizes Redis reports for each key under `prefix` (MEMORY USAGE, all samples) */
+async function keySizes(store: RedisStore, prefix: string): Promise<Map<string, number>> {
+  const keys = (await store.redis.keys(`${prefix}*`)).sort();
+  const sizes = new Map<string, number>();
+  for (const key of keys) sizes.set(key.slice(prefix.length), Number(await store.redis.call('MEMORY', 'USAGE', key, 'SAMPLES', '0')));
+  return sizes;
+}
+
+describe('Redis memory of a round', () => {
+  it('does not grow with accepted uploads for a sum strategy: one partial sum per instance, no per-summary key', async () => {
+    const prefix = `bounded${Date.now()}:`;
+    const instances = await Promise.all([0, 1, 2].map(() => startInstance(prefix)));
+    const probe = new RedisStore(redis.url, { prefix });
+    cleanups.push(() => probe.close());
+    const tasks = await checkInAll(instances, MAX - 1); // one place left: the round stays open
+    const roundId = tasks[0].task.roundId;
+    const uploadRange = (from: number, to: number) =>
+      Promise.all(tasks.slice(from, to).map((t, k) => upload(instances[(from + k) % 3].base, t.task, t.token, clientSummary(t.task, from + k).body)));
+
+    for (const r of await uploadRange(0, 9)) expect(r.status).toBe(202);
+    const early = await keySizes(probe, prefix);
+    for (const r of await uploadRange(9, MAX - 1)) expect(r.status).toBe(202);
+    const late = await keySizes(probe, prefix);
+    expect((await instances[0].agg.fetchStatus()).round?.accepted).toBe(MAX - 1);
+
+    // the same keys after 9 and after 39 accepted uploads, none of them per summary
+    expect([...late.keys()]).toEqual([...early.keys()]);
+    expect(late.has(`round:${roundId}:summaries`)).toBe(false);
+    expect(await probe.redis.hlen(`${prefix}round:${roundId}:partials`)).toBe(3); // ≤ instances
+    // one int32 vector of the model's size per instance, however many uploads it summed
+    const partials = late.get(`round:${roundId}:partials`)!;
+    expect(partials).toBe(early.get(`round:${roundId}:partials`));
+    expect(partials).toBeLessThan(3 * LENGTH * 4 + 1024);
+    // (the token hash holds one 32-hex-digit entry per selected client: exactly-once needs it)
+    for (const [key, size] of late) if (!key.endsWith(':tokens')) expect(size, key).toBe(early.get(key));
+
+    // the closer adds the three partial sums: the mean of exactly the 39 updates
+    const v1 = (await instances[0].client.downloadModel(1)).weights;
+    expect(await instances[1].agg.closeRoundNow()).toBe(true);
+    expectModel((await instances[2].client.downloadModel(2)).weights, v1, tasks.map((t, i) => clientSummary(t.task, i).ints), tasks[0].task.scale);
+    expect(await probe.redis.keys(`${prefix}round:*`)).toEqual([]); // the close deleted the round
+  });
+
+  it('keeps every summary for an order-statistic strategy (coordinate-wise median) and aggregates them', async () => {
+    const prefix = `median${Date.now()}:`;
+    const store = new RedisStore(redis.url, { prefix });
+    const agg = await createAggregator({ initialWeights: new Float32Array(LENGTH).fill(INITIAL), store, strategy: new TrimmedMean(1, 0.5), minParticipants: 1, maxParticipants: 3, bits: 16 });
+    const server: Server = createServer(async (req, res) => {
+      if (!(await agg.handle(req, res))) res.writeHead(404).end();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    cleanups.push(async () => {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+      await agg.close();
+    });
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const tasks = await checkInAll([{ agg, base, client: new FederatedHttpClient(base) }], 3);
+    const summaries = tasks.map((t, i) => clientSummary(t.task, i));
+    for (const [i, t] of tasks.slice(0, 2).entries()) expect((await upload(base, t.task, t.token, summaries[i].body)).status).toBe(202);
+    const roundId = tasks[0].task.roundId;
+    expect(await store.redis.llen(`${prefix}round:${roundId}:summaries`)).toBe(2);
+    expect(await store.redis.exists(`${prefix}round:${roundId}:partials`)).toBe(0);
+    expect((await upload(base, tasks[2].task, tasks[2].token, summaries[2].body)).status).toBe(202); // the 3rd closes the round
+    const v2 = (await new FederatedHttpClient(base).downloadModel(2)).weights;
+    const scale = tasks[0].task.scale;
+    for (let j = 0; j < LENGTH; j += 97) {
+      const column = summaries.map((s) => s.ints[j] / scale).sort((a, b) => a - b);
+      expect(v2[j]).toBeCloseTo(INITIAL + column[1], 6);
+    }
+  });
+});
+
+describe('Redis group commit', () => {
+  it('refuses the duplicate, unknown and over-norm uploads of a batch while their batch-mates land, exactly once', async () => {
+    const prefix = `batch${Date.now()}:`;
+    const store = new RedisStore(redis.url, { prefix });
+    cleanups.push(() => store.close());
+    await store.init({ modelVersion: 1, strategy: {}, accountant: null, history: [] }, new Float32Array(LENGTH));
+    const scale = 1000;
+    const round = (await store.openRound((id) => ({
+      id,
+      modelVersion: 1,
+      task: { roundId: id, modelVersion: 1, length: LENGTH, epochs: 1, learningRate: 0.1, batchSize: 8, optimizer: 'sgd', clipNorm: 1, clientNoiseStd: 0, bits: 16, scale, deadline: Date.now() + 60_000 },
+      settings: { clipNorm: 1, clientNoiseStd: 0 },
+      normBound: 1,
+      keep: 'sum',
+      maxParticipants: 10,
+    })))!;
+    expect(store.sumsRound(round)).toBe(true);
+    const tokens = ['a', 'b', 'c', 'd'].map((c) => c.repeat(32));
+    for (const t of tokens.slice(0, 3)) expect(await store.issueToken(round.id, t, 10)).toBe(true);
+    const values = (i: number, withinClip = true, tooLarge = false) => ({
+      ints: new Int16Array(LENGTH).map((_, j) => ((i * 7 + j * 3) % 11) - 5),
+      withinClip,
+      checkNorm: () => {
+        if (tooLarge) throw new Error('norm above the bound');
+      },
+    });
+    const none = new Uint8Array(0); // a 'sum' round stores the values, not the summary bytes
+    // called in one turn: one batch
+    const results = await Promise.allSettled([
+      store.accept(round.id, tokens[0], none, values(0)),
+      store.accept(round.id, tokens[0], none, values(0)), // the same token again, in the same batch
+      store.accept(round.id, tokens[3], none, values(3)), // never issued
+      store.accept(round.id, tokens[1], none, values(1, false)),
+      store.accept(round.id, tokens[2], none, values(2, true, true)), // refused by the norm check: token stays usable
+    ]);
+    expect(results.map((r) => (r.status === 'fulfilled' ? (r.value.ok ? 'ok' : r.value.reason) : (r.reason as Error).message))).toEqual(['ok', 'duplicate', 'unknown-token', 'ok', 'norm above the bound']);
+    // the refusing attempt wrote nothing; the retry committed both batch-mates in one script
+    expect(store.commitStats()).toEqual({ uploads: 2, scripts: 2 });
+    expect(await store.redis.hget(`${prefix}round:${round.id}:tokens`, tokens[0])).toBe('1');
+    expect(await store.redis.hget(`${prefix}round:${round.id}:tokens`, tokens[2])).toBe('0');
+    // a token already spent in an earlier batch is a duplicate too; the over-norm client may retry
+    expect(await store.accept(round.id, tokens[1], none, values(1))).toEqual({ ok: false, reason: 'duplicate' });
+    expect(await store.accept(round.id, tokens[2], none, values(2))).toEqual({ ok: true, accepted: 3 });
+    expect(await store.counts(round.id)).toEqual({ selected: 3, accepted: 3 });
+
+    expect(await store.claimClose(round.id)).toBe(true);
+    expect(await store.accept(round.id, tokens[2], none, values(2))).toEqual({ ok: false, reason: 'not-open' });
+    const total = await store.roundSum(round.id);
+    expect(total.count).toBe(3);
+    expect(total.withinClip).toBe(2);
+    const expected = [0, 1, 2].map((i) => values(i).ints);
+    for (let j = 0; j < LENGTH; j++) expect(total.sum[j]).toBe(expected[0][j] + expected[1][j] + expected[2][j]);
   });
 });
