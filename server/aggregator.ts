@@ -3,8 +3,10 @@
 // Mount `handle` on any node:http server; it answers only paths under /fl/v1/.
 // Written once against AggregatorStore (store.ts): the embedded FileStore (default) or a
 // RedisStore that several instances share. Uploads are validated here and stored by the
-// store atomically; the instance that wins the round close streams the round's accepted
-// summaries into the strategy's running sum and publishes the next model version.
+// store atomically; the instance that wins the round close feeds the round's accepted
+// uploads into the strategy (as the running sum this process kept, the instances' partial
+// sums a shared store kept, or every stored summary for order statistics) and publishes
+// the next model version.
 import { createHash, randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { RdpAccountant } from '../federated/accountant.ts';
