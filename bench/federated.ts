@@ -11,7 +11,8 @@
 //     [--users N (first N users only)] [--eval-users 500] [--eval-every 5] [--central-steps S | --central-epochs E]
 //     [--central-lr 0.002] [--model browser|browser-522k|default] [--bits 8|16|32]
 //     [--local-epochs 1] [--local-optimizer adam|sgd] [--local-lr LR] [--clip C]
-//     [--server-optimizer sgd|momentum|adam] [--server-lr LR] [--max-minutes M] [--json OUT]
+//     [--server-optimizer sgd|momentum|adam] [--server-lr LR] [--server-tau T] [--denoise K (DP: soft-threshold
+//     the noised mean at K noise stds, default 2, 0 = off)] [--max-minutes M] [--json OUT]
 //     [--throughput 200 (also time the server's accept path on N synthetic updates)]
 //
 // Datasets are research-only: read by path, never copied into the repository.
@@ -65,6 +66,7 @@ const { values: args } = parseArgs({
     'server-lr': { type: 'string' },
     'server-tau': { type: 'string', default: '0.001' },
     checkin: { type: 'string', default: 'in-process' },
+    denoise: { type: 'string' },
   },
 });
 if (!args.data) throw new Error('--data PATH is required');
@@ -157,7 +159,7 @@ const dataDir = mkdtempSync(join(tmpdir(), 'silo-bench-fl-'));
 const aggregator = await createAggregator({
   initialWeights: flattenWeights(initialWeights),
   dataDir,
-  strategy: dpMode === 'none' ? new FedAvg(Number(args.clip)) : new DpFedAvg({ noiseMultiplier, initialClipNorm: Number(args.clip), noiseMode: dpMode }),
+  strategy: dpMode === 'none' ? new FedAvg(Number(args.clip)) : new DpFedAvg({ noiseMultiplier, initialClipNorm: Number(args.clip), noiseMode: dpMode, ...(args.denoise === undefined ? {} : { denoiseThreshold: Number(args.denoise) }) }),
   serverOptimizer: serverOptimizer(),
   minParticipants: 1,
   maxParticipants: clientsPerRound * 2,

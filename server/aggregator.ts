@@ -354,7 +354,7 @@ export async function createAggregator(options: AggregatorOptions): Promise<Aggr
     new Uint8Array(weights.buffer).set(bytes);
     serverOptimizer.loadState(await store.readOptimizer(), length);
     const outcome = strategy.finish(acc, random);
-    serverOptimizer.apply(weights, outcome.update);
+    serverOptimizer.apply(weights, outcome.update, outcome.noiseStd);
     const accountant = RdpAccountant.fromJSON(st.accountant as AccountantJson);
     let epsRound: number | null = null;
     let epsTotal: number | null = null;

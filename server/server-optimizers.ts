@@ -4,8 +4,8 @@
 // another instance on the same Redis, continues exactly where the last step left off.
 export interface ServerOptimizer {
   readonly name: string;
-  /** applies the update to `weights` in place */
-  apply(weights: Float32Array, update: Float32Array): void;
+  /** applies the update to `weights` in place; `noiseStd`: the update's per-coordinate DP noise std (0: none) */
+  apply(weights: Float32Array, update: Float32Array, noiseStd?: number): void;
   /** the state the next apply() depends on, as bytes (null: stateless) */
   saveState(): Uint8Array | null;
   /** restores saveState()'s bytes; null resets to the initial state */
@@ -69,13 +69,16 @@ export class ServerAdam implements ServerOptimizer {
   private m: Float32Array | null = null;
   private v: Float32Array | null = null;
   constructor(private readonly learningRate = 0.01, private readonly beta1 = 0.9, private readonly beta2 = 0.99, private readonly tau = 1e-3) {}
-  apply(weights: Float32Array, update: Float32Array): void {
+  apply(weights: Float32Array, update: Float32Array, noiseStd = 0): void {
     const m = (this.m ??= new Float32Array(weights.length));
     const v = (this.v ??= new Float32Array(weights.length));
+    // With DP noise the floor is at least the noise std: Adam would otherwise scale a
+    // coordinate that holds only noise up to a full step of ±lr every round
+    const tau = Math.max(this.tau, noiseStd);
     for (let i = 0; i < weights.length; i++) {
       m[i] = this.beta1 * m[i] + (1 - this.beta1) * update[i];
       v[i] = this.beta2 * v[i] + (1 - this.beta2) * update[i] * update[i];
-      weights[i] += (this.learningRate * m[i]) / (Math.sqrt(v[i]) + this.tau);
+      weights[i] += (this.learningRate * m[i]) / (Math.sqrt(v[i]) + tau);
     }
   }
   saveState(): Uint8Array | null {

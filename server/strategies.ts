@@ -27,6 +27,8 @@ export interface RoundOutcome {
   update: Float32Array;
   /** noise multiplier z of the released sum (for the accountant); null if no DP */
   noiseMultiplier: number | null;
+  /** std of the Gaussian noise in each coordinate of `update` (0 without DP): lets the server optimiser tell noise from signal */
+  noiseStd: number;
 }
 
 export interface ClientSettings {
@@ -104,7 +106,7 @@ export class FedAvg implements AggregationStrategy {
     const a = acc as SumAccumulator;
     const update = new Float32Array(a.sum.length);
     for (let i = 0; i < update.length; i++) update[i] = a.sum[i] / a.count;
-    return { update, noiseMultiplier: null };
+    return { update, noiseMultiplier: null, noiseStd: 0 };
   }
   saveState(): unknown {
     return {};
@@ -164,7 +166,7 @@ export class TrimmedMean implements AggregationStrategy {
         update[j] = s / (n - 2 * cut);
       }
     }
-    return { update, noiseMultiplier: null };
+    return { update, noiseMultiplier: null, noiseStd: 0 };
   }
   saveState(): unknown {
     return {};
@@ -182,6 +184,13 @@ export interface DpFedAvgOptions {
   adaptiveClipping: boolean;
   targetUnclippedQuantile: number;
   clipLearningRate: number;
+  /**
+   * Soft-threshold the noised mean at this many noise stds (0: off). Post-processing, so free
+   * in privacy: most coordinates of a recommender's update carry almost no signal (item rows
+   * nobody in the cohort touched), and without it every one of them takes a pure-noise step
+   * each round, which scrambles the item embeddings (Donoho 1995's denoiser for sparse signals).
+   */
+  denoiseThreshold: number;
 }
 
 /**
@@ -212,6 +221,7 @@ export class DpFedAvg implements AggregationStrategy {
       adaptiveClipping: true,
       targetUnclippedQuantile: 0.5,
       clipLearningRate: 0.2,
+      denoiseThreshold: 2,
       ...options,
     };
     this.clipNorm = this.opts.initialClipNorm;
@@ -262,12 +272,16 @@ export class DpFedAvg implements AggregationStrategy {
     const serverStd = this.opts.noiseMode === 'central' ? zDelta * settings.clipNorm : 0;
     const update = new Float32Array(a.sum.length);
     for (let i = 0; i < update.length; i++) update[i] = (a.sum[i] + serverStd * normal()) / n;
+    // per-coordinate noise std of the mean: the server's noise, or n clients' shares of it
+    const noiseStd = this.opts.noiseMode === 'central' ? serverStd / n : (settings.clientNoiseStd * Math.sqrt(n)) / n;
+    const lambda = this.opts.denoiseThreshold * noiseStd;
+    if (lambda > 0) for (let i = 0; i < update.length; i++) update[i] = Math.sign(update[i]) * Math.max(Math.abs(update[i]) - lambda, 0);
     if (this.opts.adaptiveClipping) {
       const sb = this.countNoiseStd(n);
       const unclipped = (a.withinClipCount + sb * normal()) / n;
       this.clipNorm *= Math.exp(-this.opts.clipLearningRate * (unclipped - this.opts.targetUnclippedQuantile));
     }
-    return { update, noiseMultiplier: this.opts.noiseMultiplier };
+    return { update, noiseMultiplier: this.opts.noiseMultiplier, noiseStd };
   }
 
   saveState(): unknown {

@@ -429,6 +429,50 @@ describe('aggregation strategies', () => {
     }
   });
 
+  it('DP-FedAvg soft-thresholds the noised mean at k noise stds: noise-only coordinates stay put, signal survives', () => {
+    const n = 400;
+    const length = 20_000;
+    const run = (denoiseThreshold: number) => {
+      const strategy = new DpFedAvg({ noiseMultiplier: 1, initialClipNorm: 1, adaptiveClipping: false, denoiseThreshold });
+      const acc = strategy.begin(length, strategy.clientSettings(n));
+      // coordinate 0 carries a signal far above the noise, every other one none
+      const delta = new Float32Array(length);
+      delta[0] = 0.5;
+      for (let i = 0; i < n; i++) acc.add(delta, true);
+      return strategy.finish(acc, mulberry32(9));
+    };
+    const raw = run(0);
+    const denoised = run(2);
+    // noise std of the mean: z·C/n
+    expect(raw.noiseStd).toBeCloseTo(1 / n, 6);
+    expect(denoised.noiseStd).toBeCloseTo(1 / n, 6);
+    const moved = (u: Float32Array) => u.slice(1).filter((x) => x !== 0).length / (length - 1);
+    expect(moved(raw.update)).toBe(1);
+    // P(|N(0,1)| > 2) = 4.6%
+    expect(moved(denoised.update)).toBeGreaterThan(0.03);
+    expect(moved(denoised.update)).toBeLessThan(0.06);
+    // the same noise draws: the signal coordinate shrinks by exactly λ = 2·noiseStd
+    expect(denoised.update[0]).toBeCloseTo(raw.update[0] - 2 / n, 6);
+  });
+
+  it('FedAdam keeps a noise-only coordinate near its place when told the noise std, and still moves a signal one', () => {
+    const steps = (noiseStd: number) => {
+      const adam = new ServerAdam(0.01, 0.9, 0.99, 1e-6);
+      const w = new Float32Array(2);
+      const random = mulberry32(3);
+      for (let r = 0; r < 12; r++) {
+        // coordinate 0: signal 10σ plus noise; coordinate 1: noise only (σ = 1e-3)
+        const u = Float32Array.of(0.01 + 1e-3 * (random() - 0.5) * 3.4, 1e-3 * (random() - 0.5) * 3.4);
+        adam.apply(w, u, noiseStd);
+      }
+      return w;
+    };
+    const blind = steps(0);
+    const aware = steps(1e-3);
+    expect(Math.abs(aware[1])).toBeLessThan(Math.abs(blind[1]) / 2);
+    expect(aware[0]).toBeGreaterThan(0.5 * blind[0]);
+  });
+
   it('trimmed mean and median ignore an outlier that plain averaging would follow', () => {
     const deltas = [0.01, 0.012, 0.011, 0.009, 5].map((v) => new Float32Array(4).fill(v));
     const cases: [AggregationStrategy, number][] = [[new TrimmedMean(10, 0.2), 0.02], [new TrimmedMean(10, 0.5), 0.02], [new FedAvg(10), Infinity]];

@@ -178,31 +178,13 @@ describe('explainInWords', () => {
   });
 });
 
-describe('profileWithWords and speed', () => {
+describe('profileWithWords', () => {
   it('returns the profile with its sentences, and mentions ignored events', () => {
     const dup = ev('view_item', 0, ['shoe1']);
     const p = profileWithWords([dup, { ...dup, ts: dup.ts + 500 }], stats, NOW);
     expect(p.recorded.rejected.duplicate).toBe(1);
     expect(p.words).toEqual(explainInWords(p));
     expect(p.words.join(' ')).toContain('One recorded event looked like a repeat');
-  });
-
-  it('updates a 1k-event profile on a 10k-item catalog in a few ms (median)', () => {
-    const big: CatalogItem[] = Array.from({ length: 10_000 }, (_, i) => ({ item_id: `k${i}`, item_name: `K${i}`, item_category: `D${i % 10}`, item_category2: `C${i % 100}`, item_brand: `B${i % 20}`, price: 1 + (i % 997) }));
-    const bigStats = buildCatalogStats(big);
-    const names: EventName[] = ['view_item', 'add_to_cart', 'purchase', 'remove_from_cart'];
-    const events: SiloEvent[] = Array.from({ length: 1000 }, (_, i) => ({ name: names[i % 4], ts: NOW - 30 * DAY + i * 2_000_000, source: 'track', params: { items: [{ item_id: `k${(i * 37) % 400}` }], transaction_id: `t${i}` } }));
-    // warm up well: the first dozen runs are interpreted/baseline code and several times slower
-    for (let i = 0; i < 60; i++) computeProfile(events, bigStats, NOW);
-    const times: number[] = [];
-    for (let i = 0; i < 31; i++) {
-      const t = performance.now();
-      computeProfile(events, bigStats, NOW);
-      times.push(performance.now() - t);
-    }
-    times.sort((a, b) => a - b);
-    // ~1-2 ms measured on a shared 2-core machine; 10 ms leaves room for load, fails on an O(n·catalog) regression
-    expect(times[15]).toBeLessThan(10);
   });
 });
 
