@@ -181,7 +181,10 @@ export async function createAggregator(options: AggregatorOptions): Promise<Aggr
   const maxParticipants = options.maxParticipants ?? 100;
   const roundDurationMs = options.roundDurationMs ?? 10 * 60_000;
   const selectionProbability = options.selectionProbability ?? 1;
-  const training: TrainingSettings = { epochs: 1, learningRate: 1e-3, batchSize: 16, optimizer: 'adam', ...options.training };
+  // Plain SGD on the client: a fresh Adam's first step moves every coordinate with any
+  // gradient by ~±lr, so its deltas were mostly sign noise and federated training stayed at
+  // chance (BENCHMARKS.md "Client SGD instead of a fresh Adam per client")
+  const training: TrainingSettings = { epochs: 2, learningRate: 0.1, batchSize: 16, optimizer: 'sgd', ...options.training };
   const bits: ValueBits = options.bits ?? 16;
   const delta = options.delta ?? 1e-5;
   const retryAfterSeconds = options.retryAfterSeconds ?? 60;

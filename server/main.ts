@@ -1,16 +1,19 @@
 // Standalone aggregation server: `npm run server -- [--port 8787] [--host 127.0.0.1]
 //   [--data .silo-data] [--strategy dp-fedavg|fedavg|trimmed-mean|median]
 //   [--noise-multiplier 1] [--noise central|distributed] [--min 10] [--max 100]
-//   [--round-seconds 600] [--selection-probability 1] [--server-optimizer sgd|momentum|adam]
+//   [--round-seconds 600] [--selection-probability 1] [--server-optimizer adam|momentum|sgd]
 //   [--store file:DIR | redis://host:port[/db]] [--redis-prefix silo:] [--bits 8|16|32]`
+// Defaults: DP-FedAvg with central noise and adaptive clipping, FedAdam on the server, 8-bit
+// summaries (one byte per parameter: a browser's upload stays under 256 KB).
 // With --store redis://… any number of these processes (behind one load balancer or not)
 // share one Redis and serve the same rounds.
-// The initial global model is a freshly initialised SasRec with the default config (seed 42),
-// the same architecture the browser worker trains.
+// The initial global model is a freshly initialised SasRec with the browser worker's
+// architecture (BROWSER_MODEL, seed 42): its parameter count is every summary's length.
 import { createServer } from 'node:http';
 import { parseArgs } from 'node:util';
 import { flattenWeights } from '../federated/summary.ts';
 import { SasRec } from '../models/sasrec.ts';
+import { BROWSER_MODEL } from '../workers/recommender.ts';
 import { createAggregator } from './aggregator.ts';
 import { FileStore } from './file-store.ts';
 import { RedisStore } from './redis-store.ts';
@@ -33,9 +36,9 @@ const { values: args } = parseArgs({
     max: { type: 'string', default: '100' },
     'round-seconds': { type: 'string', default: '600' },
     'selection-probability': { type: 'string', default: '1' },
-    'server-optimizer': { type: 'string', default: 'sgd' },
+    'server-optimizer': { type: 'string', default: 'adam' },
     delta: { type: 'string', default: '1e-5' },
-    bits: { type: 'string', default: '16' },
+    bits: { type: 'string', default: '8' },
   },
 });
 
@@ -61,11 +64,11 @@ const strategies: Record<string, () => AggregationStrategy> = {
 };
 const makeStrategy = strategies[args.strategy];
 if (!makeStrategy) throw new Error(`unknown strategy ${args.strategy}`);
-const optimizers = { sgd: () => new ServerSgd(1), momentum: () => new ServerMomentum(1, 0.9), adam: () => new ServerAdam(0.01) };
+const optimizers = { sgd: () => new ServerSgd(1), momentum: () => new ServerMomentum(1, 0.9), adam: () => new ServerAdam(0.01, 0.9, 0.99, 1e-6) };
 const makeOptimizer = optimizers[args['server-optimizer'] as keyof typeof optimizers];
 if (!makeOptimizer) throw new Error(`unknown server optimizer ${args['server-optimizer']}`);
 
-const model = new SasRec();
+const model = new SasRec(BROWSER_MODEL);
 const initialWeights = flattenWeights(await model.getWeights());
 model.dispose();
 
