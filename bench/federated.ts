@@ -12,7 +12,7 @@
 //     [--central-lr 0.002] [--model browser|browser-522k|default] [--bits 8|16|32]
 //     [--local-epochs 1] [--local-optimizer adam|sgd] [--local-lr LR] [--clip C]
 //     [--server-optimizer sgd|momentum|adam] [--server-lr LR] [--server-tau T] [--denoise K (DP: soft-threshold
-//     the noised mean at K noise stds, default 2, 0 = off)] [--max-minutes M] [--json OUT]
+//     the noised mean at K noise stds and raise FedAdam's τ to the noise std; default 0 = off)] [--max-minutes M] [--json OUT]
 //     [--throughput 200 (also time the server's accept path on N synthetic updates)]
 //
 // Datasets are research-only: read by path, never copied into the repository.
@@ -151,7 +151,7 @@ const noiseMultiplier = dpMode === 'none' ? 0 : noiseForEpsilon(selectionProbabi
 /** FedAvg's plain step (lr 1), FedAvgM or FedAdam (Reddi et al. 2021) on the averaged delta */
 function serverOptimizer() {
   const lr = args['server-lr'] === undefined ? undefined : Number(args['server-lr']);
-  if (args['server-optimizer'] === 'adam') return new ServerAdam(lr ?? 0.01, 0.9, 0.99, Number(args['server-tau']));
+  if (args['server-optimizer'] === 'adam') return new ServerAdam(lr ?? 0.01, 0.9, 0.99, Number(args['server-tau']), Number(args.denoise ?? 0) > 0);
   if (args['server-optimizer'] === 'momentum') return new ServerMomentum(lr ?? 1, 0.9);
   return new ServerSgd(lr ?? 1);
 }

@@ -68,13 +68,16 @@ export class ServerAdam implements ServerOptimizer {
   readonly name = 'adam';
   private m: Float32Array | null = null;
   private v: Float32Array | null = null;
-  constructor(private readonly learningRate = 0.01, private readonly beta1 = 0.9, private readonly beta2 = 0.99, private readonly tau = 1e-3) {}
+  /**
+   * `noiseFloor`: raise τ to the round's DP noise std, so a coordinate holding only noise is
+   * not scaled up to a full ±lr step every round. Off by default: on Beauty at ε = 8 it also
+   * silenced the many small coordinates FedAdam learns from (BENCHMARKS.md, Federated).
+   */
+  constructor(private readonly learningRate = 0.01, private readonly beta1 = 0.9, private readonly beta2 = 0.99, private readonly tau = 1e-3, private readonly noiseFloor = false) {}
   apply(weights: Float32Array, update: Float32Array, noiseStd = 0): void {
     const m = (this.m ??= new Float32Array(weights.length));
     const v = (this.v ??= new Float32Array(weights.length));
-    // With DP noise the floor is at least the noise std: Adam would otherwise scale a
-    // coordinate that holds only noise up to a full step of ±lr every round
-    const tau = Math.max(this.tau, noiseStd);
+    const tau = this.noiseFloor ? Math.max(this.tau, noiseStd) : this.tau;
     for (let i = 0; i < weights.length; i++) {
       m[i] = this.beta1 * m[i] + (1 - this.beta1) * update[i];
       v[i] = this.beta2 * v[i] + (1 - this.beta2) * update[i] * update[i];

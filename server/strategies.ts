@@ -189,6 +189,8 @@ export interface DpFedAvgOptions {
    * in privacy: most coordinates of a recommender's update carry almost no signal (item rows
    * nobody in the cohort touched), and without it every one of them takes a pure-noise step
    * each round, which scrambles the item embeddings (Donoho 1995's denoiser for sparse signals).
+   * Off by default: on Beauty at ε = 8 it also removed the weak signal FedAdam learns from
+   * (BENCHMARKS.md, Federated); pair it with ServerAdam's noiseFloor.
    */
   denoiseThreshold: number;
 }
@@ -221,7 +223,7 @@ export class DpFedAvg implements AggregationStrategy {
       adaptiveClipping: true,
       targetUnclippedQuantile: 0.5,
       clipLearningRate: 0.2,
-      denoiseThreshold: 2,
+      denoiseThreshold: 0,
       ...options,
     };
     this.clipNorm = this.opts.initialClipNorm;

@@ -457,7 +457,7 @@ describe('aggregation strategies', () => {
 
   it('FedAdam keeps a noise-only coordinate near its place when told the noise std, and still moves a signal one', () => {
     const steps = (noiseStd: number) => {
-      const adam = new ServerAdam(0.01, 0.9, 0.99, 1e-6);
+      const adam = new ServerAdam(0.01, 0.9, 0.99, 1e-6, true);
       const w = new Float32Array(2);
       const random = mulberry32(3);
       for (let r = 0; r < 12; r++) {
