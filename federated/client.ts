@@ -34,16 +34,34 @@ function tableTensor(table: ItemTable | tf.Tensor2D): { tensor: tf.Tensor2D; own
   return { tensor: tf.tensor2d(table.rows, [table.size, table.width], 'int32'), owned: true };
 }
 
-export async function trainRoundUpdate(input: RoundUpdateInput): Promise<RoundUpdateResult> {
-  const { model, globalWeights, task } = input;
-  const random = input.random ?? secureRandom();
-  const total = globalWeights.reduce((n, w) => n + w.length, 0);
-  if (total !== task.length) throw new Error(`round expects ${task.length} values, global model has ${total}`);
+/** Local training settings: the part of a round task that decides the delta. */
+export type LocalTraining = Pick<RoundTask, 'optimizer' | 'learningRate' | 'epochs' | 'batchSize'>;
+
+export interface LocalDelta {
+  /** trained weights − global weights, flattened in model.variables order (before clipping) */
+  delta: Float32Array;
+  meanLoss: number;
+  steps: number;
+}
+
+/**
+ * Train from `globalWeights` on the shopper's sequences and return the change, unclipped.
+ * The model's own (personal) weights are restored afterwards. trainRoundUpdate turns this
+ * into a summary; bench/federated-signal.ts measures it.
+ */
+export async function localTrainingDelta(
+  model: SasRec,
+  globalWeights: readonly Float32Array[],
+  training: LocalTraining,
+  sequences: readonly number[][],
+  table: ItemTable | tf.Tensor2D,
+  random: () => number,
+): Promise<LocalDelta> {
   // only sequences with at least one (input, target) pair can train
-  const usable = input.sequences.filter((s) => s.length >= 2);
+  const usable = sequences.filter((s) => s.length >= 2);
   const personal = await model.getWeights();
-  const { tensor, owned } = tableTensor(input.table);
-  const optimizer = task.optimizer === 'adam' ? tf.train.adam(task.learningRate) : tf.train.sgd(task.learningRate);
+  const { tensor, owned } = tableTensor(table);
+  const optimizer = training.optimizer === 'adam' ? tf.train.adam(training.learningRate) : tf.train.sgd(training.learningRate);
   let lossSum = 0;
   let steps = 0;
   try {
@@ -51,13 +69,13 @@ export async function trainRoundUpdate(input: RoundUpdateInput): Promise<RoundUp
     // per call (a simulated round of 500 clients ran the WASM heap out)
     tf.tidy(() => model.setWeights(globalWeights));
     const order = usable.map((_, i) => i);
-    for (let epoch = 0; epoch < task.epochs; epoch++) {
+    for (let epoch = 0; epoch < training.epochs; epoch++) {
       for (let i = order.length - 1; i > 0; i--) {
         const j = Math.floor(random() * (i + 1));
         [order[i], order[j]] = [order[j], order[i]];
       }
-      for (let start = 0; start < order.length; start += task.batchSize) {
-        const batch = order.slice(start, start + task.batchSize).map((k) => usable[k]);
+      for (let start = 0; start < order.length; start += training.batchSize) {
+        const batch = order.slice(start, start + training.batchSize).map((k) => usable[k]);
         lossSum += model.trainStep(optimizer, makeBatch(batch, model.config.maxLen), tensor);
         steps++;
       }
@@ -65,19 +83,28 @@ export async function trainRoundUpdate(input: RoundUpdateInput): Promise<RoundUp
     const delta = flattenWeights(await model.getWeights());
     const global = flattenWeights(globalWeights);
     for (let i = 0; i < delta.length; i++) delta[i] -= global[i];
-    const { bytes } = summariseDelta(delta, {
-      roundId: task.roundId,
-      modelVersion: task.modelVersion,
-      clipNorm: task.clipNorm,
-      clientNoiseStd: task.clientNoiseStd,
-      bits: task.bits,
-      scale: task.scale,
-      random,
-    });
-    return { summary: bytes, meanLoss: steps ? lossSum / steps : NaN, steps };
+    return { delta, meanLoss: steps ? lossSum / steps : NaN, steps };
   } finally {
     tf.tidy(() => model.setWeights(personal));
     optimizer.dispose();
     if (owned) tensor.dispose();
   }
+}
+
+export async function trainRoundUpdate(input: RoundUpdateInput): Promise<RoundUpdateResult> {
+  const { model, globalWeights, task } = input;
+  const random = input.random ?? secureRandom();
+  const total = globalWeights.reduce((n, w) => n + w.length, 0);
+  if (total !== task.length) throw new Error(`round expects ${task.length} values, global model has ${total}`);
+  const { delta, meanLoss, steps } = await localTrainingDelta(model, globalWeights, task, input.sequences, input.table, random);
+  const { bytes } = summariseDelta(delta, {
+    roundId: task.roundId,
+    modelVersion: task.modelVersion,
+    clipNorm: task.clipNorm,
+    clientNoiseStd: task.clientNoiseStd,
+    bits: task.bits,
+    scale: task.scale,
+    random,
+  });
+  return { summary: bytes, meanLoss, steps };
 }
