@@ -9,7 +9,7 @@
 //     --attributes /work/shared/datasets/beauty/Beauty_item2attributes.json \
 //     [--clients-per-round 50] [--rounds 10] [--dp none|central|distributed] [--epsilon 8]
 //     [--users N (first N users only)] [--eval-users 500] [--eval-every 5] [--central-steps S | --central-epochs E]
-//     [--central-lr 0.002] [--model browser|browser-522k|default] [--bits 8|16|32]
+//     [--central-lr 0.002] [--central-id-rows trained|frozen|zero] [--model browser|browser-522k|default] [--bits 8|16|32]
 //     [--local-epochs 1] [--local-optimizer adam|sgd] [--local-lr LR] [--clip C]
 //     [--server-optimizer sgd|momentum|adam] [--server-lr LR] [--server-tau T] [--denoise K (DP: soft-threshold
 //     the noised mean at K noise stds and raise FedAdam's τ to the noise std; default 0 = off)] [--max-minutes M] [--json OUT]
@@ -51,6 +51,7 @@ const { values: args } = parseArgs({
     'eval-users': { type: 'string', default: '500' },
     'central-epochs': { type: 'string' },
     'central-steps': { type: 'string' },
+    'central-id-rows': { type: 'string', default: 'trained' },
     'local-epochs': { type: 'string', default: '1' },
     'local-lr': { type: 'string', default: '0.001' },
     'local-optimizer': { type: 'string', default: 'adam' },
@@ -113,6 +114,22 @@ async function evaluateWeights(weights: readonly Float32Array[]): Promise<{ ndcg
   return { ndcg10: r.full['NDCG@10'], hr10: r.full['HR@10'] };
 }
 
+/**
+ * Ablation for the centralised reference (--central-id-rows): 'frozen' keeps the item table's
+ * hashed-id rows at their initial values, 'zero' at zero (items are then told apart by their
+ * attributes only); returns the function that puts them back after each step, or null for
+ * 'trained'. It measures how much of the model's quality needs learned id rows, the part of
+ * a federated update that DP noise hits hardest (most rows are touched by few clients).
+ */
+function idRowsPin(mode: string): (() => void) | null {
+  if (mode === 'trained') return null;
+  if (mode !== 'frozen' && mode !== 'zero') throw new Error('--central-id-rows must be trained, frozen or zero');
+  const table = model.variables[0]; // [1 + idBuckets + attribute rows, dim], id rows first
+  const idRows = 1 + model.config.features.idBuckets;
+  const pinned = mode === 'zero' ? tf.zeros([idRows, model.config.dim]) : tf.slice(table, [0, 0], [idRows, -1]);
+  return () => tf.tidy(() => table.assign(tf.concat([pinned, tf.slice(table, [idRows, 0], [-1, -1])], 0)));
+}
+
 // ---- centralised reference: same model, trained on everyone's training prefixes ----
 // Budget: --central-steps Adam steps of 128 sequences (default: the federated run's planned
 // sequence-steps, rounds × clients-per-round × local epochs / 128, so both see the same
@@ -129,11 +146,14 @@ let central: { ndcg10: number; hr10: number; steps: number } | null = null;
 const centralCurve: { steps: number; ndcg10: number; hr10: number }[] = [];
 if (centralSteps > 0) {
   const opt = tf.train.adam(Number(args['central-lr']));
+  const pinIdRows = idRowsPin(args['central-id-rows']!);
+  pinIdRows?.();
   const checkpoints = new Set([1, 2, 3, 4].map((k) => Math.round((centralSteps * k) / 4)));
   let order: number[] = [];
   for (let step = 1; step <= centralSteps; step++) {
     if (order.length < 128) order = order.concat(users.map((_, i) => i).sort(() => rand() - 0.5)); // next epoch
     model.trainStep(opt, makeBatch(order.splice(0, 128).map((i) => users[i]), model.config.maxLen), tableTensor);
+    pinIdRows?.();
     if (checkpoints.has(step)) {
       const m = await evaluateWeights(await model.getWeights());
       centralCurve.push({ steps: step, ...m });
