@@ -322,5 +322,5 @@ const result = {
   final: last && { 'NDCG@10': last.ndcg10, 'HR@10': last.hr10, ...last, ndcgVsCentral: central ? last.ndcg10 / central.ndcg10 : null }, federatedSeconds, throughput,
   parameterCount: model.parameterCount,
 };
-console.log(`final: federated NDCG@10 ${last?.ndcg10.toFixed(4)}${central ? ` = ${(((last?.ndcg10 ?? 0) / central.ndcg10) * 100).toFixed(1)}% of centralised` : ''}; federated wall time ${federatedSeconds.toFixed(0)} s`);
+if (last) console.log(`final: federated NDCG@10 ${last.ndcg10.toFixed(4)}${central ? ` = ${((last.ndcg10 / central.ndcg10) * 100).toFixed(1)}% of centralised` : ''}; federated wall time ${federatedSeconds.toFixed(0)} s`);
 if (args.json) writeFileSync(args.json, JSON.stringify(result, null, 2));
