@@ -65,7 +65,7 @@ const { values: args } = parseArgs({
     throughput: { type: 'string', default: '0' },
     'server-optimizer': { type: 'string', default: 'sgd' },
     'server-lr': { type: 'string' },
-    'server-tau': { type: 'string', default: '0.001' },
+    'server-tau': { type: 'string', default: '0.000001' },
     checkin: { type: 'string', default: 'in-process' },
     denoise: { type: 'string' },
   },

@@ -18,9 +18,9 @@ model.dispose();
 // one demo store per model architecture: after the browser model changes size, `npm start`
 // begins a fresh global model instead of refusing the old store
 const dataDir = process.env.SILO_DATA ?? `.silo-data/model-${initialWeights.length}`;
-// FedAdam on the server (its adaptivity floor rises to the DP noise std each round); the
-// clients run plain SGD (the aggregator's default round settings)
-const aggregator = await createAggregator({ initialWeights, dataDir, bits: 8, serverOptimizer: new ServerAdam(0.01, 0.9, 0.99, 1e-6) });
+// FedAdam on the server, as `npm run server`; the clients run plain SGD (the aggregator's
+// default round settings)
+const aggregator = await createAggregator({ initialWeights, dataDir, bits: 8, serverOptimizer: new ServerAdam() });
 
 const served = await serveStatic({ dir: 'dist', port, host, handlers: [(req, res) => aggregator.handle(req, res)] });
 console.log(`Silo demo storefront: ${served.url.replace('127.0.0.1', 'localhost')}/`);

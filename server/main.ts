@@ -64,7 +64,7 @@ const strategies: Record<string, () => AggregationStrategy> = {
 };
 const makeStrategy = strategies[args.strategy];
 if (!makeStrategy) throw new Error(`unknown strategy ${args.strategy}`);
-const optimizers = { sgd: () => new ServerSgd(1), momentum: () => new ServerMomentum(1, 0.9), adam: () => new ServerAdam(0.01, 0.9, 0.99, 1e-6) };
+const optimizers = { sgd: () => new ServerSgd(1), momentum: () => new ServerMomentum(1, 0.9), adam: () => new ServerAdam() };
 const makeOptimizer = optimizers[args['server-optimizer'] as keyof typeof optimizers];
 if (!makeOptimizer) throw new Error(`unknown server optimizer ${args['server-optimizer']}`);
 
