@@ -17,7 +17,7 @@ import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { noiseForEpsilon } from '../federated/accountant.ts';
 import { gaussian } from '../federated/summary.ts';
-import { PopularityModel } from '../models/baselines.ts';
+import { distinctItemCounts } from '../models/baselines.ts';
 import { evaluate, leaveOneOut, mulberry32 } from '../models/metrics.ts';
 import { loadDataset } from './datasets.ts';
 
@@ -43,8 +43,8 @@ const maxItems = Number(args['max-items']);
 const delta = 1 / data.sequences.length;
 
 // each user's contribution: their most recent `maxItems` distinct training items, once each
-const contributions = split.train.map((sequence) => [...new Set([...sequence].reverse())].slice(0, maxItems));
-const counts = new PopularityModel(contributions, numItems).counts;
+const counts = distinctItemCounts(split.train, numItems, maxItems);
+counts[0] = -Infinity;
 
 async function score(counts: Float32Array) {
   // every user gets the same scores; evaluate() excludes their history

@@ -14,6 +14,11 @@
 //     [--server-optimizer sgd|momentum|adam] [--server-lr LR] [--server-tau T] [--denoise K (DP: soft-threshold
 //     the noised mean at K noise stds and raise FedAdam's τ to the noise std; default 0 = off)] [--max-minutes M] [--json OUT]
 //     [--throughput 200 (also time the server's accept path on N synthetic updates)]
+//     [--prior-epsilon E (also release a user-level DP item-popularity histogram at ε E alone,
+//      calibrate the rounds so that both together stay within --epsilon, and report the final
+//      models' NDCG@10 with β·log(1 + count) added to their scores, β chosen on validation)]
+//     [--save-weights PREFIX (write the final centralised / global weights, flat float32, to
+//      PREFIX-central.f32 / PREFIX-federated.f32 for later analysis)]
 //
 // Datasets are research-only: read by path, never copied into the repository.
 import * as tf from '@tensorflow/tfjs';
@@ -25,13 +30,14 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { noiseForEpsilon } from '../federated/accountant.ts';
+import { computeRdp, DEFAULT_ORDERS, noiseForEpsilon, rdpToDp } from '../federated/accountant.ts';
 import { trainRoundUpdate } from '../federated/client.ts';
-import { encodeSummary, flattenWeights, stochasticQuantize, unflattenWeights } from '../federated/summary.ts';
+import { encodeSummary, flattenWeights, gaussian, stochasticQuantize, unflattenWeights } from '../federated/summary.ts';
 import { type CheckInResult, FederatedHttpClient } from '../federated/transport.ts';
 import { registerWasmPatches } from '../models/backend-patches.ts';
+import { distinctItemCounts } from '../models/baselines.ts';
 import { ItemTable } from '../models/features.ts';
-import { evaluate, leaveOneOut, mulberry32 } from '../models/metrics.ts';
+import { type EvalCase, evaluate, leaveOneOut, mulberry32 } from '../models/metrics.ts';
 import { makeBatch, SasRec, type SasRecConfig } from '../models/sasrec.ts';
 import { BROWSER_MODEL } from '../workers/recommender.ts';
 import { createAggregator } from '../server/aggregator.ts';
@@ -68,6 +74,8 @@ const { values: args } = parseArgs({
     'server-tau': { type: 'string', default: '0.000001' },
     checkin: { type: 'string', default: 'in-process' },
     denoise: { type: 'string' },
+    'save-weights': { type: 'string' },
+    'prior-epsilon': { type: 'string' },
   },
 });
 if (!args.data) throw new Error('--data PATH is required');
@@ -106,12 +114,45 @@ const table = new ItemTable(model.config.features, data.itemKeys.slice(1).map((k
 const tableTensor = tf.tensor2d(table.rows, [table.size, table.width], 'int32') as tf.Tensor2D;
 const initialWeights = await model.getWeights();
 
-async function evaluateWeights(weights: readonly Float32Array[]): Promise<{ ndcg10: number; hr10: number }> {
+/** Full-ranking metrics of `weights`; with `prior`, β·prior[item] is added to every score. */
+async function evaluateWeights(weights: readonly Float32Array[], cases: readonly EvalCase[] = evalCases, prior?: { scores: Float32Array; beta: number }): Promise<{ ndcg10: number; hr10: number }> {
   tf.tidy(() => model.setWeights(weights)); // tidy frees setWeights' temporaries
   const items = model.itemEmbeddings(tableTensor);
-  const r = await evaluate(evalCases, table.size, (h) => model.scoreNext(h, tableTensor, items), { batchSize: 128 });
+  const r = await evaluate(cases, table.size, async (h) => {
+    const scores = await model.scoreNext(h, tableTensor, items);
+    if (prior && prior.beta !== 0) for (let i = 0; i < scores.length; i++) scores[i] += prior.beta * prior.scores[i % table.size];
+    return scores;
+  }, { batchSize: 128 });
   items.dispose();
   return { ndcg10: r.full['NDCG@10'], hr10: r.full['HR@10'] };
+}
+
+// ---- optional popularity prior: a user-level DP histogram, released once ----
+// Each user's ≤ 20 most recent distinct training items count once (L2 sensitivity √20),
+// Gaussian noise from the same accountant; its RDP is composed with the rounds' below.
+const PRIOR_MAX_ITEMS = 20;
+const priorEpsilon = args['prior-epsilon'] === undefined ? null : Number(args['prior-epsilon']);
+const priorNoise = priorEpsilon === null ? null : noiseForEpsilon(1, 1, priorEpsilon, delta);
+const priorRdp = priorNoise === null ? undefined : computeRdp(1, priorNoise, 1);
+const prior = (() => {
+  if (priorNoise === null) return null;
+  const counts = distinctItemCounts(split.train, table.size, PRIOR_MAX_ITEMS);
+  const normal = gaussian(mulberry32(11));
+  const std = priorNoise * Math.sqrt(PRIOR_MAX_ITEMS);
+  return counts.map((c, i) => (i === 0 ? 0 : Math.log1p(Math.max(0, c + std * normal()))));
+})();
+// β is chosen on 5,000 validation targets (each user's second-to-last item), never on test
+const pickValidation = mulberry32(8);
+const validationCases = split.validation.slice().sort(() => pickValidation() - 0.5).slice(0, 5000);
+const PRIOR_BETAS = [0, 0.25, 0.5, 1, 2, 4];
+async function withPrior(weights: readonly Float32Array[]) {
+  if (!prior) return null;
+  const tuning = [];
+  for (const beta of PRIOR_BETAS) tuning.push({ beta, ...(await evaluateWeights(weights, validationCases, { scores: prior, beta })) });
+  const best = tuning.reduce((a, b) => (b.ndcg10 > a.ndcg10 ? b : a));
+  const test = await evaluateWeights(weights, evalCases, { scores: prior, beta: best.beta });
+  console.log(`  + DP popularity prior (ε ${priorEpsilon} alone, z ${priorNoise!.toFixed(3)}): β ${best.beta} (validation NDCG@10 ${tuning.map((t) => `${t.beta}: ${t.ndcg10.toFixed(4)}`).join(', ')}) → test NDCG@10 ${test.ndcg10.toFixed(4)} HR@10 ${test.hr10.toFixed(4)}`);
+  return { beta: best.beta, tuning, 'NDCG@10': test.ndcg10, 'HR@10': test.hr10 };
 }
 
 /**
@@ -143,6 +184,7 @@ const centralSteps = args['central-steps'] !== undefined
     ? centralEpochs * Math.ceil(users.length / 128)
     : Math.round((rounds * clientsPerRound * Number(args['local-epochs'])) / 128);
 let central: { ndcg10: number; hr10: number; steps: number } | null = null;
+let centralPrior: Awaited<ReturnType<typeof withPrior>> = null;
 const centralCurve: { steps: number; ndcg10: number; hr10: number }[] = [];
 if (centralSteps > 0) {
   const opt = tf.train.adam(Number(args['central-lr']));
@@ -161,13 +203,15 @@ if (centralSteps > 0) {
     }
   }
   central = { ...centralCurve[centralCurve.length - 1] };
+  centralPrior = await withPrior(await model.getWeights());
+  if (args['save-weights']) writeFileSync(`${args['save-weights']}-central.f32`, flattenWeights(await model.getWeights()));
 }
 const centralSeconds = (performance.now() - t0) / 1000;
 tf.tidy(() => model.setWeights(initialWeights));
 
 // ---- federated: the real server on loopback ----
 const selectionProbability = Math.min(1, clientsPerRound / users.length);
-const noiseMultiplier = dpMode === 'none' ? 0 : noiseForEpsilon(selectionProbability, rounds, Number(args.epsilon), delta);
+const noiseMultiplier = dpMode === 'none' ? 0 : noiseForEpsilon(selectionProbability, rounds, Number(args.epsilon), delta, 'improved', priorRdp);
 /** FedAvg's plain step (lr 1), FedAvgM or FedAdam (Reddi et al. 2021) on the averaged delta */
 function serverOptimizer() {
   const lr = args['server-lr'] === undefined ? undefined : Number(args['server-lr']);
@@ -280,6 +324,11 @@ for (let r = 0; r < rounds; r++) {
   console.log(`round ${row.round}: ${uploads} clients, NDCG@10 ${row.ndcg10?.toFixed(4) ?? '—'} HR@10 ${row.hr10?.toFixed(4) ?? '—'} ε ${row.epsilon?.toFixed(3) ?? '—'} upload ${row.bytesPerClient} B/client, global step ‖Δw‖ ${row.modelStep.toFixed(4)} (${row.seconds.toFixed(1)} s: check-ins ${(time.checkIn / 1000).toFixed(1)}, training ${(time.train / 1000).toFixed(1)}, uploads ${(time.upload / 1000).toFixed(1)}, eval ${evalSeconds.toFixed(1)})`);
 }
 const federatedSeconds = (performance.now() - tf0) / 1000;
+const federatedPrior = perRound.length ? await withPrior(unflattenWeights(previousGlobal, initialWeights)) : null;
+// the whole release: every round the server ran, composed with the prior's histogram
+const totalEpsilon = dpMode === 'none' ? (priorRdp ? Infinity : null) : rdpToDp(DEFAULT_ORDERS, computeRdp(selectionProbability, noiseMultiplier, perRound.length).map((v, i) => v + (priorRdp?.[i] ?? 0)), delta).epsilon;
+if (prior && totalEpsilon !== null) console.log(`ε of the rounds and the prior together: ${totalEpsilon.toFixed(3)} (δ = 1/${sequences.length})`);
+if (args['save-weights'] && perRound.length) writeFileSync(`${args['save-weights']}-federated.f32`, previousGlobal);
 await new Promise<void>((r) => server.close(() => r()));
 await aggregator.close();
 rmSync(dataDir, { recursive: true, force: true });
@@ -318,6 +367,7 @@ const last = perRound[perRound.length - 1] as (typeof perRound)[number] & { ndcg
 const result = {
   dataset: data.name, users: sequences.length, evalUsers: evalCases.length, dp: dpMode, noiseMultiplier, delta, epsilon: last?.epsilon ?? null,
   model: args.model, bits, args,
+  prior: prior && { epsilonAlone: priorEpsilon, noiseMultiplier: priorNoise, maxItemsPerUser: PRIOR_MAX_ITEMS, totalEpsilon, central: centralPrior, federated: federatedPrior },
   clientsPerRound, roundsPlanned: rounds, rounds: perRound, central: central && { 'NDCG@10': central.ndcg10, 'HR@10': central.hr10, ...central, seconds: centralSeconds, curve: centralCurve, lr: Number(args['central-lr']), batch: 128 },
   final: last && { 'NDCG@10': last.ndcg10, 'HR@10': last.hr10, ...last, ndcgVsCentral: central ? last.ndcg10 / central.ndcg10 : null }, federatedSeconds, throughput,
   parameterCount: model.parameterCount,

@@ -197,9 +197,11 @@ export function epsilonOfOneStep(q: number, noiseMultiplier: number, delta: numb
 /**
  * Smallest noise multiplier (to 1e-3) giving ε ≤ target after `steps` steps at rate q:
  * used to calibrate DP runs to a budget. Bisection: ε is decreasing in σ.
+ * `spentRdp` (per DEFAULT_ORDERS) is what other releases about the same users already
+ * spent: the steps are calibrated so that the composition of both meets the target.
  */
-export function noiseForEpsilon(q: number, steps: number, targetEpsilon: number, delta: number, conversion: Conversion = 'improved'): number {
-  const eps = (z: number) => rdpToDp(DEFAULT_ORDERS, computeRdp(q, z, steps), delta, conversion).epsilon;
+export function noiseForEpsilon(q: number, steps: number, targetEpsilon: number, delta: number, conversion: Conversion = 'improved', spentRdp?: readonly number[]): number {
+  const eps = (z: number) => rdpToDp(DEFAULT_ORDERS, computeRdp(q, z, steps).map((v, i) => v + (spentRdp?.[i] ?? 0)), delta, conversion).epsilon;
   let lo = 0.05;
   let hi = 1;
   while (eps(hi) > targetEpsilon) {

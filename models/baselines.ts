@@ -1,6 +1,17 @@
 // Non-neural baselines every model must beat. Pure TypeScript, shared with the browser.
 // Both produce scores for item indices 0..numItems-1 (0 = padding, never recommended).
 
+/**
+ * Per-item user counts for a release with user-level DP: each user adds 1 to each of their
+ * `maxItems` most recent distinct items, so one user moves the count vector by at most
+ * √maxItems in L2 (the Gaussian mechanism's sensitivity). Index 0 (padding) stays 0.
+ */
+export function distinctItemCounts(trainSequences: readonly number[][], numItems: number, maxItems: number): Float32Array {
+  const counts = new Float32Array(numItems);
+  for (const seq of trainSequences) for (const i of [...new Set([...seq].reverse())].slice(0, maxItems)) counts[i]++;
+  return counts;
+}
+
 /** Most popular items first, whatever the user did. */
 export class PopularityModel {
   readonly counts: Float32Array;

@@ -60,4 +60,16 @@ describe('RDP accountant (sampled Gaussian mechanism)', () => {
     const epsLess = rdpToDp(DEFAULT_ORDERS, computeRdp(0.05, z - 0.01, 50), 1e-4).epsilon;
     expect(epsLess).toBeGreaterThan(8 - 0.5);
   });
+
+  it('noiseForEpsilon leaves room for an earlier release about the same users', () => {
+    // a one-off Gaussian release (q = 1, σ = 4) composed with 50 sampled rounds
+    const spent = computeRdp(1, 4, 1);
+    const alone = noiseForEpsilon(0.05, 50, 8, 1e-4);
+    const z = noiseForEpsilon(0.05, 50, 8, 1e-4, 'improved', spent);
+    const composed = (sigma: number) => rdpToDp(DEFAULT_ORDERS, computeRdp(0.05, sigma, 50).map((v, i) => v + spent[i]), 1e-4).epsilon;
+    expect(composed(z)).toBeLessThanOrEqual(8);
+    expect(composed(alone)).toBeGreaterThan(8); // without the room the budget would be overspent
+    expect(z).toBeGreaterThan(alone);
+    expect(composed(z - 0.01)).toBeGreaterThan(8 - 0.5);
+  });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { leaveOneOut, fullRank, sampledRank, MetricAccumulator, evaluate, sampleNegatives, mulberry32 } from '../../models/metrics.ts';
-import { PopularityModel, TransitionModel } from '../../models/baselines.ts';
+import { distinctItemCounts, PopularityModel, TransitionModel } from '../../models/baselines.ts';
 
 describe('leaveOneOut', () => {
   it('holds out the last item for test and the second-to-last for validation', () => {
@@ -98,6 +98,12 @@ describe('baselines', () => {
     const s = pop.score([[4]]);
     expect(fullRank(s, 2, new Set())).toBe(0); // item 2 seen 3 times
     expect(s[0]).toBe(-Infinity);
+  });
+
+  it('distinct item counts bound each user to their most recent maxItems items, once each', () => {
+    const counts = distinctItemCounts([[1, 1, 1, 2, 3], [4, 2, 4]], 5, 2);
+    // user 1 counts 3 and 2 (most recent distinct), not 1; user 2 counts 4 and 2 once each
+    expect([...counts]).toEqual([0, 0, 2, 1, 1]);
   });
 
   it('item-to-item follows the last item', () => {
