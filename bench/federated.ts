@@ -185,7 +185,7 @@ const centralSteps = args['central-steps'] !== undefined
     : Math.round((rounds * clientsPerRound * Number(args['local-epochs'])) / 128);
 let central: { ndcg10: number; hr10: number; steps: number } | null = null;
 let centralPrior: Awaited<ReturnType<typeof withPrior>> = null;
-const centralCurve: { steps: number; ndcg10: number; hr10: number }[] = [];
+const centralCurve: { steps: number; ndcg10: number; hr10: number; prior: Awaited<ReturnType<typeof withPrior>> }[] = [];
 if (centralSteps > 0) {
   const opt = tf.train.adam(Number(args['central-lr']));
   const pinIdRows = idRowsPin(args['central-id-rows']!);
@@ -198,12 +198,13 @@ if (centralSteps > 0) {
     pinIdRows?.();
     if (checkpoints.has(step)) {
       const m = await evaluateWeights(await model.getWeights());
-      centralCurve.push({ steps: step, ...m });
       console.log(`centralised after ${step} steps (${((step * 128) / users.length).toFixed(2)} epochs): NDCG@10 ${m.ndcg10.toFixed(4)} HR@10 ${m.hr10.toFixed(4)} (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+      centralCurve.push({ steps: step, ...m, prior: await withPrior(await model.getWeights()) });
     }
   }
-  central = { ...centralCurve[centralCurve.length - 1] };
-  centralPrior = await withPrior(await model.getWeights());
+  const { prior: lastPrior, ...lastCentral } = centralCurve[centralCurve.length - 1];
+  central = lastCentral;
+  centralPrior = lastPrior;
   if (args['save-weights']) writeFileSync(`${args['save-weights']}-central.f32`, flattenWeights(await model.getWeights()));
 }
 const centralSeconds = (performance.now() - t0) / 1000;
