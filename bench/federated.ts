@@ -328,7 +328,7 @@ const federatedSeconds = (performance.now() - tf0) / 1000;
 const federatedPrior = perRound.length ? await withPrior(unflattenWeights(previousGlobal, initialWeights)) : null;
 // the whole release: every round the server ran, composed with the prior's histogram
 const totalEpsilon = dpMode === 'none' ? (priorRdp ? Infinity : null) : rdpToDp(DEFAULT_ORDERS, computeRdp(selectionProbability, noiseMultiplier, perRound.length).map((v, i) => v + (priorRdp?.[i] ?? 0)), delta).epsilon;
-if (prior && totalEpsilon !== null) console.log(`ε of the rounds and the prior together: ${totalEpsilon.toFixed(3)} (δ = 1/${sequences.length})`);
+if (prior && totalEpsilon !== null && perRound.length) console.log(`ε of the rounds and the prior together: ${totalEpsilon.toFixed(3)} (δ = 1/${sequences.length})`);
 if (args['save-weights'] && perRound.length) writeFileSync(`${args['save-weights']}-federated.f32`, previousGlobal);
 await new Promise<void>((r) => server.close(() => r()));
 await aggregator.close();
