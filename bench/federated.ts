@@ -137,7 +137,7 @@ const priorRdp = priorNoise === null ? undefined : computeRdp(1, priorNoise, 1);
 const prior = (() => {
   if (priorNoise === null) return null;
   const counts = distinctItemCounts(split.train, table.size, PRIOR_MAX_ITEMS);
-  const normal = gaussian(mulberry32(11));
+  const normal = gaussian(mulberry32(11)); // seeded so runs repeat; a real release draws from the CSPRNG
   const std = priorNoise * Math.sqrt(PRIOR_MAX_ITEMS);
   return counts.map((c, i) => (i === 0 ? 0 : Math.log1p(Math.max(0, c + std * normal()))));
 })();
@@ -197,9 +197,10 @@ if (centralSteps > 0) {
     model.trainStep(opt, makeBatch(order.splice(0, 128).map((i) => users[i]), model.config.maxLen), tableTensor);
     pinIdRows?.();
     if (checkpoints.has(step)) {
-      const m = await evaluateWeights(await model.getWeights());
+      const weights = await model.getWeights();
+      const m = await evaluateWeights(weights);
       console.log(`centralised after ${step} steps (${((step * 128) / users.length).toFixed(2)} epochs): NDCG@10 ${m.ndcg10.toFixed(4)} HR@10 ${m.hr10.toFixed(4)} (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
-      centralCurve.push({ steps: step, ...m, prior: await withPrior(await model.getWeights()) });
+      centralCurve.push({ steps: step, ...m, prior: await withPrior(weights) });
     }
   }
   const { prior: lastPrior, ...lastCentral } = centralCurve[centralCurve.length - 1];
