@@ -3,14 +3,25 @@ import type { ValueBits } from './summary.ts';
 
 export const API_PREFIX = '/fl/v1';
 
+/**
+ * 'model' (also when absent: servers before popularity rounds): train from the global model
+ * and upload the clipped change. 'popularity': upload which of the shopper's most recent
+ * items were touched, one per hash bucket (federated/popularity.ts); the server releases
+ * the noised sum as the popularity prior.
+ */
+export type RoundKind = 'model' | 'popularity';
+
 /** What check-in hands a selected client: everything needed to produce one summary. */
 export interface RoundTask {
+  kind?: RoundKind;
   roundId: number;
   /** the global model version to start from (download it from /fl/v1/model/:version) */
   modelVersion: number;
-  /** number of values the summary must carry (the model's parameter count) */
+  /** number of values the summary must carry (the model's parameter count; popularity: buckets) */
   length: number;
-  /** local training settings */
+  /** popularity rounds: at most this many distinct items, the shopper's most recent */
+  maxItems?: number;
+  /** local training settings (unused by popularity rounds) */
   epochs: number;
   learningRate: number;
   batchSize: number;

@@ -1,5 +1,6 @@
 // Client side of the HTTP protocol (server/PROTOCOL.md), using fetch and Web Crypto only,
 // so the browser worker and the Node benchmark share it.
+import { PopularityPrior } from './popularity.ts';
 import { API_PREFIX, type CheckInResponse } from './protocol.ts';
 
 export type CheckInResult = (CheckInResponse & { token?: string });
@@ -27,21 +28,39 @@ export class FederatedHttpClient {
     return (await res.json()) as CheckInResult;
   }
 
-  /** Downloads a model version and verifies its SHA-256 header before trusting it. */
-  async downloadModel(version: number | 'latest'): Promise<{ version: number; weights: Float32Array }> {
-    const res = await fetch(this.url(`/model/${version}`));
+  /** GET of a float32 vector whose SHA-256 header must match the body before it is trusted. */
+  private async downloadVerified(path: string, what: string): Promise<{ headers: Headers; values: Float32Array }> {
+    const res = await fetch(this.url(path));
     if (!res.ok) return FederatedHttpClient.fail(res);
     const bytes = new Uint8Array(await res.arrayBuffer());
     const expected = res.headers.get('x-silo-sha256');
     const digest = new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', bytes));
     const actual = Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
-    if (!expected || expected !== actual) throw new Error('model download failed its SHA-256 check');
-    if (bytes.length % 4 !== 0) throw new Error('model size is not a whole number of float32 values');
+    if (!expected || expected !== actual) throw new Error(`${what} download failed its SHA-256 check`);
+    if (bytes.length % 4 !== 0) throw new Error(`${what} size is not a whole number of float32 values`);
     // copy into an aligned buffer; the wire format is little-endian float32
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    const weights = new Float32Array(bytes.length / 4);
-    for (let i = 0; i < weights.length; i++) weights[i] = view.getFloat32(4 * i, true);
-    return { version: Number(res.headers.get('x-silo-model-version')), weights };
+    const values = new Float32Array(bytes.length / 4);
+    for (let i = 0; i < values.length; i++) values[i] = view.getFloat32(4 * i, true);
+    return { headers: res.headers, values };
+  }
+
+  /** Downloads a model version and verifies its SHA-256 header before trusting it. */
+  async downloadModel(version: number | 'latest'): Promise<{ version: number; weights: Float32Array }> {
+    const { headers, values } = await this.downloadVerified(`/model/${version}`, 'model');
+    return { version: Number(headers.get('x-silo-model-version')), weights: values };
+  }
+
+  /**
+   * Downloads the latest (or a given) popularity release: noised counts per hash bucket and
+   * the weight recommenders give them (federated/popularity.ts). Rejects with HTTP 404 when
+   * the server has released none.
+   */
+  async downloadPopularity(version: number | 'latest' = 'latest'): Promise<PopularityPrior> {
+    const { headers, values } = await this.downloadVerified(`/popularity/${version}`, 'popularity');
+    const weight = Number(headers.get('x-silo-popularity-weight'));
+    if (!Number.isFinite(weight)) throw new Error('popularity download has no valid x-silo-popularity-weight');
+    return new PopularityPrior(values, weight, Number(headers.get('x-silo-popularity-version')));
   }
 
   /** The server's public status; the client reads only the privacy account from it. */

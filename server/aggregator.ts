@@ -11,10 +11,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { RdpAccountant } from '../federated/accountant.ts';
 import { API_PREFIX, type CheckInResponse, type RoundTask } from '../federated/protocol.ts';
-import { defaultScale, HEADER_BYTES, secureRandom, SummaryFormatError, type ValueBits } from '../federated/summary.ts';
+import { defaultScale, gaussian, HEADER_BYTES, secureRandom, SummaryFormatError, type ValueBits } from '../federated/summary.ts';
 import { FileStore } from './file-store.ts';
 import { ServerSgd, type ServerOptimizer } from './server-optimizers.ts';
-import type { AggregatorStore, GlobalState, OpenRound, RoundRecord } from './store.ts';
+import type { AggregatorStore, GlobalState, OpenRound, RoundRecord, RoundSum } from './store.ts';
 import { type AggregationStrategy, DpFedAvg } from './strategies.ts';
 import { RunningSum, sumOfSquares } from './running-sum.ts';
 import { quantizedView } from './summary-view.ts';
@@ -26,6 +26,29 @@ export interface TrainingSettings {
   learningRate: number;
   batchSize: number;
   optimizer: 'sgd' | 'adam';
+}
+
+/**
+ * Popularity rounds (federated/popularity.ts): each selected shopper uploads which of its
+ * `maxItems` most recent distinct items it touched, one 1 per hash bucket; the server adds
+ * Gaussian noise of std noiseMultiplier·√maxItems to the sum (user-level DP, accounted in
+ * the same ledger as the model rounds) and publishes it as the popularity prior.
+ */
+export interface PopularityOptions {
+  /** z: noise std / sensitivity (√maxItems) */
+  noiseMultiplier: number;
+  /** length of the released vector (items are hashed into it); default 65,536 */
+  buckets?: number;
+  /** distinct recent items a shopper contributes; default 20 */
+  maxItems?: number;
+  /** model rounds between two popularity rounds; the first round the server opens is one. Default 100 */
+  everyRounds?: number;
+  /** β: recommenders add β·log(1 + count) to their scores; default 0.5 (tuned on Beauty validation) */
+  weight?: number;
+  /** participant cap of a popularity round; default 1,000,000 */
+  maxParticipants?: number;
+  /** Poisson sampling rate q of a popularity round; default 1 (every check-in) */
+  selectionProbability?: number;
 }
 
 export interface AggregatorOptions {
@@ -53,6 +76,8 @@ export interface AggregatorOptions {
   bits?: ValueBits;
   /** δ for the reported (ε, δ) */
   delta?: number;
+  /** also run popularity rounds and publish the popularity prior (off when absent) */
+  popularity?: PopularityOptions;
   /** how long a client that was not selected should wait */
   retryAfterSeconds?: number;
   random?: () => number;
@@ -92,7 +117,10 @@ export interface AggregatorStatus {
     deadline: number;
     clipNorm: number;
     closing: boolean;
+    kind: 'model' | 'popularity';
   };
+  /** the latest popularity release (null: popularity rounds off or none released yet) */
+  popularity: null | { version: number; buckets: number; participants: number; weight: number; maxItems: number };
   privacy: { delta: number; epsilon: number | null; rounds: number; lastRoundEpsilon: number | null };
   history: RoundRecord[];
 }
@@ -191,6 +219,25 @@ export async function createAggregator(options: AggregatorOptions): Promise<Aggr
   const random = options.random ?? secureRandom();
   const length = options.initialWeights.length;
   if (minParticipants < 1 || maxParticipants < minParticipants) throw new Error('need 1 ≤ minParticipants ≤ maxParticipants');
+  const popularity = options.popularity && {
+    buckets: 65_536,
+    maxItems: 20,
+    everyRounds: 100,
+    weight: 0.5,
+    maxParticipants: 1_000_000,
+    selectionProbability: 1,
+    ...options.popularity,
+  };
+  if (popularity) {
+    const p = popularity;
+    if (!(p.noiseMultiplier > 0 && Number.isFinite(p.noiseMultiplier))) throw new Error('popularity.noiseMultiplier must be a positive number');
+    if (!Number.isInteger(p.buckets) || p.buckets < 1 || p.buckets > 2 ** 24) throw new Error('popularity.buckets must be an integer in [1, 2^24]');
+    if (!Number.isInteger(p.maxItems) || p.maxItems < 1 || p.maxItems > p.buckets) throw new Error('popularity.maxItems must be an integer in [1, buckets]');
+    if (!Number.isInteger(p.everyRounds) || p.everyRounds < 0) throw new Error('popularity.everyRounds must be a non-negative integer');
+    if (!(p.weight >= 0 && Number.isFinite(p.weight))) throw new Error('popularity.weight must be ≥ 0');
+    if (!(p.selectionProbability > 0 && p.selectionProbability <= 1)) throw new Error('popularity.selectionProbability must be in (0, 1]');
+    if (!Number.isInteger(p.maxParticipants) || p.maxParticipants < minParticipants || p.maxParticipants > 2 ** 24) throw new Error('popularity.maxParticipants must be an integer in [minParticipants, 2^24]');
+  }
 
   const initial: GlobalState = { modelVersion: 1, strategy: strategy.saveState(), accountant: new RdpAccountant().toJSON(), history: [] };
   let state = await store.init(initial, options.initialWeights);
@@ -200,6 +247,9 @@ export async function createAggregator(options: AggregatorOptions): Promise<Aggr
     if (model.byteLength !== length * 4) throw new Error(`stored model has ${model.byteLength / 4} values, initialWeights ${length}: different model, use another store`);
   }
   strategy.loadState(state.strategy);
+  // a popularity upload is the raw indicator (the noise is added to the sum), so the server
+  // must be the one trusted to add noise: not for a strategy that noises on the client
+  if (popularity && strategy.clientSettings(maxParticipants).clientNoiseStd > 0) throw new Error('popularity rounds need a strategy with central noise');
 
   // A strategy that needs only the sum lets the server keep running sums instead of every
   // summary. An exclusive store lets this process keep the round's whole running sum (one
@@ -207,11 +257,12 @@ export async function createAggregator(options: AggregatorOptions): Promise<Aggr
   // several instances) keeps one partial sum per instance and the closer adds them.
   // Order-statistic strategies: the closer streams the round's summaries from the store.
   if (strategy.needs === 'sum' && typeof strategy.begin(1, { clipNorm: 1, clientNoiseStd: 0 }).addPresummed !== 'function') throw new Error(`strategy ${strategy.name} declares needs 'sum' but its accumulator has no addPresummed`);
-  const keepsSum = store.exclusive && strategy.needs === 'sum';
+  // (popularity rounds are always summed)
+  const keepsSum = (round: OpenRound) => store.exclusive && (round.keep ?? strategy.needs) === 'sum';
   let running: RunningSum | null = null;
   async function startRunningSum(round: OpenRound, replay: boolean): Promise<void> {
-    if (!keepsSum || running?.roundId === round.id) return;
-    const rs = new RunningSum(round.id, Math.fround(round.task.scale), length, maxParticipants, round.task.bits);
+    if (!keepsSum(round) || running?.roundId === round.id) return;
+    const rs = new RunningSum(round.id, Math.fround(round.task.scale), round.task.length, round.maxParticipants ?? maxParticipants, round.task.bits);
     running = rs; // set before any await, so concurrent check-ins share it
     if (replay) {
       // restart: every acknowledged upload of the open round back into the sum
@@ -228,19 +279,24 @@ export async function createAggregator(options: AggregatorOptions): Promise<Aggr
     if (cur) await startRunningSum(cur.round, true);
   }
 
-  /** immutable model versions, with their SHA-256, for downloads */
-  const modelCache = new Map<number, { bytes: Uint8Array; sha256: string }>();
-  async function model(version: number): Promise<{ bytes: Uint8Array; sha256: string } | null> {
-    let m = modelCache.get(version);
-    if (!m) {
-      const bytes = await store.readModel(version);
-      if (!bytes) return null;
-      m = { bytes, sha256: createHash('sha256').update(bytes).digest('hex') };
-      if (modelCache.size >= 3) modelCache.delete(modelCache.keys().next().value!);
-      modelCache.set(version, m);
-    }
-    return m;
+  /** immutable model versions and popularity releases, with their SHA-256, for downloads */
+  type Download = { bytes: Uint8Array; sha256: string };
+  function versionCache(read: (version: number) => Promise<Uint8Array | null>): (version: number) => Promise<Download | null> {
+    const cache = new Map<number, Download>();
+    return async (version) => {
+      let m = cache.get(version);
+      if (!m) {
+        const bytes = await read(version);
+        if (!bytes) return null;
+        m = { bytes, sha256: createHash('sha256').update(bytes).digest('hex') };
+        if (cache.size >= 3) cache.delete(cache.keys().next().value!);
+        cache.set(version, m);
+      }
+      return m;
+    };
   }
+  const model = versionCache((v) => store.readModel(v));
+  const popularityRelease = versionCache((v) => store.readPopularity(v));
 
   // ---- status snapshot (sync `status()`), refreshed from the store ----
   let snapshot: AggregatorStatus;
@@ -259,11 +315,15 @@ export async function createAggregator(options: AggregatorOptions): Promise<Aggr
         selected: counts.selected,
         accepted: counts.accepted,
         minParticipants,
-        maxParticipants,
+        maxParticipants: cur.round.maxParticipants ?? maxParticipants,
         deadline: cur.round.task.deadline,
         clipNorm: cur.round.settings.clipNorm,
         closing: cur.closing,
+        kind: cur.round.task.kind ?? 'model',
       },
+      popularity: popularity && st.popularity?.version
+        ? { version: st.popularity.version, buckets: st.popularity.buckets, participants: st.popularity.participants, weight: popularity.weight, maxItems: popularity.maxItems }
+        : null,
       privacy: {
         delta,
         epsilon: accountant.steps ? accountant.spent(delta).epsilon : st.history.length ? null : 0,
@@ -282,6 +342,32 @@ export async function createAggregator(options: AggregatorOptions): Promise<Aggr
   await refresh();
 
   // ---- rounds ----
+  /** A popularity round opens first, then after every `everyRounds` rounds (counted from the last one opened, released or not). */
+  function popularityDue(st: GlobalState, id: number): boolean {
+    return !!popularity && (!st.popularity || id - st.popularity.lastRoundId > popularity.everyRounds);
+  }
+  function popularityRound(id: number, st: GlobalState, now: number): OpenRound {
+    const p = popularity!;
+    const clipNorm = Math.sqrt(p.maxItems);
+    const task: RoundTask = {
+      kind: 'popularity',
+      roundId: id,
+      modelVersion: st.modelVersion,
+      length: p.buckets,
+      maxItems: p.maxItems,
+      epochs: 0,
+      learningRate: 0,
+      batchSize: 1,
+      optimizer: 'sgd',
+      clipNorm,
+      clientNoiseStd: 0,
+      bits: 8,
+      scale: 1, // 0/1 values are exact at scale 1: no rounding error, so the bound is √maxItems itself
+      deadline: now + roundDurationMs,
+    };
+    return { id, modelVersion: st.modelVersion, task, settings: { clipNorm, clientNoiseStd: 0 }, normBound: clipNorm * (1 + 1e-9), keep: 'sum', maxParticipants: p.maxParticipants };
+  }
+
   async function openRound(now: number): Promise<OpenRound | null> {
     const st = await store.readState();
     strategy.loadState(st.strategy); // another instance may have adapted the clip norm
@@ -292,6 +378,7 @@ export async function createAggregator(options: AggregatorOptions): Promise<Aggr
     // ‖noise‖ ≤ std·(√d + 6) except with negligible probability (χ concentration)
     const normBound = settings.clipNorm * (1 + 1e-4) + sqrtD / scale + (settings.clientNoiseStd > 0 ? settings.clientNoiseStd * (sqrtD + 6) : 0);
     const round = await store.openRound((id) => {
+      if (popularityDue(st, id)) return popularityRound(id, st, now);
       const task: RoundTask = {
         roundId: id,
         modelVersion: st.modelVersion,
@@ -303,7 +390,7 @@ export async function createAggregator(options: AggregatorOptions): Promise<Aggr
         scale,
         deadline: now + roundDurationMs,
       };
-      return { id, modelVersion: st.modelVersion, task, settings, normBound, keep: strategy.needs, maxParticipants };
+      return { id, modelVersion: st.modelVersion, task: { kind: 'model', ...task }, settings, normBound, keep: strategy.needs, maxParticipants };
     });
     if (round) {
       await startRunningSum(round, false);
@@ -312,35 +399,78 @@ export async function createAggregator(options: AggregatorOptions): Promise<Aggr
     return round;
   }
 
-  /** The closer's work: stream the accepted summaries into the strategy, step, publish. Returns true if a model version resulted. */
+  /**
+   * The integer sum of a round's accepted summaries: the running sum this process kept, the
+   * instances' partial sums a shared store kept, or the stored summaries read a few at a time.
+   */
+  async function roundIntegerSum(round: OpenRound): Promise<{ sum: RunningSum['sum'] | RoundSum['sum']; scale: number; count: number; withinClip: number }> {
+    const scale = Math.fround(round.task.scale);
+    const rs = running?.roundId === round.id ? running : null;
+    if (rs) await rs.drained(); // uploads between their add and their durable write settle first
+    if (rs && rs.count === (await store.counts(round.id)).accepted) return { sum: rs.sum, scale: rs.scale, count: rs.count, withinClip: rs.withinClip };
+    // a shared store's round: the instances' partial sums, added up (a few model-sized vectors)
+    if (round.keep === 'sum' && store.roundSum) return { ...(await store.roundSum(round.id)), scale };
+    const sum = new RunningSum(round.id, scale, round.task.length, round.maxParticipants ?? maxParticipants, round.task.bits);
+    const scratch = new Uint8Array(HEADER_BYTES + round.task.length * 4);
+    for await (const stored of store.summaries(round.id)) {
+      // word-aligned values take the fast path; a copy into aligned scratch costs far less than the slow path
+      const bytes = stored.byteOffset % 4 === 0 ? stored : scratch.subarray(0, stored.length);
+      if (bytes !== stored) bytes.set(stored);
+      const v = quantizedView(bytes); // validated on upload
+      sum.add(v.ints);
+      sum.commit(v.withinClip);
+    }
+    return { sum: sum.sum, scale: sum.scale, count: sum.count, withinClip: sum.withinClip };
+  }
+
+  /** RDP ledger step for one released round: (ε of this round alone, ε in total). */
+  function account(st: GlobalState, q: number, noiseMultiplier: number): { accountant: RdpAccountant; epsRound: number; epsTotal: number } {
+    const accountant = RdpAccountant.fromJSON(st.accountant as AccountantJson);
+    const one = new RdpAccountant(accountant.orders);
+    one.step(q, noiseMultiplier);
+    accountant.step(q, noiseMultiplier);
+    return { accountant, epsRound: one.spent(delta).epsilon, epsTotal: accountant.spent(delta).epsilon };
+  }
+
+  /** A popularity round's close: noise the sum of the indicators, store the release, account it. */
+  async function finishPopularityClose(round: OpenRound, st: GlobalState): Promise<boolean> {
+    const p = popularity!;
+    const total = await roundIntegerSum(round);
+    const previous = st.popularity ?? { version: 0, buckets: p.buckets, lastRoundId: round.id, participants: 0 };
+    if (total.count < minParticipants) {
+      // abandoned: nothing released, no privacy spent; the next one is due everyRounds later
+      await store.commitClose(round.id, { ...st, popularity: { ...previous, lastRoundId: round.id } }, null, null);
+      return false;
+    }
+    const std = p.noiseMultiplier * Math.sqrt(p.maxItems);
+    const normal = gaussian(random);
+    const counts = new Float32Array(round.task.length);
+    for (let i = 0; i < counts.length; i++) counts[i] = total.sum[i] / total.scale + std * normal();
+    const version = previous.version + 1;
+    await store.writePopularity(version, counts);
+    const { accountant, epsRound, epsTotal } = account(st, p.selectionProbability, p.noiseMultiplier);
+    const next: GlobalState = {
+      ...st,
+      accountant: accountant.toJSON(),
+      popularity: { version, buckets: round.task.length, lastRoundId: round.id, participants: total.count },
+      history: [...st.history, { kind: 'popularity', roundId: round.id, participants: total.count, newModelVersion: st.modelVersion, epsilonThisRound: epsRound, epsilonTotal: epsTotal, clipNorm: round.settings.clipNorm }],
+    };
+    await store.commitClose(round.id, next, null, null);
+    return true;
+  }
+
+  /** The closer's work: feed the accepted summaries into the strategy, step, publish. Returns true if a model version (or popularity release) resulted. */
   async function finishClose(roundId: number): Promise<boolean> {
     const cur = await store.currentRound();
     if (!cur || cur.round.id !== roundId) throw new Error(`round ${roundId} vanished while closing`);
     const round = cur.round;
     const st = await store.readState();
+    if (round.task.kind === 'popularity') return finishPopularityClose(round, st);
     strategy.loadState(st.strategy);
     const acc = strategy.begin(length, round.settings);
-    const rs = running?.roundId === roundId ? running : null;
-    if (rs) await rs.drained(); // uploads between their add and their durable write settle first
-    if (rs && acc.addPresummed && rs.count === (await store.counts(roundId)).accepted) {
-      if (rs.count) acc.addPresummed(rs.sum, rs.scale, rs.count, rs.withinClip);
-    } else if (acc.addPresummed && round.keep === 'sum' && store.roundSum) {
-      // a shared store's round: the instances' partial sums, added up (a few model-sized vectors)
-      const total = await store.roundSum(roundId);
-      if (total.count) acc.addPresummed(total.sum, Math.fround(round.task.scale), total.count, total.withinClip);
-    } else if (acc.addPresummed) {
-      // integer sum of the stored summaries (validated on upload), read a few at a time
-      const sum = new RunningSum(roundId, Math.fround(round.task.scale), length, maxParticipants, round.task.bits);
-      const scratch = new Uint8Array(HEADER_BYTES + length * 4);
-      for await (const stored of store.summaries(roundId)) {
-        // word-aligned values take the fast path; a copy into aligned scratch costs far less than the slow path
-        const bytes = stored.byteOffset % 4 === 0 ? stored : scratch.subarray(0, stored.length);
-        if (bytes !== stored) bytes.set(stored);
-        const v = quantizedView(bytes);
-        sum.add(v.ints);
-        sum.commit(v.withinClip);
-      }
-      if (sum.count) acc.addPresummed(sum.sum, sum.scale, sum.count, sum.withinClip);
+    if (acc.addPresummed) {
+      const total = await roundIntegerSum(round);
+      if (total.count) acc.addPresummed(total.sum, total.scale, total.count, total.withinClip);
     } else {
       for await (const bytes of store.summaries(roundId)) {
         const s = quantizedView(bytes); // validated on upload
@@ -358,22 +488,14 @@ export async function createAggregator(options: AggregatorOptions): Promise<Aggr
     serverOptimizer.loadState(await store.readOptimizer(), length);
     const outcome = strategy.finish(acc, random);
     serverOptimizer.apply(weights, outcome.update, outcome.noiseStd);
-    const accountant = RdpAccountant.fromJSON(st.accountant as AccountantJson);
-    let epsRound: number | null = null;
-    let epsTotal: number | null = null;
-    if (outcome.noiseMultiplier !== null) {
-      const one = new RdpAccountant(accountant.orders);
-      one.step(selectionProbability, outcome.noiseMultiplier);
-      epsRound = one.spent(delta).epsilon;
-      accountant.step(selectionProbability, outcome.noiseMultiplier);
-      epsTotal = accountant.spent(delta).epsilon;
-    }
+    const dp = outcome.noiseMultiplier === null ? null : account(st, selectionProbability, outcome.noiseMultiplier);
     const version = st.modelVersion + 1;
     const next: GlobalState = {
+      ...st,
       modelVersion: version,
       strategy: strategy.saveState(),
-      accountant: accountant.toJSON(),
-      history: [...st.history, { roundId, participants: acc.count, newModelVersion: version, epsilonThisRound: epsRound, epsilonTotal: epsTotal, clipNorm: round.settings.clipNorm }],
+      accountant: dp ? dp.accountant.toJSON() : st.accountant,
+      history: [...st.history, { kind: 'model', roundId, participants: acc.count, newModelVersion: version, epsilonThisRound: dp?.epsRound ?? null, epsilonTotal: dp?.epsTotal ?? null, clipNorm: round.settings.clipNorm }],
     };
     await store.commitClose(roundId, next, weights, serverOptimizer.saveState());
     return true;
@@ -422,7 +544,8 @@ export async function createAggregator(options: AggregatorOptions): Promise<Aggr
     return cur;
   }
 
-  const bodies = new BodyPool(new Set([1, 2, 4].map((b) => HEADER_BYTES + length * b)));
+  const bodies = new BodyPool(new Set([...[1, 2, 4].map((b) => HEADER_BYTES + length * b), ...(popularity ? [HEADER_BYTES + popularity.buckets] : [])]));
+  const maxBody = HEADER_BYTES + Math.max(length, popularity?.buckets ?? 0) * 4;
 
   let closed = false;
   let ticking = false;
@@ -446,9 +569,10 @@ export async function createAggregator(options: AggregatorOptions): Promise<Aggr
     const cur = await current(now);
     const round = cur ? (cur.closing ? null : cur.round) : await openRound(now);
     const wait = { status: 'wait' as const, retryAfterSeconds };
-    if (!round || random() >= selectionProbability) return wait;
+    const q = round?.task.kind === 'popularity' ? popularity!.selectionProbability : selectionProbability;
+    if (!round || random() >= q) return wait;
     const token = randomBytes(16).toString('hex');
-    if (!(await store.issueToken(round.id, token, maxParticipants))) return wait;
+    if (!(await store.issueToken(round.id, token, round.maxParticipants ?? maxParticipants))) return wait;
     if (snapshot.round?.id === round.id) snapshot.round.selected++;
     return { status: 'task', task: round.task, token };
   }
@@ -507,7 +631,7 @@ export async function createAggregator(options: AggregatorOptions): Promise<Aggr
       throw new HttpError(409, 'this client already uploaded a summary in this round');
     }
     if (snapshot.round?.id === roundId) snapshot.round.accepted = Math.max(snapshot.round.accepted, r.accepted);
-    if (r.accepted >= maxParticipants) await closeRound(roundId);
+    if (r.accepted >= (round.maxParticipants ?? maxParticipants)) await closeRound(roundId);
     return r.accepted;
   }
 
@@ -543,10 +667,28 @@ export async function createAggregator(options: AggregatorOptions): Promise<Aggr
       res.end(m.bytes);
       return;
     }
+    const popularityPath = /^\/popularity\/(latest|\d+)$/.exec(path);
+    if (popularityPath) {
+      if (method !== 'GET') throw new HttpError(405, 'use GET');
+      if (popularityPath[1] === 'latest') await settledCloses();
+      const version = popularityPath[1] === 'latest' ? ((await store.readState()).popularity?.version ?? 0) : Number(popularityPath[1]);
+      const m = version > 0 && popularity ? await popularityRelease(version) : null;
+      if (!m) throw new HttpError(404, version > 0 ? `no popularity release ${version}` : 'no popularity release yet');
+      res.writeHead(200, {
+        'content-type': 'application/octet-stream',
+        'content-length': String(m.bytes.length),
+        'x-silo-popularity-version': String(version),
+        'x-silo-popularity-weight': String(popularity!.weight),
+        'x-silo-sha256': m.sha256,
+        'cache-control': popularityPath[1] === 'latest' ? 'no-store' : 'public, max-age=31536000, immutable',
+      });
+      res.end(m.bytes);
+      return;
+    }
     const upload = /^\/rounds\/(\d+)\/summary$/.exec(path);
     if (upload) {
       if (method !== 'POST') throw new HttpError(405, 'use POST');
-      const body = await readBody(req, HEADER_BYTES + length * 4, bodies);
+      const body = await readBody(req, maxBody, bodies);
       const token = req.headers['x-silo-token'];
       try {
         const accepted = await acceptSummary(Number(upload[1]), typeof token === 'string' ? token : undefined, body, Date.now());

@@ -4,6 +4,7 @@
 //                          round; replaced atomically (write + fsync + rename); the commit
 //                          point of a round close
 //   models/v<N>.f32        every model version, raw little-endian float32, wire order
+//   popularity/p<N>.f32    every popularity release (noised counts per bucket), float32
 //   optimizer/v<N>.bin     server-optimiser state that produced model v<N> (momentum, Adam moments)
 //   rounds/r<N>.log        the open round's issued tokens and accepted summaries. Appends are
 //                          group-committed: the records of all uploads that arrive while one
@@ -126,7 +127,7 @@ export class FileStore implements AggregatorStore {
   private opening: Promise<OpenRound> | null = null;
 
   constructor(readonly dir: string) {
-    for (const sub of ['models', 'optimizer', 'rounds']) mkdirSync(join(dir, sub), { recursive: true });
+    for (const sub of ['models', 'popularity', 'optimizer', 'rounds']) mkdirSync(join(dir, sub), { recursive: true });
   }
 
   private statePath(): string {
@@ -216,6 +217,24 @@ export class FileStore implements AggregatorStore {
     this.log = await GroupCommitLog.open(path, good);
   }
 
+  async readPopularity(version: number): Promise<Uint8Array | null> {
+    return this.readVersioned('popularity', `p${version}.f32`, version);
+  }
+
+  async writePopularity(version: number, counts: Float32Array): Promise<void> {
+    writeFileDurably(join(this.dir, 'popularity', `p${version}.f32`), new Uint8Array(counts.buffer, counts.byteOffset, counts.byteLength));
+  }
+
+  private async readVersioned(folder: string, file: string, version: number): Promise<Uint8Array | null> {
+    if (!Number.isSafeInteger(version) || version < 1) return null;
+    try {
+      return new Uint8Array(await readFile(join(this.dir, folder, file)));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw e;
+    }
+  }
+
   private writeModel(version: number, weights: Float32Array): void {
     writeFileDurably(join(this.dir, 'models', `v${version}.f32`), new Uint8Array(weights.buffer, weights.byteOffset, weights.byteLength));
   }
@@ -230,13 +249,7 @@ export class FileStore implements AggregatorStore {
   }
 
   async readModel(version: number): Promise<Uint8Array | null> {
-    if (!Number.isSafeInteger(version) || version < 1) return null;
-    try {
-      return new Uint8Array(await readFile(join(this.dir, 'models', `v${version}.f32`)));
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw e;
-    }
+    return this.readVersioned('models', `v${version}.f32`, version);
   }
 
   async readOptimizer(): Promise<Uint8Array | null> {

@@ -2,15 +2,21 @@
 //   [--data .silo-data] [--strategy dp-fedavg|fedavg|trimmed-mean|median]
 //   [--noise-multiplier 1] [--noise central|distributed] [--min 10] [--max 100]
 //   [--round-seconds 600] [--selection-probability 1] [--server-optimizer adam|momentum|sgd]
-//   [--store file:DIR | redis://host:port[/db]] [--redis-prefix silo:] [--bits 8|16|32]`
+//   [--store file:DIR | redis://host:port[/db]] [--redis-prefix silo:] [--bits 8|16|32]
+//   [--popularity-epsilon 1 (0: no popularity rounds)] [--popularity-every 100]
+//   [--popularity-weight 0.5] [--popularity-buckets 65536]`
 // Defaults: DP-FedAvg with central noise and adaptive clipping, FedAdam on the server, 8-bit
-// summaries (one byte per parameter: a browser's upload stays under 256 KB).
+// summaries (one byte per parameter: a browser's upload stays under 256 KB), and a
+// popularity round (server/PROTOCOL.md) first and after every 100 model rounds, its noise
+// set so that one release alone is (ε = 1, δ)-DP; every release is in the same ledger.
+// With --noise distributed there are no popularity rounds (they need central noise).
 // With --store redis://… any number of these processes (behind one load balancer or not)
 // share one Redis and serve the same rounds.
 // The initial global model is a freshly initialised SasRec with the browser worker's
 // architecture (BROWSER_MODEL, seed 42): its parameter count is every summary's length.
 import { createServer } from 'node:http';
 import { parseArgs } from 'node:util';
+import { noiseForEpsilon } from '../federated/accountant.ts';
 import { flattenWeights } from '../federated/summary.ts';
 import { SasRec } from '../models/sasrec.ts';
 import { BROWSER_MODEL } from '../workers/recommender.ts';
@@ -39,6 +45,10 @@ const { values: args } = parseArgs({
     'server-optimizer': { type: 'string', default: 'adam' },
     delta: { type: 'string', default: '1e-5' },
     bits: { type: 'string', default: '8' },
+    'popularity-epsilon': { type: 'string', default: '1' },
+    'popularity-every': { type: 'string', default: '100' },
+    'popularity-weight': { type: 'string', default: '0.5' },
+    'popularity-buckets': { type: 'string', default: '65536' },
   },
 });
 
@@ -68,6 +78,17 @@ const optimizers = { sgd: () => new ServerSgd(1), momentum: () => new ServerMome
 const makeOptimizer = optimizers[args['server-optimizer'] as keyof typeof optimizers];
 if (!makeOptimizer) throw new Error(`unknown server optimizer ${args['server-optimizer']}`);
 
+const popularityEpsilon = Number(args['popularity-epsilon']);
+const popularity =
+  popularityEpsilon > 0 && args.noise !== 'distributed'
+    ? {
+        noiseMultiplier: noiseForEpsilon(1, 1, popularityEpsilon, Number(args.delta)),
+        everyRounds: Number(args['popularity-every']),
+        weight: Number(args['popularity-weight']),
+        buckets: Number(args['popularity-buckets']),
+      }
+    : undefined;
+
 const model = new SasRec(BROWSER_MODEL);
 const initialWeights = flattenWeights(await model.getWeights());
 model.dispose();
@@ -83,6 +104,7 @@ const aggregator = await createAggregator({
   selectionProbability: Number(args['selection-probability']),
   delta: Number(args.delta),
   bits: Number(args.bits) as 8 | 16 | 32,
+  popularity,
 });
 
 const server = createServer(async (req, res) => {
@@ -92,7 +114,7 @@ const server = createServer(async (req, res) => {
   }
 });
 server.listen(Number(args.port), args.host, () => {
-  console.log(`Silo aggregator on http://${args.host}:${args.port}/fl/v1/ (store: ${where}, strategy: ${args.strategy})`);
+  console.log(`Silo aggregator on http://${args.host}:${args.port}/fl/v1/ (store: ${where}, strategy: ${args.strategy}${popularity ? `, popularity rounds: z ${popularity.noiseMultiplier.toFixed(2)} every ${popularity.everyRounds} rounds` : ''})`);
 });
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {

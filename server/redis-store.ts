@@ -4,6 +4,7 @@
 // Keys (prefix default "silo:"):
 //   state              GlobalState JSON (model version, strategy state, ledger, history)
 //   model:<v>          model version v, little-endian float32
+//   popularity:<v>     popularity release v (noised counts per bucket), little-endian float32
 //   optimizer          server-optimiser state for the current model version
 //   next-round         id the next round opens with
 //   current            id of the open round (absent when none is open)
@@ -212,6 +213,15 @@ export class RedisStore implements AggregatorStore {
   async readModel(version: number): Promise<Uint8Array | null> {
     if (!Number.isSafeInteger(version) || version < 1) return null;
     return this.redis.getBuffer(this.k('model', version));
+  }
+
+  async readPopularity(version: number): Promise<Uint8Array | null> {
+    if (!Number.isSafeInteger(version) || version < 1) return null;
+    return this.redis.getBuffer(this.k('popularity', version));
+  }
+
+  async writePopularity(version: number, counts: Float32Array): Promise<void> {
+    await this.redis.set(this.k('popularity', version), bytes(new Uint8Array(counts.buffer, counts.byteOffset, counts.byteLength)));
   }
 
   async readOptimizer(): Promise<Uint8Array | null> {

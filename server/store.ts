@@ -6,8 +6,11 @@ import type { RoundTask } from '../federated/protocol.ts';
 import type { ClientSettings, QuantizedValues } from './strategies.ts';
 
 export interface RoundRecord {
+  /** absent: a model round (records written before popularity rounds existed) */
+  kind?: 'model' | 'popularity';
   roundId: number;
   participants: number;
+  /** the model version after the round (a popularity round leaves it unchanged) */
   newModelVersion: number;
   epsilonThisRound: number | null;
   epsilonTotal: number | null;
@@ -22,6 +25,18 @@ export interface GlobalState {
   /** RdpAccountant.toJSON() */
   accountant: unknown;
   history: RoundRecord[];
+  /** popularity releases (absent until the first popularity round was opened) */
+  popularity?: PopularityState;
+}
+
+export interface PopularityState {
+  /** the latest released vector's version (0: none released yet) */
+  version: number;
+  buckets: number;
+  /** the latest popularity round opened, released or abandoned: schedules the next */
+  lastRoundId: number;
+  /** participants of the latest release */
+  participants: number;
 }
 
 /** A round as opened; immutable until it closes. */
@@ -80,6 +95,13 @@ export interface AggregatorStore {
   readState(): Promise<GlobalState>;
   /** a model version's bytes (little-endian float32), or null if unknown */
   readModel(version: number): Promise<Uint8Array | null>;
+  /** a popularity release's bytes (little-endian float32), or null if unknown */
+  readPopularity(version: number): Promise<Uint8Array | null>;
+  /**
+   * Stores popularity release `version` durably (closer only, before commitClose publishes
+   * it in the state; a release the state does not name yet is never served).
+   */
+  writePopularity(version: number, counts: Float32Array): Promise<void>;
   /** the server optimiser's state for the current model version (null: none saved) */
   readOptimizer(): Promise<Uint8Array | null>;
   /**

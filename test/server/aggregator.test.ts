@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RdpAccountant } from '../../federated/accountant.ts';
+import { popularityIndicator, popularitySummary } from '../../federated/popularity.ts';
 import type { RoundTask } from '../../federated/protocol.ts';
 import { encodeSummary, stochasticQuantize } from '../../federated/summary.ts';
 import { FederatedHttpClient } from '../../federated/transport.ts';
@@ -288,6 +289,103 @@ describe.each(['file', 'redis'] as const)('aggregation server over loopback HTTP
     expect(s.privacy.epsilon!).toBeGreaterThan(s.history[0].epsilonThisRound!);
     expect(s.history[1].clipNorm).not.toBe(s.history[0].clipNorm); // noisy with 3 clients; direction tested below
   });
+  it('popularity rounds: indicator uploads, a noised release accounted in the same ledger, then model rounds', async () => {
+    const where = newWhere(kind);
+    const options = {
+      kind,
+      where,
+      strategy: new DpFedAvg({ noiseMultiplier: 1, initialClipNorm: 0.1 }),
+      selectionProbability: 1,
+      random: mulberry32(5),
+      maxParticipants: 3,
+      delta: 1e-3,
+      popularity: { noiseMultiplier: 2, buckets: 4096, maxItems: 5, everyRounds: 1, maxParticipants: 40 },
+    };
+    const first = await start(options);
+    const client = new FederatedHttpClient(first.base);
+    await expect(client.downloadPopularity()).rejects.toThrow(/HTTP 404/);
+
+    // 30 shoppers, each with 7 items of which the 5 most recent distinct count
+    const expected = new Float64Array(4096);
+    for (let i = 0; i < 30; i++) {
+      const { task, token } = await checkInTask(client);
+      expect(task).toMatchObject({ kind: 'popularity', length: 4096, maxItems: 5, bits: 8, scale: 1, clientNoiseStd: 0 });
+      expect(task.clipNorm).toBeCloseTo(Math.sqrt(5), 12);
+      const keys = Array.from({ length: 7 }, (_, k) => `item-${(i + k) % 9}`);
+      if (i === 0) {
+        // six items where five are allowed: norm √6 > √5 is refused, and the token stays usable
+        const six = popularityIndicator(Array.from({ length: 6 }, (_, k) => `other-${k}`), 4096, 6);
+        const tooMany = encodeSummary({ withinClip: true, roundId: task.roundId, modelVersion: task.modelVersion, scale: 1 }, six);
+        expect((await post(first.base, `/fl/v1/rounds/${task.roundId}/summary`, tooMany, token)).status).toBe(422);
+        expect((await post(first.base, `/fl/v1/rounds/${task.roundId}/summary`, summaryFor({ ...task, length: LENGTH }, 0), token)).status).toBe(400);
+      }
+      popularityIndicator(keys, 4096, 5).forEach((v, b) => (expected[b] += v));
+      await client.uploadSummary(task.roundId, token, popularitySummary(task, keys));
+    }
+    expect(await first.agg.closeRoundNow()).toBe(true);
+    let s = await first.agg.fetchStatus();
+    expect(s.modelVersion).toBe(1); // a popularity round publishes no model
+    expect(s.popularity).toMatchObject({ version: 1, buckets: 4096, participants: 30, weight: 0.5, maxItems: 5 });
+    const alone = new RdpAccountant();
+    alone.step(1, 2);
+    expect(s.history[0]).toMatchObject({ kind: 'popularity', participants: 30, newModelVersion: 1 });
+    expect(s.history[0].epsilonThisRound).toBeCloseTo(alone.spent(1e-3).epsilon, 10);
+
+    const prior = await client.downloadPopularity();
+    expect(prior.version).toBe(1);
+    expect(prior.weight).toBe(0.5);
+    // the release is the true sum plus N(0, (z·√maxItems)²) per bucket: z·√5 = 4.47
+    let sum = 0;
+    let sumSq = 0;
+    for (let b = 0; b < 4096; b++) {
+      const r = prior.counts[b] - expected[b];
+      sum += r;
+      sumSq += r * r;
+    }
+    const mean = sum / 4096;
+    expect(Math.abs(mean)).toBeLessThan(0.3);
+    expect(Math.sqrt(sumSq / 4096 - mean * mean)).toBeGreaterThan(2 * Math.sqrt(5) * 0.93);
+    expect(Math.sqrt(sumSq / 4096 - mean * mean)).toBeLessThan(2 * Math.sqrt(5) * 1.07);
+
+    // then a model round, accounted in the same ledger
+    for (let i = 0; i < 3; i++) {
+      const { task, token } = await checkInTask(client);
+      expect(task.kind).toBe('model');
+      expect(task.length).toBe(LENGTH);
+      await client.uploadSummary(task.roundId, token, summaryFor(task, 0.0001));
+    }
+    s = await first.agg.fetchStatus();
+    expect(s.modelVersion).toBe(2);
+    expect(s.privacy.rounds).toBe(2);
+    const both = new RdpAccountant();
+    both.step(1, 2);
+    both.step(1, 1);
+    expect(s.privacy.epsilon!).toBeCloseTo(both.spent(1e-3).epsilon, 10);
+
+    // everyRounds 1: round 3 is a popularity round again; abandoned (1 < 2 participants) it
+    // releases nothing and spends nothing, and round 4 is a model round
+    const again = await checkInTask(client);
+    expect(again.task.kind).toBe('popularity');
+    await client.uploadSummary(again.task.roundId, again.token, popularitySummary(again.task, ['item-1']));
+    expect(await first.agg.closeRoundNow()).toBe(false);
+    s = await first.agg.fetchStatus();
+    expect(s.popularity?.version).toBe(1);
+    expect(s.privacy.rounds).toBe(2);
+    expect((await checkInTask(client)).task.kind).toBe('model');
+
+    // a restarted server serves the same release
+    await first.stop();
+    const second = await start(options);
+    const restored = await new FederatedHttpClient(second.base).downloadPopularity(1);
+    expect(Array.from(restored.counts)).toEqual(Array.from(prior.counts));
+  });
+
+  it('refuses popularity rounds with a strategy that noises on the client', async () => {
+    await expect(
+      start({ kind, where: newWhere(kind), strategy: new DpFedAvg({ noiseMultiplier: 1, noiseMode: 'distributed' }), popularity: { noiseMultiplier: 2 } }),
+    ).rejects.toThrow(/central noise/);
+  });
+
   it('a restart between rounds continues the server optimiser exactly (FedAdam, FedAvgM)', async () => {
     const optimizers: (() => ServerOptimizer)[] = [() => new ServerAdam(0.01), () => new ServerMomentum(1, 0.9)];
     const values = [0.01, -0.004];
