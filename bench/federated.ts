@@ -14,16 +14,19 @@
 //     [--server-optimizer sgd|momentum|adam] [--server-lr LR] [--server-tau T] [--denoise K (DP: soft-threshold
 //     the noised mean at K noise stds and raise FedAdam's τ to the noise std; default 0 = off)] [--max-minutes M] [--json OUT]
 //     [--throughput 200 (also time the server's accept path on N synthetic updates)]
-//     [--prior-epsilon E (also release a user-level DP item-popularity histogram at ε E alone,
-//      calibrate the rounds so that both together stay within --epsilon, and report the final
-//      models' NDCG@10 with β·log(1 + count) added to their scores, β chosen on validation)]
+//     [--prior-epsilon E (first run the server's popularity round: every user uploads its ≤ 20
+//      most recent distinct training items, the server releases the noised counts at ε E alone;
+//      the model rounds are calibrated so that both together stay within --epsilon, and the
+//      final models are also scored with β·log(1 + count) added, β chosen on validation and
+//      the server's published weight)] [--prior-buckets 65536]
 //     [--save-weights PREFIX (write the final centralised / global weights, flat float32, to
 //      PREFIX-central.f32 / PREFIX-federated.f32 for later analysis)]
+//     [--score-weights FILE[,FILE…] (also score weights written by --save-weights, with the prior)]
 //
 // Datasets are research-only: read by path, never copied into the repository.
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import type { AddressInfo } from 'node:net';
@@ -32,10 +35,10 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { computeRdp, DEFAULT_ORDERS, noiseForEpsilon, rdpToDp } from '../federated/accountant.ts';
 import { trainRoundUpdate } from '../federated/client.ts';
-import { encodeSummary, flattenWeights, gaussian, stochasticQuantize, unflattenWeights } from '../federated/summary.ts';
+import { popularityBucket, popularitySummary } from '../federated/popularity.ts';
+import { encodeSummary, flattenWeights, stochasticQuantize, unflattenWeights } from '../federated/summary.ts';
 import { type CheckInResult, FederatedHttpClient } from '../federated/transport.ts';
 import { registerWasmPatches } from '../models/backend-patches.ts';
-import { distinctItemCounts } from '../models/baselines.ts';
 import { ItemTable } from '../models/features.ts';
 import { type EvalCase, evaluate, leaveOneOut, mulberry32 } from '../models/metrics.ts';
 import { makeBatch, SasRec, type SasRecConfig } from '../models/sasrec.ts';
@@ -76,6 +79,8 @@ const { values: args } = parseArgs({
     denoise: { type: 'string' },
     'save-weights': { type: 'string' },
     'prior-epsilon': { type: 'string' },
+    'prior-buckets': { type: 'string', default: '65536' },
+    'score-weights': { type: 'string' },
   },
 });
 if (!args.data) throw new Error('--data PATH is required');
@@ -127,32 +132,119 @@ async function evaluateWeights(weights: readonly Float32Array[], cases: readonly
   return { ndcg10: r.full['NDCG@10'], hr10: r.full['HR@10'] };
 }
 
-// ---- optional popularity prior: a user-level DP histogram, released once ----
-// Each user's ≤ 20 most recent distinct training items count once (L2 sensitivity √20),
-// Gaussian noise from the same accountant; its RDP is composed with the rounds' below.
+// ---- optional popularity prior: the server's popularity round, released once ----
+// Each user's ≤ 20 most recent distinct training items count once (L2 sensitivity √20); the
+// server adds Gaussian noise and accounts the release in the same ledger as the model rounds.
 const PRIOR_MAX_ITEMS = 20;
 const priorEpsilon = args['prior-epsilon'] === undefined ? null : Number(args['prior-epsilon']);
 const priorNoise = priorEpsilon === null ? null : noiseForEpsilon(1, 1, priorEpsilon, delta);
 const priorRdp = priorNoise === null ? undefined : computeRdp(1, priorNoise, 1);
-const prior = (() => {
-  if (priorNoise === null) return null;
-  const counts = distinctItemCounts(split.train, table.size, PRIOR_MAX_ITEMS);
-  const normal = gaussian(mulberry32(11)); // seeded so runs repeat; a real release draws from the CSPRNG
-  const std = priorNoise * Math.sqrt(PRIOR_MAX_ITEMS);
-  return counts.map((c, i) => (i === 0 ? 0 : Math.log1p(Math.max(0, c + std * normal()))));
-})();
+/** log(1 + max(0, count)) per item index, from the server's release; set by the popularity round below */
+let prior: Float32Array | null = null;
+let priorRelease: { version: number; weight: number; participants: number; seconds: number } | null = null;
 // β is chosen on 5,000 validation targets (each user's second-to-last item), never on test
 const pickValidation = mulberry32(8);
 const validationCases = split.validation.slice().sort(() => pickValidation() - 0.5).slice(0, 5000);
 const PRIOR_BETAS = [0, 0.25, 0.5, 1, 2, 4];
 async function withPrior(weights: readonly Float32Array[]) {
-  if (!prior) return null;
+  if (!prior || !priorRelease) return null;
   const tuning = [];
   for (const beta of PRIOR_BETAS) tuning.push({ beta, ...(await evaluateWeights(weights, validationCases, { scores: prior, beta })) });
   const best = tuning.reduce((a, b) => (b.ndcg10 > a.ndcg10 ? b : a));
   const test = await evaluateWeights(weights, evalCases, { scores: prior, beta: best.beta });
-  console.log(`  + DP popularity prior (ε ${priorEpsilon} alone, z ${priorNoise!.toFixed(3)}): β ${best.beta} (validation NDCG@10 ${tuning.map((t) => `${t.beta}: ${t.ndcg10.toFixed(4)}`).join(', ')}) → test NDCG@10 ${test.ndcg10.toFixed(4)} HR@10 ${test.hr10.toFixed(4)}`);
-  return { beta: best.beta, tuning, 'NDCG@10': test.ndcg10, 'HR@10': test.hr10 };
+  // what a deployment gets without tuning: the weight the server publishes with the release
+  const published = best.beta === priorRelease.weight ? test : await evaluateWeights(weights, evalCases, { scores: prior, beta: priorRelease.weight });
+  console.log(`  + DP popularity prior (ε ${priorEpsilon} alone, z ${priorNoise!.toFixed(3)}): β ${best.beta} (validation NDCG@10 ${tuning.map((t) => `${t.beta}: ${t.ndcg10.toFixed(4)}`).join(', ')}) → test NDCG@10 ${test.ndcg10.toFixed(4)} HR@10 ${test.hr10.toFixed(4)}; at the published β ${priorRelease.weight}: NDCG@10 ${published.ndcg10.toFixed(4)} HR@10 ${published.hr10.toFixed(4)}`);
+  return { beta: best.beta, tuning, 'NDCG@10': test.ndcg10, 'HR@10': test.hr10, publishedBeta: { beta: priorRelease.weight, 'NDCG@10': published.ndcg10, 'HR@10': published.hr10 } };
+}
+
+// ---- federated: the real server on loopback ----
+const selectionProbability = Math.min(1, clientsPerRound / users.length);
+const noiseMultiplier = dpMode === 'none' ? 0 : noiseForEpsilon(selectionProbability, rounds, Number(args.epsilon), delta, 'improved', priorRdp);
+/** FedAvg's plain step (lr 1), FedAvgM or FedAdam (Reddi et al. 2021) on the averaged delta */
+function serverOptimizer() {
+  const lr = args['server-lr'] === undefined ? undefined : Number(args['server-lr']);
+  if (args['server-optimizer'] === 'adam') return new ServerAdam(lr ?? 0.01, 0.9, 0.99, Number(args['server-tau']), Number(args.denoise ?? 0) > 0);
+  if (args['server-optimizer'] === 'momentum') return new ServerMomentum(lr ?? 1, 0.9);
+  return new ServerSgd(lr ?? 1);
+}
+const dataDir = mkdtempSync(join(tmpdir(), 'silo-bench-fl-'));
+const aggregator = await createAggregator({
+  initialWeights: flattenWeights(initialWeights),
+  dataDir,
+  strategy: dpMode === 'none' ? new FedAvg(Number(args.clip)) : new DpFedAvg({ noiseMultiplier, initialClipNorm: Number(args.clip), noiseMode: dpMode, ...(args.denoise === undefined ? {} : { denoiseThreshold: Number(args.denoise) }) }),
+  serverOptimizer: serverOptimizer(),
+  minParticipants: 1,
+  maxParticipants: clientsPerRound * 2,
+  roundDurationMs: 24 * 3600_000,
+  // every user checks in once per round; the server selects each with probability q
+  selectionProbability,
+  training: { epochs: Number(args['local-epochs']), learningRate: Number(args['local-lr']), batchSize: 16, optimizer: args['local-optimizer'] === 'sgd' ? 'sgd' : 'adam' },
+  bits,
+  delta,
+  // the popularity round first (prior), then only model rounds
+  ...(priorNoise === null ? {} : { popularity: { noiseMultiplier: priorNoise, buckets: Number(args['prior-buckets']), maxItems: PRIOR_MAX_ITEMS, everyRounds: rounds + 1, maxParticipants: sequences.length, selectionProbability: 1 } }),
+});
+const server = createServer(async (req, res) => {
+  if (!(await aggregator.handle(req, res))) res.writeHead(404).end();
+});
+await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+const client = new FederatedHttpClient(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+/**
+ * Every user checks in once per round (the accountant's Poisson sampling needs it), so a
+ * Beauty round is 22k check-ins. Over loopback HTTP that is ~1 ms each on this machine, more
+ * than the training; `--checkin in-process` (default) hands the same request to the same
+ * aggregator handler without the TCP/HTTP layer. Model downloads and uploads stay on HTTP.
+ */
+async function checkIn(): Promise<CheckInResult> {
+  if (args.checkin === 'http') return client.checkIn();
+  const req = Object.assign(Readable.from([Buffer.from('{}')]), { method: 'POST', url: '/fl/v1/checkin', headers: { 'content-type': 'application/json', 'content-length': '2' } });
+  let status = 0;
+  let body = '';
+  const res = {
+    headersSent: false,
+    writeHead(code: number) {
+      status = code;
+      this.headersSent = true;
+      return this;
+    },
+    end(chunk?: string | Buffer) {
+      body = chunk === undefined ? '' : String(chunk);
+      return this;
+    },
+    destroy() {},
+  };
+  await aggregator.handle(req as unknown as IncomingMessage, res as unknown as ServerResponse);
+  if (status !== 200) throw new Error(`check-in: HTTP ${status} ${body}`);
+  return JSON.parse(body) as CheckInResult;
+}
+
+if (priorNoise !== null) {
+  // ---- the popularity round: every user uploads its indicator, the same code as the worker ----
+  const t = performance.now();
+  let participants = 0;
+  for (const seq of split.train) {
+    const answer = await checkIn();
+    if (answer.status !== 'task' || !answer.token) continue;
+    if (answer.task.kind !== 'popularity') throw new Error(`expected the popularity round first, got a ${answer.task.kind} round`);
+    await client.uploadSummary(answer.task.roundId, answer.token, popularitySummary(answer.task, seq.map((i) => data.itemKeys[i])));
+    participants++;
+  }
+  // the last upload may have filled the round (every user took part): it has closed itself
+  if (!(await aggregator.fetchStatus()).popularity && !(await aggregator.closeRoundNow())) throw new Error('popularity round released nothing');
+  const release = await client.downloadPopularity();
+  prior = new Float32Array(table.size);
+  for (let i = 1; i < table.size; i++) prior[i] = Math.log1p(Math.max(0, release.counts[popularityBucket(data.itemKeys[i], release.counts.length)]));
+  priorRelease = { version: release.version, weight: release.weight, participants, seconds: (performance.now() - t) / 1000 };
+  const st = await aggregator.fetchStatus();
+  console.log(`popularity round: ${participants} users, ${release.counts.length} buckets, z ${priorNoise.toFixed(3)}, ε ${st.privacy.epsilon?.toFixed(3)} (${priorRelease.seconds.toFixed(0)} s)`);
+}
+const scored: { file: string; 'NDCG@10': number; 'HR@10': number; prior: Awaited<ReturnType<typeof withPrior>> }[] = [];
+for (const file of args['score-weights']?.split(',') ?? []) {
+  const weights = unflattenWeights(new Float32Array(new Uint8Array(readFileSync(file)).buffer), initialWeights);
+  const m = await evaluateWeights(weights);
+  console.log(`${file}: NDCG@10 ${m.ndcg10.toFixed(4)} HR@10 ${m.hr10.toFixed(4)}`);
+  scored.push({ file, 'NDCG@10': m.ndcg10, 'HR@10': m.hr10, prior: await withPrior(weights) });
 }
 
 /**
@@ -211,64 +303,6 @@ if (centralSteps > 0) {
 const centralSeconds = (performance.now() - t0) / 1000;
 tf.tidy(() => model.setWeights(initialWeights));
 
-// ---- federated: the real server on loopback ----
-const selectionProbability = Math.min(1, clientsPerRound / users.length);
-const noiseMultiplier = dpMode === 'none' ? 0 : noiseForEpsilon(selectionProbability, rounds, Number(args.epsilon), delta, 'improved', priorRdp);
-/** FedAvg's plain step (lr 1), FedAvgM or FedAdam (Reddi et al. 2021) on the averaged delta */
-function serverOptimizer() {
-  const lr = args['server-lr'] === undefined ? undefined : Number(args['server-lr']);
-  if (args['server-optimizer'] === 'adam') return new ServerAdam(lr ?? 0.01, 0.9, 0.99, Number(args['server-tau']), Number(args.denoise ?? 0) > 0);
-  if (args['server-optimizer'] === 'momentum') return new ServerMomentum(lr ?? 1, 0.9);
-  return new ServerSgd(lr ?? 1);
-}
-const dataDir = mkdtempSync(join(tmpdir(), 'silo-bench-fl-'));
-const aggregator = await createAggregator({
-  initialWeights: flattenWeights(initialWeights),
-  dataDir,
-  strategy: dpMode === 'none' ? new FedAvg(Number(args.clip)) : new DpFedAvg({ noiseMultiplier, initialClipNorm: Number(args.clip), noiseMode: dpMode, ...(args.denoise === undefined ? {} : { denoiseThreshold: Number(args.denoise) }) }),
-  serverOptimizer: serverOptimizer(),
-  minParticipants: 1,
-  maxParticipants: clientsPerRound * 2,
-  roundDurationMs: 24 * 3600_000,
-  // every user checks in once per round; the server selects each with probability q
-  selectionProbability,
-  training: { epochs: Number(args['local-epochs']), learningRate: Number(args['local-lr']), batchSize: 16, optimizer: args['local-optimizer'] === 'sgd' ? 'sgd' : 'adam' },
-  bits,
-  delta,
-});
-const server = createServer(async (req, res) => {
-  if (!(await aggregator.handle(req, res))) res.writeHead(404).end();
-});
-await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-const client = new FederatedHttpClient(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
-/**
- * Every user checks in once per round (the accountant's Poisson sampling needs it), so a
- * Beauty round is 22k check-ins. Over loopback HTTP that is ~1 ms each on this machine, more
- * than the training; `--checkin in-process` (default) hands the same request to the same
- * aggregator handler without the TCP/HTTP layer. Model downloads and uploads stay on HTTP.
- */
-async function checkIn(): Promise<CheckInResult> {
-  if (args.checkin === 'http') return client.checkIn();
-  const req = Object.assign(Readable.from([Buffer.from('{}')]), { method: 'POST', url: '/fl/v1/checkin', headers: { 'content-type': 'application/json', 'content-length': '2' } });
-  let status = 0;
-  let body = '';
-  const res = {
-    headersSent: false,
-    writeHead(code: number) {
-      status = code;
-      this.headersSent = true;
-      return this;
-    },
-    end(chunk?: string | Buffer) {
-      body = chunk === undefined ? '' : String(chunk);
-      return this;
-    },
-    destroy() {},
-  };
-  await aggregator.handle(req as unknown as IncomingMessage, res as unknown as ServerResponse);
-  if (status !== 200) throw new Error(`check-in: HTTP ${status} ${body}`);
-  return JSON.parse(body) as CheckInResult;
-}
 console.log(`federated: ${clientsPerRound} clients/round (q = ${selectionProbability.toFixed(4)}), ${rounds} rounds, dp ${dpMode}${dpMode === 'none' ? '' : `, z = ${noiseMultiplier.toFixed(3)}, δ = 1/${sequences.length}`}`);
 
 const perRound: { round: number; participants: number; ndcg10: number | null; hr10: number | null; epsilon: number | null; bytesPerClient: number; modelStep: number; seconds: number }[] = [];
@@ -369,7 +403,8 @@ const last = perRound[perRound.length - 1] as (typeof perRound)[number] & { ndcg
 const result = {
   dataset: data.name, users: sequences.length, evalUsers: evalCases.length, dp: dpMode, noiseMultiplier, delta, epsilon: last?.epsilon ?? null,
   model: args.model, bits, args,
-  prior: prior && { epsilonAlone: priorEpsilon, noiseMultiplier: priorNoise, maxItemsPerUser: PRIOR_MAX_ITEMS, totalEpsilon, central: centralPrior, federated: federatedPrior },
+  prior: priorRelease && { epsilonAlone: priorEpsilon, noiseMultiplier: priorNoise, maxItemsPerUser: PRIOR_MAX_ITEMS, buckets: Number(args['prior-buckets']), ...priorRelease, totalEpsilon, central: centralPrior, federated: federatedPrior },
+  scored,
   clientsPerRound, roundsPlanned: rounds, rounds: perRound, central: central && { 'NDCG@10': central.ndcg10, 'HR@10': central.hr10, ...central, seconds: centralSeconds, curve: centralCurve, lr: Number(args['central-lr']), batch: 128 },
   final: last && { 'NDCG@10': last.ndcg10, 'HR@10': last.hr10, ...last, ndcgVsCentral: central ? last.ndcg10 / central.ndcg10 : null }, federatedSeconds, throughput,
   parameterCount: model.parameterCount,
