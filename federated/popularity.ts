@@ -43,6 +43,8 @@ export function popularityIndicator(itemKeys: readonly string[], buckets: number
 export function popularitySummary(task: RoundTask, itemKeys: readonly string[]): Uint8Array {
   if (task.kind !== 'popularity' || !task.maxItems) throw new Error('not a popularity task');
   if (task.bits !== 8 || task.scale !== 1) throw new Error(`popularity summaries are 8-bit at scale 1, task asks ${task.bits}-bit at ${task.scale}`);
+  // the server allows at most 2^24 buckets; a task asking for more is not one it sent
+  if (!Number.isInteger(task.length) || task.length < 1 || task.length > 2 ** 24) throw new Error(`popularity task asks for ${task.length} buckets`);
   const ints = popularityIndicator(itemKeys, task.length, task.maxItems);
   return encodeSummary({ withinClip: true, roundId: task.roundId, modelVersion: task.modelVersion, scale: 1 }, ints);
 }

@@ -674,14 +674,21 @@ export async function createAggregator(options: AggregatorOptions): Promise<Aggr
       const version = popularityPath[1] === 'latest' ? ((await store.readState()).popularity?.version ?? 0) : Number(popularityPath[1]);
       const m = version > 0 && popularity ? await popularityRelease(version) : null;
       if (!m) throw new HttpError(404, version > 0 ? `no popularity release ${version}` : 'no popularity release yet');
-      res.writeHead(200, {
-        'content-type': 'application/octet-stream',
-        'content-length': String(m.bytes.length),
+      // every page's worker asks for `latest` (256 KiB at the default size): 'no-cache' + ETag
+      // lets the browser's HTTP cache keep it and revalidate, and an unchanged release costs a 304
+      const headers = {
+        etag: `"${m.sha256}"`,
         'x-silo-popularity-version': String(version),
         'x-silo-popularity-weight': String(popularity!.weight),
         'x-silo-sha256': m.sha256,
-        'cache-control': popularityPath[1] === 'latest' ? 'no-store' : 'public, max-age=31536000, immutable',
-      });
+        'cache-control': popularityPath[1] === 'latest' ? 'no-cache' : 'public, max-age=31536000, immutable',
+      };
+      if (req.headers['if-none-match']?.split(',').some((tag) => tag.trim() === headers.etag)) {
+        res.writeHead(304, headers);
+        res.end();
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(m.bytes.length), ...headers });
       res.end(m.bytes);
       return;
     }

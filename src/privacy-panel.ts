@@ -129,7 +129,9 @@ export class SiloPrivacyPanel extends Base {
     ui.federated.addEventListener('change', () => this.setFederated(ui.federated.checked));
     ui.epsilon = el('span', 'epsilon');
     ui.epsilon.className = 'muted';
-    fedLabel.append(ui.federated, ' Help improve recommendations for everyone (only noisy model updates leave this device)');
+    // says what actually leaves (server/PROTOCOL.md): under the default central DP the uploads
+    // themselves are not noised; what the server publishes is
+    fedLabel.append(ui.federated, ' Help improve recommendations for everyone (this device sends clipped model updates and the hashed ids of items you looked at recently; the server publishes them only summed over many shoppers, with noise)');
 
     const controls = el('div');
     controls.className = 'row';

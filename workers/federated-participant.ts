@@ -3,15 +3,21 @@
 // While the shopper has opted in, the worker:
 // - starts its personal model from the server's latest global model (SHA-256 verified) when
 //   the shopper has no model of their own yet; random init stays when the server is away;
-// - checks in; for a round task it starts from that round's global weights, trains on the
+// - checks in; for a model round it starts from that round's global weights, trains on the
 //   shopper's cleaned item sequence with the round's settings, and clips / noises /
-//   quantises the change (federated/client.ts, federated/summary.ts);
+//   quantises the change (federated/client.ts, federated/summary.ts); for a popularity
+//   round it marks the hash buckets of the shopper's most recent distinct items
+//   (federated/popularity.ts), with no model download or training;
 // - keeps the summary as pending in IndexedDB until the server has acknowledged it, then
 //   deletes it. The personal model is restored after the round and keeps serving.
 // Only the summary (no ids, no counts, no timestamps) and an empty check-in body leave the
 // device. Opting out stops the loop and deletes pending summaries.
+// Every shopper, opted in or not, also downloads the server's DP popularity prior (public,
+// sends nothing) at start-up; a participant again after each round it took part in.
 import * as tf from '@tensorflow/tfjs';
 import { trainRoundUpdate } from '../federated/client.ts';
+import { type PopularityPrior, popularitySummary } from '../federated/popularity.ts';
+import type { RoundTask } from '../federated/protocol.ts';
 import { decodeHeader } from '../federated/summary.ts';
 import { FederatedHttpClient } from '../federated/transport.ts';
 import type { Recommender } from './recommender.ts';
@@ -26,6 +32,8 @@ export interface ParticipantHost {
   runModelWork<T>(work: () => Promise<T>): Promise<T>;
   /** collection paused by the shopper: take part in no round either */
   paused(): boolean;
+  /** a newly downloaded popularity prior for the recommender */
+  usePopularity(prior: PopularityPrior): void;
 }
 
 export interface ParticipantState {
@@ -40,12 +48,14 @@ export interface ParticipantState {
   /** the global model's privacy account as the server last reported it: (ε, δ) spent in total */
   epsilon?: number;
   delta?: number;
+  /** release number of the popularity prior in use, if one was downloaded */
+  popularityVersion?: number;
 }
 
 export interface ParticipantOptions {
   /** pause between rounds after a summary was sent */
   intervalMs?: number;
-  /** give up on the global model download at start-up after this long (init must not hang) */
+  /** give up on the global model / popularity download after this long (init must not hang) */
   downloadTimeoutMs?: number;
 }
 
@@ -81,9 +91,7 @@ export class FederatedParticipant {
   async adoptGlobalModel(): Promise<boolean> {
     if (await this.store.loadModel()) return false;
     try {
-      const download = this.client.downloadModel('latest');
-      const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('global model download timed out')), this.downloadTimeoutMs));
-      const { version, weights } = await Promise.race([download, timeout]);
+      const { version, weights } = await this.withTimeout(this.client.downloadModel('latest'), 'global model download');
       return await this.host.runModelWork(async () => {
         const recommender = this.host.recommender();
         if (recommender.trainedOnEvents > 0 || (await this.store.loadModel())) return false; // trained meanwhile: keep it
@@ -102,6 +110,36 @@ export class FederatedParticipant {
     } catch (err) {
       this.state.lastError = `global model: ${(err as Error).message}`;
       return false;
+    }
+  }
+
+  /**
+   * Downloads the latest popularity prior and hands it to the recommender. A server that has
+   * released none (404) or a failed download leaves the prior in use (or none). Never throws.
+   */
+  async refreshPopularity(): Promise<void> {
+    try {
+      const prior = await this.withTimeout(this.client.downloadPopularity('latest'), 'popularity download');
+      if (prior.version === this.state.popularityVersion) return; // nothing new
+      this.host.usePopularity(prior);
+      this.state.popularityVersion = prior.version;
+    } catch (err) {
+      const message = (err as Error).message;
+      // none released yet is the normal state of a server without popularity rounds
+      if (!message.startsWith('HTTP 404')) this.state.lastError = `popularity prior: ${message}`;
+    }
+  }
+
+  /** Rejects after downloadTimeoutMs, so a server that stalls cannot hold up init or a round. */
+  private async withTimeout<T>(work: Promise<T>, what: string): Promise<T> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what} timed out`)), this.downloadTimeoutMs);
+    });
+    try {
+      return await Promise.race([work, timeout]);
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -169,16 +207,8 @@ export class FederatedParticipant {
       return;
     }
     const { task, token } = answer;
-    const global = await this.client.downloadModel(task.modelVersion);
-    if (global.version !== task.modelVersion) throw new Error(`asked for model v${task.modelVersion}, got v${global.version}`);
-    const summary = await this.host.runModelWork(async () => {
-      const recommender = this.host.recommender();
-      const sizes = (await recommender.model.getWeights()).map((w) => w.length);
-      let o = 0;
-      const globalWeights = sizes.map((n) => global.weights.subarray((o += n) - n, o));
-      // trainRoundUpdate restores the personal weights afterwards
-      return (await trainRoundUpdate({ model: recommender.model, globalWeights, task, sequences: [sequence], table: recommender.table })).summary;
-    });
+    const summary = await this.summarise(task, sequence);
+    // from here on both kinds of round are one path: pending in IndexedDB, upload, retry
     const id = await this.store.addSummary({ round: String(task.roundId), token, deadline: task.deadline, bytes: summary.slice().buffer });
     this.state.pending++;
     await this.upload(id, task.roundId, token, summary);
@@ -190,7 +220,31 @@ export class FederatedParticipant {
     } catch {
       /* the account is informational; the round is done */
     }
+    // a round this shopper took part in may have produced a release (or one came out since)
+    await this.refreshPopularity();
     this.schedule(this.intervalMs);
+  }
+
+  /** The summary a round task asks for, built from the shopper's item sequence (table indices). */
+  private async summarise(task: RoundTask, sequence: number[]): Promise<Uint8Array> {
+    const kind = task.kind ?? 'model';
+    if (kind === 'popularity') {
+      // item keys are the catalog's item_ids; the summary holds only their bucket indicator
+      const keys = this.host.recommender().table.keys;
+      return popularitySummary(task, sequence.map((index) => keys[index]));
+    }
+    // a kind this client does not know is refused rather than answered as a model round
+    if (kind !== 'model') throw new Error(`unknown round kind ${String(kind)}`);
+    const global = await this.client.downloadModel(task.modelVersion);
+    if (global.version !== task.modelVersion) throw new Error(`asked for model v${task.modelVersion}, got v${global.version}`);
+    return this.host.runModelWork(async () => {
+      const recommender = this.host.recommender();
+      const sizes = (await recommender.model.getWeights()).map((w) => w.length);
+      let o = 0;
+      const globalWeights = sizes.map((n) => global.weights.subarray((o += n) - n, o));
+      // trainRoundUpdate restores the personal weights afterwards
+      return (await trainRoundUpdate({ model: recommender.model, globalWeights, task, sequences: [sequence], table: recommender.table })).summary;
+    });
   }
 
   /** Sends one stored summary; deletes it once acknowledged or refused for good. */

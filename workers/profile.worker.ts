@@ -13,6 +13,7 @@ import type { Ga4Item } from '../src/events.ts';
 import { INTEREST_EVENTS, Recommender, historyFromEvents, type HistoryEntry } from './recommender.ts';
 import { DEFAULT_RETENTION, EventStore, type RetentionPolicy, openStore } from './store.ts';
 import { FederatedParticipant, type ParticipantState } from './federated-participant.ts';
+import type { PopularityPrior } from '../federated/popularity.ts';
 
 /** Optimiser steps per hold of the model lock while training (see scheduleTraining). */
 const TRAIN_CHUNK_STEPS = 2;
@@ -77,7 +78,7 @@ export interface WorkerStatus {
   /** why the last model update failed, if it did */
   lastError: string | null;
   paused: boolean;
-  /** the participation setting; no summary is produced or uploaded yet (see issue 4) */
+  /** the participation setting and its state (popularityVersion: the prior in use, also when not participating) */
   federated: { participate: boolean; epsilon?: number; delta?: number } & Partial<ParticipantState>;
 }
 
@@ -105,6 +106,15 @@ export class SiloWorker {
 
   private backendOrder: BackendName[] = [];
   private participant: FederatedParticipant | null = null;
+  /** the federated popularity prior; kept here so a rebuilt recommender gets it too */
+  private popularity: PopularityPrior | null = null;
+
+  /** A recommender over the catalog with the current prior (init, backend fallback, erase). */
+  private newRecommender(): Recommender {
+    const recommender = new Recommender(this.catalog);
+    recommender.setPopularity(this.popularity);
+    return recommender;
+  }
 
   async init(options: WorkerOptions): Promise<WorkerStatus> {
     this.trainSteps = options.trainSteps ?? 8;
@@ -119,7 +129,7 @@ export class SiloWorker {
     if (!catalogResponse.ok) throw new Error(`catalog ${options.catalogUrl}: HTTP ${catalogResponse.status}`);
     this.catalog = parseCatalog(await catalogResponse.json());
     this.catalogStats = buildCatalogStats(this.catalog);
-    this.recommender = new Recommender(this.catalog);
+    this.recommender = this.newRecommender();
     await this.store.prune();
     this.participate = (await this.store.getMeta<boolean>('federated.participate')) ?? false;
     this.events = await this.store.all();
@@ -132,10 +142,18 @@ export class SiloWorker {
       sequence: () => this.history.map((h) => h.index),
       runModelWork: (work) => this.withFallback(work),
       paused: () => this.paused,
+      usePopularity: (prior) => {
+        this.popularity = prior;
+        this.recommender.setPopularity(prior);
+        this.notify(); // the recommendations may have changed
+      },
     });
-    // no model of the shopper's own yet: start from the published global model when there is
-    // one (a download of public weights, sends nothing), random init otherwise
+    // public downloads that send nothing, side by side: the popularity prior (every shopper),
+    // and, with no model of the shopper's own yet, the published global model as its start
+    // (random init when there is none)
+    const popularity = this.participant.refreshPopularity();
     if (!restored) restored = await this.participant.adoptGlobalModel();
+    await popularity;
     if (this.participate) this.participant.start();
     if (!restored || this.recommender.trainedOnEvents < this.events.length) this.scheduleTraining();
     return this.status();
@@ -259,7 +277,7 @@ export class SiloWorker {
       const next = await chooseBackend(rest);
       this.choice = { backend: next.backend, skipped: [...this.choice.skipped, { backend: failed, reason }, ...next.skipped] };
       // the old backend's tensors may be unreadable: rebuild, then take the last saved weights
-      this.recommender = new Recommender(this.catalog);
+      this.recommender = this.newRecommender();
       await this.recommender.load(this.store);
       return work();
     }
@@ -285,6 +303,11 @@ export class SiloWorker {
     const scored = await this.withFallback(() => this.recommender.recommend(history, k, exclude));
     const { profile, explainEntries } = this.profileState();
     return scored.map((s) => {
+      if (s.popular) {
+        // placed by the popularity prior: "Popular in <category>", or with the profile's interest
+        const reason = explainRecommendation(s.item, [], { profile, popular: true });
+        return { item_id: s.item.item_id, score: s.score, reason: reason.text, reasonKind: reason.kind, item: s.item };
+      }
       if (!s.source) return { item_id: s.item.item_id, score: s.score, reason: s.reason, item: s.item };
       // the model's nearest history item gets the attention; explain.ts keeps it only if it
       // shares a category or brand with the candidate, else falls back to the profile
@@ -427,7 +450,7 @@ export class SiloWorker {
     await this.withModelLock(async () => {
       await this.store.clearAll();
       this.recommender.dispose();
-      this.recommender = new Recommender(this.catalog);
+      this.recommender = this.newRecommender();
     });
     this.lastEmbedding = null;
     // a pause or a participation choice is a setting, not data about the shopper

@@ -3,6 +3,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { CatalogItem } from '../src/catalog.ts';
 import { type SiloEvent } from '../src/events.ts';
+import type { PopularityPrior } from '../federated/popularity.ts';
 import { ItemTable, describeCatalogItem } from '../models/features.ts';
 import { SasRec, type SasRecConfig, makeBatch } from '../models/sasrec.ts';
 import type { EventStore, StoredModel } from './store.ts';
@@ -38,6 +39,8 @@ export interface ScoredItem {
   reason: string;
   /** the history entry nearest to the item in the model's embedding space (explanations) */
   source?: HistoryEntry;
+  /** a cold-start pick placed by the popularity prior (no history to explain it by) */
+  popular?: boolean;
 }
 
 /** The shopper's item sequence: interest events mapped to catalog indices, repeats collapsed. */
@@ -81,6 +84,9 @@ export class Recommender {
   private itemCache: tf.Tensor2D | null = null;
   private readonly optimizer: tf.Optimizer;
   trainedOnEvents = 0;
+  private popularity: PopularityPrior | null = null;
+  /** the prior's boost per table index and the boost above which an item is called popular, once per prior */
+  private boosts: { byIndex: Float64Array; popularAbove: number } | null = null;
 
   constructor(
     readonly catalog: readonly CatalogItem[],
@@ -155,6 +161,29 @@ export class Recommender {
     return scores;
   }
 
+  /**
+   * The federated popularity prior (federated/popularity.ts), or null for none. recommend()
+   * adds its boost to the model's scores; scoreItems() (rerank) does not: rerank orders the
+   * storefront's own list, which already brings the shop's order as a signal. No cached
+   * score depends on the prior (scoreCache holds rerank's model-only scores), so only the
+   * boosts are recomputed.
+   */
+  setPopularity(prior: PopularityPrior | null): void {
+    this.popularity = prior;
+    this.boosts = null;
+  }
+
+  private popularityBoosts(): { byIndex: Float64Array; popularAbove: number } | null {
+    if (!this.popularity) return null;
+    if (!this.boosts) {
+      const prior = this.popularity;
+      // hashing every key per call would not be free: once per prior
+      const byIndex = Float64Array.from(this.table.keys, (key, i) => (i === 0 ? 0 : prior.boost(key)));
+      this.boosts = { byIndex, popularAbove: prior.weight * Math.log1p(noiseFloor(prior.counts)) };
+    }
+    return this.boosts;
+  }
+
   private items(): tf.Tensor2D {
     // kept: the cache outlives the tidy() scopes that first ask for it
     this.itemCache ??= tf.keep(this.model.itemEmbeddings(this.tableTensor));
@@ -166,20 +195,28 @@ export class Recommender {
     const seq = history.map((h) => h.index);
     const seen = new Set(seq);
     const candidates: { index: number; score: number }[] = [];
+    const prior = this.popularityBoosts();
+    const boosts = prior?.byIndex;
     if (seq.length === 0) {
-      // nothing known yet: the storefront's own order, in stock first
-      for (let i = 1; i < this.table.size && candidates.length < k; i++) {
+      // nothing known yet: in-stock items by the popularity prior when there is one (ties,
+      // such as items it gives nothing, keep the storefront's own order), else that order
+      for (let i = 1; i < this.table.size && (boosts || candidates.length < k); i++) {
         const item = this.catalog[i - 1];
         if (item.in_stock === false || exclude.has(item.item_id)) continue;
-        candidates.push({ index: i, score: 0 });
+        insertTopK(candidates, { index: i, score: boosts ? boosts[i] : 0 }, k);
       }
-      return candidates.map((c) => ({ item: this.catalog[c.index - 1], score: 0, reason: coldReason(this.catalog[c.index - 1]) }));
+      return candidates.map((c) => {
+        const item = this.catalog[c.index - 1];
+        // "popular" only where the count stands clear of the release's noise
+        const popular = !!prior && c.score > prior.popularAbove;
+        return popular ? { item, score: c.score, reason: 'Popular right now', popular } : { item, score: c.score, reason: coldReason(item) };
+      });
     }
     const scores = await this.model.scoreNext([seq], this.tableTensor, this.items());
     for (let i = 1; i < scores.length; i++) {
       const item = this.catalog[i - 1];
       if (seen.has(i) || item.in_stock === false || exclude.has(item.item_id)) continue;
-      insertTopK(candidates, { index: i, score: scores[i] }, k);
+      insertTopK(candidates, { index: i, score: boosts ? scores[i] + boosts[i] : scores[i] }, k);
     }
     const nearest = await this.nearestHistory(candidates.map((c) => c.index), history);
     return candidates.map((c, j) => {
@@ -260,6 +297,17 @@ export class Recommender {
     this.model.dispose();
     this.optimizer.dispose();
   }
+}
+
+/**
+ * 4σ of a popularity release's Gaussian noise, σ estimated from the median |count| (0.6745σ
+ * for pure noise): most buckets hold no item, and a release carries no noise scale. Above it
+ * a count is real with high probability; below it the prior's order is mostly noise.
+ */
+function noiseFloor(counts: Float32Array): number {
+  if (counts.length === 0) return 0;
+  const magnitudes = Float32Array.from(counts, Math.abs).sort();
+  return (4 * magnitudes[magnitudes.length >> 1]) / 0.6745;
 }
 
 function coldReason(item: CatalogItem): string {

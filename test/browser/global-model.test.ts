@@ -30,9 +30,10 @@ it('a new shopper starts from the verified global model without taking part in r
 
   expect(status.federated).toMatchObject({ participate: false, startedFromVersion: version });
   expect(await storedModels(page)).toEqual([{ sha256: published.headers.get('x-silo-sha256'), trainedOnEvents: 0 }]);
-  // not participating: the download is the only protocol request, and nothing is sent
+  // not participating: the public downloads (the model; the popularity prior, of which this
+  // server has none) are the only protocol requests, and nothing is sent
   const protocol = requests.filter((r) => new URL(r.url()).pathname.startsWith('/fl/'));
-  expect(protocol.map((r) => `${r.method()} ${new URL(r.url()).pathname}`)).toEqual(['GET /fl/v1/model/latest']);
+  expect(protocol.map((r) => `${r.method()} ${new URL(r.url()).pathname}`).sort()).toEqual(['GET /fl/v1/model/latest', 'GET /fl/v1/popularity/latest']);
   expect(requests.filter((r) => r.method() !== 'GET')).toEqual([]);
   expect(await page.evaluate(async () => (await window.silo.recommend({ k: 4 })).length)).toBe(4);
   expect(errors).toEqual([]);

@@ -90,7 +90,7 @@ it('no event data leaves the page, and nothing goes to another host', async () =
   // no request carries a query string, and the protocol's reads are only its public ones
   for (const r of seen) expect(new URL(r.url).search, `query string in ${r.url}`).toBe('');
   const protocol = seen.filter((r) => new URL(r.url).pathname.startsWith(API_PREFIX + '/'));
-  for (const r of protocol.filter((p) => p.method === 'GET')) expect(new URL(r.url).pathname).toMatch(/^\/fl\/v1\/(model\/(\d+|latest)|status)$/);
+  for (const r of protocol.filter((p) => p.method === 'GET')) expect(new URL(r.url).pathname).toMatch(/^\/fl\/v1\/(model\/(\d+|latest)|popularity\/latest|status)$/);
   // everything else is a read, or one of the protocol's requests, each with exactly its body
   const writes = seen.filter((r) => r.method !== 'GET');
   const uploads = writes.filter((r) => /^\/fl\/v1\/rounds\/\d+\/summary$/.test(new URL(r.url).pathname));

@@ -333,6 +333,14 @@ describe.each(['file', 'redis'] as const)('aggregation server over loopback HTTP
 
     const prior = await client.downloadPopularity();
     expect(prior.version).toBe(1);
+    // a browser's HTTP cache revalidates `latest` with its ETag: unchanged, it costs a 304
+    const fresh = await fetch(first.base + '/fl/v1/popularity/latest');
+    expect(fresh.headers.get('cache-control')).toBe('no-cache');
+    const etag = fresh.headers.get('etag')!;
+    expect(etag).toBe(`"${fresh.headers.get('x-silo-sha256')}"`);
+    const revalidated = await fetch(first.base + '/fl/v1/popularity/latest', { headers: { 'if-none-match': etag } });
+    expect(revalidated.status).toBe(304);
+    expect((await revalidated.arrayBuffer()).byteLength).toBe(0);
     expect(prior.weight).toBe(0.5);
     // the release is the true sum plus N(0, (z·√maxItems)²) per bucket: z·√5 = 4.47
     let sum = 0;
