@@ -7,6 +7,7 @@ import { HEADER_BYTES, SUMMARY_MAGIC } from '../../federated/summary.ts';
 import { freshContext, pinDemoBackends } from './chromium.ts';
 import { useFederatedDemo } from './fl-server.ts';
 import { useChromium } from './use-chromium.ts';
+import { until } from './until.ts';
 
 const browser = useChromium();
 const federatedDemo = useFederatedDemo();
@@ -55,16 +56,6 @@ async function browse(page: Page, n: number): Promise<void> {
     for (const item of items.slice(0, count)) window.silo.track('view_item', { items: [{ item_id: item.item_id }] });
     await window.silo.settled();
   }, n);
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = 120_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
 }
 
 describe('federated participation', () => {

@@ -16,6 +16,7 @@ import type { CatalogItem } from '../../src/catalog.ts';
 import { freshContext, pinDemoBackends } from './chromium.ts';
 import { useFederatedDemo } from './fl-server.ts';
 import { useChromium } from './use-chromium.ts';
+import { until } from './until.ts';
 
 const BUCKETS = 65536;
 const MAX_ITEMS = 3;
@@ -33,16 +34,6 @@ interface Seen {
   method: string;
   headers: Record<string, string>;
   body: Buffer | null;
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = 120_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
 }
 
 it('a shopper uploads only its recent-item indicator; the released prior ranks a new shopper\'s recommendations', async () => {
