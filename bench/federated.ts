@@ -246,6 +246,7 @@ for (const file of args['score-weights']?.split(',') ?? []) {
   console.log(`${file}: NDCG@10 ${m.ndcg10.toFixed(4)} HR@10 ${m.hr10.toFixed(4)}`);
   scored.push({ file, 'NDCG@10': m.ndcg10, 'HR@10': m.hr10, prior: await withPrior(weights) });
 }
+tf.tidy(() => model.setWeights(initialWeights)); // the centralised reference starts from scratch
 
 /**
  * Ablation for the centralised reference (--central-id-rows): 'frozen' keeps the item table's
