@@ -257,12 +257,14 @@ export async function createAggregator(options: AggregatorOptions): Promise<Aggr
   // several instances) keeps one partial sum per instance and the closer adds them.
   // Order-statistic strategies: the closer streams the round's summaries from the store.
   if (strategy.needs === 'sum' && typeof strategy.begin(1, { clipNorm: 1, clientNoiseStd: 0 }).addPresummed !== 'function') throw new Error(`strategy ${strategy.name} declares needs 'sum' but its accumulator has no addPresummed`);
+  /** a round's participant cap (popularity rounds have their own; rounds opened before caps were stored: the option's) */
+  const capOf = (round: OpenRound) => round.maxParticipants ?? maxParticipants;
   // (popularity rounds are always summed)
   const keepsSum = (round: OpenRound) => store.exclusive && (round.keep ?? strategy.needs) === 'sum';
   let running: RunningSum | null = null;
   async function startRunningSum(round: OpenRound, replay: boolean): Promise<void> {
     if (!keepsSum(round) || running?.roundId === round.id) return;
-    const rs = new RunningSum(round.id, Math.fround(round.task.scale), round.task.length, round.maxParticipants ?? maxParticipants, round.task.bits);
+    const rs = new RunningSum(round.id, Math.fround(round.task.scale), round.task.length, capOf(round), round.task.bits);
     running = rs; // set before any await, so concurrent check-ins share it
     if (replay) {
       // restart: every acknowledged upload of the open round back into the sum
@@ -315,7 +317,7 @@ export async function createAggregator(options: AggregatorOptions): Promise<Aggr
         selected: counts.selected,
         accepted: counts.accepted,
         minParticipants,
-        maxParticipants: cur.round.maxParticipants ?? maxParticipants,
+        maxParticipants: capOf(cur.round),
         deadline: cur.round.task.deadline,
         clipNorm: cur.round.settings.clipNorm,
         closing: cur.closing,
@@ -410,7 +412,7 @@ export async function createAggregator(options: AggregatorOptions): Promise<Aggr
     if (rs && rs.count === (await store.counts(round.id)).accepted) return { sum: rs.sum, scale: rs.scale, count: rs.count, withinClip: rs.withinClip };
     // a shared store's round: the instances' partial sums, added up (a few model-sized vectors)
     if (round.keep === 'sum' && store.roundSum) return { ...(await store.roundSum(round.id)), scale };
-    const sum = new RunningSum(round.id, scale, round.task.length, round.maxParticipants ?? maxParticipants, round.task.bits);
+    const sum = new RunningSum(round.id, scale, round.task.length, capOf(round), round.task.bits);
     const scratch = new Uint8Array(HEADER_BYTES + round.task.length * 4);
     for await (const stored of store.summaries(round.id)) {
       // word-aligned values take the fast path; a copy into aligned scratch costs far less than the slow path
@@ -572,7 +574,7 @@ export async function createAggregator(options: AggregatorOptions): Promise<Aggr
     const q = round?.task.kind === 'popularity' ? popularity!.selectionProbability : selectionProbability;
     if (!round || random() >= q) return wait;
     const token = randomBytes(16).toString('hex');
-    if (!(await store.issueToken(round.id, token, round.maxParticipants ?? maxParticipants))) return wait;
+    if (!(await store.issueToken(round.id, token, capOf(round)))) return wait;
     if (snapshot.round?.id === round.id) snapshot.round.selected++;
     return { status: 'task', task: round.task, token };
   }
@@ -631,7 +633,7 @@ export async function createAggregator(options: AggregatorOptions): Promise<Aggr
       throw new HttpError(409, 'this client already uploaded a summary in this round');
     }
     if (snapshot.round?.id === roundId) snapshot.round.accepted = Math.max(snapshot.round.accepted, r.accepted);
-    if (r.accepted >= (round.maxParticipants ?? maxParticipants)) await closeRound(roundId);
+    if (r.accepted >= capOf(round)) await closeRound(roundId);
     return r.accepted;
   }
 
