@@ -81,6 +81,8 @@ export interface AggregatorOptions {
   /** how long a client that was not selected should wait */
   retryAfterSeconds?: number;
   random?: () => number;
+  /** milliseconds since the epoch, for round deadlines; default Date.now (tests move it by hand) */
+  clock?: () => number;
 }
 
 export interface Aggregator {
@@ -217,6 +219,7 @@ export async function createAggregator(options: AggregatorOptions): Promise<Aggr
   const delta = options.delta ?? 1e-5;
   const retryAfterSeconds = options.retryAfterSeconds ?? 60;
   const random = options.random ?? secureRandom();
+  const clock = options.clock ?? Date.now;
   const length = options.initialWeights.length;
   if (minParticipants < 1 || maxParticipants < minParticipants) throw new Error('need 1 ≤ minParticipants ≤ maxParticipants');
   const popularity = options.popularity && {
@@ -555,7 +558,7 @@ export async function createAggregator(options: AggregatorOptions): Promise<Aggr
     if (ticking || closed) return;
     ticking = true;
     void (async () => {
-      const cur = await current(Date.now());
+      const cur = await current(clock());
       // a closer that crashed leaves its round "closing": take it over once its lease expired
       if (cur?.closing) await closeRound(cur.round.id);
       else await refresh();
@@ -642,13 +645,13 @@ export async function createAggregator(options: AggregatorOptions): Promise<Aggr
     if (path === '/checkin') {
       if (method !== 'POST') throw new HttpError(405, 'use POST');
       await readBody(req, 4096); // no fields are defined for v1; the body is ignored
-      sendJson(res, 200, await checkIn(Date.now()));
+      sendJson(res, 200, await checkIn(clock()));
       return;
     }
     if (path === '/status') {
       if (method !== 'GET') throw new HttpError(405, 'use GET');
       await settledCloses();
-      await current(Date.now());
+      await current(clock());
       sendJson(res, 200, await refresh());
       return;
     }
@@ -700,7 +703,7 @@ export async function createAggregator(options: AggregatorOptions): Promise<Aggr
       const body = await readBody(req, maxBody, bodies);
       const token = req.headers['x-silo-token'];
       try {
-        const accepted = await acceptSummary(Number(upload[1]), typeof token === 'string' ? token : undefined, body, Date.now());
+        const accepted = await acceptSummary(Number(upload[1]), typeof token === 'string' ? token : undefined, body, clock());
         sendJson(res, 202, { accepted: true, roundParticipants: accepted });
       } finally {
         bodies.give(body); // the store holds no reference once accept() settled
@@ -726,7 +729,7 @@ export async function createAggregator(options: AggregatorOptions): Promise<Aggr
     },
     status: () => snapshot,
     fetchStatus: async () => {
-      await current(Date.now());
+      await current(clock());
       return refresh();
     },
     closeRoundNow() {

@@ -7,7 +7,7 @@ import { HEADER_BYTES, SUMMARY_MAGIC } from '../../federated/summary.ts';
 import { freshContext, pinDemoBackends } from './chromium.ts';
 import { useFederatedDemo } from './fl-server.ts';
 import { useChromium } from './use-chromium.ts';
-import { until } from './until.ts';
+import { until } from '../until.ts';
 
 const browser = useChromium();
 const federatedDemo = useFederatedDemo();

@@ -16,7 +16,7 @@ import type { CatalogItem } from '../../src/catalog.ts';
 import { freshContext, pinDemoBackends } from './chromium.ts';
 import { useFederatedDemo } from './fl-server.ts';
 import { useChromium } from './use-chromium.ts';
-import { until } from './until.ts';
+import { until } from '../until.ts';
 
 const BUCKETS = 65536;
 const MAX_ITEMS = 3;

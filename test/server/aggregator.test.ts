@@ -16,6 +16,7 @@ import { RedisStore } from '../../server/redis-store.ts';
 import { ServerAdam, ServerMomentum, type ServerOptimizer } from '../../server/server-optimizers.ts';
 import type { AggregatorStore } from '../../server/store.ts';
 import { type AggregationStrategy, DpFedAvg, FedAvg, TrimmedMean } from '../../server/strategies.ts';
+import { until } from '../until.ts';
 import { startRedis } from './redis-server.ts';
 
 const LENGTH = 500;
@@ -217,22 +218,29 @@ describe.each(['file', 'redis'] as const)('aggregation server over loopback HTTP
   });
 
   it('closes a round at the deadline: aggregates with ≥ min participants, abandons below', async () => {
-    const { base, agg } = await start({ kind, where: newWhere(kind), roundDurationMs: 300 });
+    // a hand-moved clock: the deadline passes when the test says so, however slow the machine
+    let now = Date.now();
+    const { base, agg } = await start({ kind, where: newWhere(kind), roundDurationMs: 300, clock: () => now });
     const client = new FederatedHttpClient(base);
     const a = await checkInTask(client);
     await client.uploadSummary(a.task.roundId, a.token, summaryFor(a.task, 0.01));
-    await new Promise((r) => setTimeout(r, 400));
-    expect(agg.status().round).toBeNull(); // 1 < min 2: abandoned
+    now = a.task.deadline; // the timer (every 75 ms) now finds the round due
+    await until('the deadline close', () => agg.status().round === null, 10_000, 25); // 1 < min 2: abandoned
     expect(agg.status().modelVersion).toBe(1);
     const late = await post(base, `/fl/v1/rounds/${a.task.roundId}/summary`, summaryFor(a.task, 0.01), a.token);
     expect(late.status).toBe(409);
     const b = await checkInTask(client);
     const c = await checkInTask(client);
     expect(b.task.roundId).toBe(a.task.roundId + 1);
+    expect(c.task.roundId).toBe(b.task.roundId);
     await client.uploadSummary(b.task.roundId, b.token, summaryFor(b.task, 0.01));
     await client.uploadSummary(c.task.roundId, c.token, summaryFor(c.task, 0.01));
-    await new Promise((r) => setTimeout(r, 400));
-    expect(agg.status().modelVersion).toBe(2); // 2 ≥ min: aggregated at the deadline
+    now = b.task.deadline - 1;
+    await new Promise((r) => setTimeout(r, 200)); // a few ticks before the deadline change nothing
+    expect(agg.status().modelVersion).toBe(1);
+    now = b.task.deadline;
+    await until('the deadline aggregation', () => agg.status().modelVersion === 2, 10_000, 25); // 2 ≥ min: aggregated at the deadline
+    expect(agg.status().history[0].participants).toBe(2);
   });
 
   it('closeRoundNow aggregates with enough participants and abandons otherwise', async () => {

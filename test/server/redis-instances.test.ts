@@ -11,6 +11,7 @@ import { mulberry32 } from '../../models/metrics.ts';
 import { createAggregator, type Aggregator } from '../../server/aggregator.ts';
 import { RedisStore } from '../../server/redis-store.ts';
 import { FedAvg, TrimmedMean } from '../../server/strategies.ts';
+import { until } from '../until.ts';
 import { startRedis } from './redis-server.ts';
 
 const LENGTH = 2000;
@@ -162,11 +163,10 @@ describe('several aggregator instances on one Redis', () => {
     expect(late.status).toBe(409);
     expect((await survivor.client.checkIn()).status).toBe('wait'); // no new round while one is closing
     // the lease expires; the survivor's timer (1 s) takes the close over
-    let s = await survivor.agg.fetchStatus();
-    for (let waited = 0; s.modelVersion < 2 && waited < 15_000; waited += 100) {
-      await new Promise((r) => setTimeout(r, 100));
-      s = await survivor.agg.fetchStatus();
-    }
+    const s = await until('the survivor to take the close over', async () => {
+      const now = await survivor.agg.fetchStatus();
+      return now.modelVersion >= 2 && now;
+    }, 15_000, 100);
     expect(s.modelVersion).toBe(2);
     expect(s.history[0].participants).toBe(3);
   });
