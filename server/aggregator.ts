@@ -577,8 +577,10 @@ export async function createAggregator(options: AggregatorOptions): Promise<Aggr
     const q = round?.task.kind === 'popularity' ? popularity!.selectionProbability : selectionProbability;
     if (!round || random() >= q) return wait;
     const token = randomBytes(16).toString('hex');
-    if (!(await store.issueToken(round.id, token, capOf(round)))) return wait;
-    if (snapshot.round?.id === round.id) snapshot.round.selected++;
+    const selected = await store.issueToken(round.id, token, capOf(round));
+    if (!selected) return wait;
+    // the store's count, not ++: a timer refresh may already have counted this token
+    if (snapshot.round?.id === round.id) snapshot.round.selected = Math.max(snapshot.round.selected, selected);
     return { status: 'task', task: round.task, token };
   }
 

@@ -298,8 +298,8 @@ export class FileStore implements AggregatorStore {
     return !!this.file?.round && this.file.round.id === roundId && !this.closing;
   }
 
-  async issueToken(roundId: number, token: string, max: number): Promise<boolean> {
-    if (!this.isOpen(roundId) || this.tokens.size >= max) return false;
+  async issueToken(roundId: number, token: string, max: number): Promise<number> {
+    if (!this.isOpen(roundId) || this.tokens.size >= max) return 0;
     this.tokens.set(token, 0);
     const write = this.log!.append(record(TOKEN_ISSUED, token, null));
     try {
@@ -308,7 +308,7 @@ export class FileStore implements AggregatorStore {
       this.tokens.delete(token);
       throw e;
     }
-    return true;
+    return this.tokens.size;
   }
 
   /** the open round log's group-commit counters (records written, fdatasync calls) */

@@ -65,7 +65,7 @@ return ARGV[1]`,
     lua: `if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 if redis.call('HLEN', KEYS[2]) >= tonumber(ARGV[3]) then return 0 end
 if redis.call('HSETNX', KEYS[2], ARGV[2], '0') == 0 then return 0 end
-return 1`,
+return redis.call('HLEN', KEYS[2])`,
   },
   // KEYS: current, tokens, summaries; ARGV: id, token, summary
   siloAccept: {
@@ -264,8 +264,8 @@ export class RedisStore implements AggregatorStore {
     }
   }
 
-  async issueToken(roundId: number, token: string, max: number): Promise<boolean> {
-    return (await this.script('siloIssue', this.k('current'), this.k('round', roundId, 'tokens'), String(roundId), token, String(max))) === 1;
+  async issueToken(roundId: number, token: string, max: number): Promise<number> {
+    return Number(await this.script('siloIssue', this.k('current'), this.k('round', roundId, 'tokens'), String(roundId), token, String(max)));
   }
 
   async counts(roundId: number): Promise<{ selected: number; accepted: number }> {

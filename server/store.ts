@@ -117,8 +117,11 @@ export interface AggregatorStore {
    * `make` may be called again if another instance opened and closed a round meanwhile.
    */
   openRound(make: (id: number) => OpenRound): Promise<OpenRound | null>;
-  /** records a fresh upload token if the round is open and has fewer than `max` tokens out */
-  issueToken(roundId: number, token: string, max: number): Promise<boolean>;
+  /**
+   * Records a fresh upload token if the round is open and has fewer than `max` tokens out.
+   * Resolves the number of tokens out after it, or 0 (nothing recorded) when refused.
+   */
+  issueToken(roundId: number, token: string, max: number): Promise<number>;
   /** issued tokens and accepted summaries of the round */
   counts(roundId: number): Promise<{ selected: number; accepted: number }>;
   /**

@@ -263,7 +263,7 @@ describe('Redis group commit', () => {
     })))!;
     expect(store.sumsRound(round)).toBe(true);
     const tokens = ['a', 'b', 'c', 'd'].map((c) => c.repeat(32));
-    for (const t of tokens.slice(0, 3)) expect(await store.issueToken(round.id, t, 10)).toBe(true);
+    for (const [i, t] of tokens.slice(0, 3).entries()) expect(await store.issueToken(round.id, t, 10)).toBe(i + 1);
     const values = (i: number, withinClip = true, tooLarge = false) => ({
       ints: new Int16Array(LENGTH).map((_, j) => ((i * 7 + j * 3) % 11) - 5),
       withinClip,
