@@ -36,4 +36,10 @@ export interface RoundTask {
   deadline: number;
 }
 
-export type CheckInResponse = { status: 'task'; task: RoundTask } | { status: 'wait'; retryAfterSeconds: number };
+/**
+ * `retryAfterSeconds`: check in again no sooner. After a task, and after a "wait" given while
+ * a round was open (not selected, or no place left), it runs to that round's deadline: the
+ * accountant's sampling rate q assumes one draw per shopper per round, so a client must not
+ * ask the same round twice. It is relative, so a client's clock skew does not matter.
+ */
+export type CheckInResponse = { status: 'task'; task: RoundTask; retryAfterSeconds: number } | { status: 'wait'; retryAfterSeconds: number };

@@ -573,7 +573,10 @@ export async function createAggregator(options: AggregatorOptions): Promise<Aggr
   async function checkIn(now: number): Promise<CheckInResponse & { token?: string }> {
     const cur = await current(now);
     const round = cur ? (cur.closing ? null : cur.round) : await openRound(now);
-    const wait = { status: 'wait' as const, retryAfterSeconds };
+    // one draw per shopper per round (the accountant's q): whatever this answer, the client
+    // is told not to ask again before the round's deadline
+    const untilDeadline = round ? Math.ceil((round.task.deadline - now) / 1000) + 1 : 0;
+    const wait = { status: 'wait' as const, retryAfterSeconds: Math.max(retryAfterSeconds, untilDeadline) };
     const q = round?.task.kind === 'popularity' ? popularity!.selectionProbability : selectionProbability;
     if (!round || random() >= q) return wait;
     const token = randomBytes(16).toString('hex');
@@ -581,7 +584,7 @@ export async function createAggregator(options: AggregatorOptions): Promise<Aggr
     if (!selected) return wait;
     // the store's count, not ++: a timer refresh may already have counted this token
     if (snapshot.round?.id === round.id) snapshot.round.selected = Math.max(snapshot.round.selected, selected);
-    return { status: 'task', task: round.task, token };
+    return { status: 'task', task: round.task, token, retryAfterSeconds: untilDeadline };
   }
 
   /** Checks the header against the round; throws HttpError 400/409. */

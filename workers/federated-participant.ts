@@ -3,7 +3,8 @@
 // While the shopper has opted in, the worker:
 // - starts its personal model from the server's latest global model (SHA-256 verified) when
 //   the shopper has no model of their own yet; random init stays when the server is away;
-// - checks in; for a model round it starts from that round's global weights, trains on the
+// - checks in at most once per round, in all its tabs together (the server's accounting
+//   assumes one draw per shopper per round); for a model round it starts from that round's global weights, trains on the
 //   shopper's cleaned item sequence with the round's settings, and clips / noises /
 //   quantises the change (federated/client.ts, federated/summary.ts); for a popularity
 //   round it marks the hash buckets of the shopper's most recent distinct items
@@ -19,7 +20,7 @@ import { trainRoundUpdate } from '../federated/client.ts';
 import { type PopularityPrior, popularitySummary } from '../federated/popularity.ts';
 import type { RoundTask } from '../federated/protocol.ts';
 import { decodeHeader } from '../federated/summary.ts';
-import { FederatedHttpClient } from '../federated/transport.ts';
+import { type CheckInResult, FederatedHttpClient } from '../federated/transport.ts';
 import type { Recommender } from './recommender.ts';
 import type { EventStore } from './store.ts';
 
@@ -50,6 +51,8 @@ export interface ParticipantState {
   delta?: number;
   /** release number of the popularity prior in use, if one was downloaded */
   popularityVersion?: number;
+  /** earliest next check-in (ms since epoch), shared by every tab of this shopper */
+  nextCheckIn?: number;
 }
 
 export interface ParticipantOptions {
@@ -61,6 +64,15 @@ export interface ParticipantOptions {
 
 /** Below this the sequence has no (input, next item) pair: nothing to learn, so no check-in. */
 const MIN_SEQUENCE = 2;
+
+/**
+ * IndexedDB meta key: the earliest time (this device's clock, ms) of the next check-in. Kept
+ * in the database, not in the worker, so a reload or a second tab of the same shopper cannot
+ * ask the same round again (the server's accounting assumes one draw per shopper per round).
+ */
+const NEXT_CHECK_IN = 'federated.nextCheckIn';
+/** Web Lock held across "read NEXT_CHECK_IN, check in, write it", so two tabs cannot both pass. */
+const CHECK_IN_LOCK = 'silo-federated-check-in';
 
 export class FederatedParticipant {
   readonly state: ParticipantState = { startedFromVersion: null, uploaded: 0, pending: 0, lastRound: null, lastError: null };
@@ -201,9 +213,13 @@ export class FederatedParticipant {
       return;
     }
     this.waitingForData = false;
-    const answer = await this.client.checkIn();
+    const answer = await this.checkInOncePerRound();
+    if ('notBefore' in answer) {
+      this.schedule(answer.notBefore - Date.now());
+      return;
+    }
     if (answer.status !== 'task' || !answer.token) {
-      this.schedule(answer.status === 'wait' ? answer.retryAfterSeconds * 1000 : this.intervalMs);
+      this.schedule(answer.retryAfterSeconds * 1000);
       return;
     }
     const { task, token } = answer;
@@ -222,7 +238,32 @@ export class FederatedParticipant {
     }
     // a round this shopper took part in may have produced a release (or one came out since)
     await this.refreshPopularity();
+    // the next attempt finds NEXT_CHECK_IN (≥ intervalMs, and past this round) and waits for it
     this.schedule(this.intervalMs);
+  }
+
+  /**
+   * Checks in unless this shopper (in any tab) already asked within the last answer's
+   * retryAfterSeconds; then resolves when it may next. Under a Web Lock where the browser has
+   * them, so the read and the write of NEXT_CHECK_IN cannot interleave between tabs.
+   */
+  private async checkInOncePerRound(): Promise<CheckInResult | { notBefore: number }> {
+    const checkIn = async (): Promise<CheckInResult | { notBefore: number }> => {
+      const notBefore = (await this.store.getMeta<number>(NEXT_CHECK_IN)) ?? 0;
+      if (Date.now() < notBefore) {
+        this.state.nextCheckIn = notBefore;
+        return { notBefore };
+      }
+      const answer = await this.client.checkIn();
+      // a task's round also ends no sooner than intervalMs from now for this shopper
+      // (a server from before retryAfterSeconds on tasks sends none: intervalMs alone then)
+      const waitMs = Math.max((answer.retryAfterSeconds ?? 0) * 1000, answer.status === 'task' ? this.intervalMs : 0);
+      this.state.nextCheckIn = Date.now() + waitMs;
+      await this.store.setMeta(NEXT_CHECK_IN, this.state.nextCheckIn);
+      return answer;
+    };
+    const locks = (globalThis.navigator as Navigator | undefined)?.locks;
+    return locks ? locks.request(CHECK_IN_LOCK, checkIn) : checkIn();
   }
 
   /** The summary a round task asks for, built from the shopper's item sequence (table indices). */

@@ -243,6 +243,25 @@ describe.each(['file', 'redis'] as const)('aggregation server over loopback HTTP
     expect(agg.status().history[0].participants).toBe(2);
   });
 
+  it('tells every client of an open round not to check in again before its deadline: one draw per shopper per round', async () => {
+    let now = Date.now();
+    const draws = [0.9]; // the first check-in is not selected (0.9 ≥ q), the rest are
+    const { base } = await start({ kind, where: newWhere(kind), roundDurationMs: 120_000, clock: () => now, selectionProbability: 0.5, maxParticipants: 2, random: () => draws.shift() ?? 0.1 });
+    const client = new FederatedHttpClient(base);
+    const refused = await client.checkIn(); // opens the round, deadline now + 120 s
+    expect(refused).toEqual({ status: 'wait', retryAfterSeconds: 121 });
+    now += 30_000;
+    const selected = await client.checkIn();
+    expect(selected.status).toBe('task');
+    expect(selected.retryAfterSeconds).toBe(91); // the task's round: no second draw either
+    expect(selected.status === 'task' && selected.task.deadline - now).toBe(90_000);
+    await client.checkIn();
+    now += 20_000;
+    expect(await client.checkIn()).toEqual({ status: 'wait', retryAfterSeconds: 71 }); // no place left (2 tokens out)
+    now += 60_000; // 10 s before the deadline: never less than the configured 60 s
+    expect(await client.checkIn()).toEqual({ status: 'wait', retryAfterSeconds: 60 });
+  });
+
   it('closeRoundNow aggregates with enough participants and abandons otherwise', async () => {
     const { base, agg } = await start({ kind, where: newWhere(kind) });
     const client = new FederatedHttpClient(base);
