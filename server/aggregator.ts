@@ -78,7 +78,7 @@ export interface AggregatorOptions {
   delta?: number;
   /** also run popularity rounds and publish the popularity prior (off when absent) */
   popularity?: PopularityOptions;
-  /** how long a client that was not selected should wait */
+  /** the least a check-in answer tells a client to wait (default 60); while a round is open, to its deadline */
   retryAfterSeconds?: number;
   random?: () => number;
   /** milliseconds since the epoch, for round deadlines; default Date.now (tests move it by hand) */

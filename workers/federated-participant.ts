@@ -4,8 +4,8 @@
 // - starts its personal model from the server's latest global model (SHA-256 verified) when
 //   the shopper has no model of their own yet; random init stays when the server is away;
 // - checks in at most once per round, in all its tabs together (the server's accounting
-//   assumes one draw per shopper per round); for a model round it starts from that round's global weights, trains on the
-//   shopper's cleaned item sequence with the round's settings, and clips / noises /
+//   assumes one draw per shopper per round); for a model round it starts from that round's
+//   global weights, trains on the shopper's cleaned item sequence with the round's settings, and clips / noises /
 //   quantises the change (federated/client.ts, federated/summary.ts); for a popularity
 //   round it marks the hash buckets of the shopper's most recent distinct items
 //   (federated/popularity.ts), with no model download or training;
@@ -214,12 +214,8 @@ export class FederatedParticipant {
     }
     this.waitingForData = false;
     const answer = await this.checkInOncePerRound();
-    if ('notBefore' in answer) {
-      this.schedule(answer.notBefore - Date.now());
-      return;
-    }
-    if (answer.status !== 'task' || !answer.token) {
-      this.schedule(answer.retryAfterSeconds * 1000);
+    if (answer?.status !== 'task' || !answer.token) {
+      this.schedule((this.state.nextCheckIn ?? 0) - Date.now());
       return;
     }
     const { task, token } = answer;
@@ -244,15 +240,16 @@ export class FederatedParticipant {
 
   /**
    * Checks in unless this shopper (in any tab) already asked within the last answer's
-   * retryAfterSeconds; then resolves when it may next. Under a Web Lock where the browser has
-   * them, so the read and the write of NEXT_CHECK_IN cannot interleave between tabs.
+   * retryAfterSeconds (then null). Either way state.nextCheckIn says when it may next. Under a
+   * Web Lock where the browser has them, so the read and the write of NEXT_CHECK_IN cannot
+   * interleave between tabs.
    */
-  private async checkInOncePerRound(): Promise<CheckInResult | { notBefore: number }> {
-    const checkIn = async (): Promise<CheckInResult | { notBefore: number }> => {
+  private async checkInOncePerRound(): Promise<CheckInResult | null> {
+    const checkIn = async (): Promise<CheckInResult | null> => {
       const notBefore = (await this.store.getMeta<number>(NEXT_CHECK_IN)) ?? 0;
       if (Date.now() < notBefore) {
         this.state.nextCheckIn = notBefore;
-        return { notBefore };
+        return null;
       }
       const answer = await this.client.checkIn();
       // a task's round also ends no sooner than intervalMs from now for this shopper
