@@ -5,10 +5,10 @@
 //   the shopper has no model of their own yet; random init stays when the server is away;
 // - checks in at most once per round, in all its tabs together (the server's accounting
 //   assumes one draw per shopper per round); for a model round it starts from that round's
-//   global weights, trains on the shopper's cleaned item sequence with the round's settings, and clips / noises /
-//   quantises the change (federated/client.ts, federated/summary.ts); for a popularity
-//   round it marks the hash buckets of the shopper's most recent distinct items
-//   (federated/popularity.ts), with no model download or training;
+//   global weights, trains on the shopper's cleaned item sequence with the round's settings,
+//   and clips / noises / quantises the change (federated/client.ts, federated/summary.ts);
+//   for a popularity round it marks the hash buckets of the shopper's most recent distinct
+//   items (federated/popularity.ts), with no model download or training;
 // - keeps the summary as pending in IndexedDB until the server has acknowledged it, then
 //   deletes it. The personal model is restored after the round and keeps serving.
 // Only the summary (no ids, no counts, no timestamps) and an empty check-in body leave the
@@ -234,8 +234,7 @@ export class FederatedParticipant {
     }
     // a round this shopper took part in may have produced a release (or one came out since)
     await this.refreshPopularity();
-    // the next attempt finds NEXT_CHECK_IN (≥ intervalMs, and past this round) and waits for it
-    this.schedule(this.intervalMs);
+    this.schedule((this.state.nextCheckIn ?? 0) - Date.now());
   }
 
   /**
@@ -252,8 +251,7 @@ export class FederatedParticipant {
         return null;
       }
       const answer = await this.client.checkIn();
-      // a task's round also ends no sooner than intervalMs from now for this shopper
-      // (a server from before retryAfterSeconds on tasks sends none: intervalMs alone then)
+      // after a task, also rest intervalMs (a server from before retryAfterSeconds on tasks sends none)
       const waitMs = Math.max((answer.retryAfterSeconds ?? 0) * 1000, answer.status === 'task' ? this.intervalMs : 0);
       this.state.nextCheckIn = Date.now() + waitMs;
       await this.store.setMeta(NEXT_CHECK_IN, this.state.nextCheckIn);
