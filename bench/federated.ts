@@ -20,8 +20,10 @@
 //      final models are also scored with β·log(1 + count) added, β chosen on validation and
 //      the server's published weight)] [--prior-buckets 65536]
 //     [--save-weights PREFIX (write the final centralised / global weights, flat float32, to
-//      PREFIX-central.f32 / PREFIX-federated.f32 for later analysis)]
-//     [--score-weights FILE[,FILE…] (also score weights written by --save-weights, with the prior)]
+//      PREFIX-central.f32 / PREFIX-federated.f32 for later analysis)] [--save-rounds (with
+//      --save-weights: also every round's global model, PREFIX-round-N.f32)]
+//     [--score-weights FILE[,FILE…] (also score weights written by --save-weights, with the prior;
+//      FILE may be A.f32+B.f32+… to score the element-wise mean of several, e.g. the last rounds)]
 //
 // Datasets are research-only: read by path, never copied into the repository.
 import * as tf from '@tensorflow/tfjs';
@@ -78,6 +80,7 @@ const { values: args } = parseArgs({
     checkin: { type: 'string', default: 'in-process' },
     denoise: { type: 'string' },
     'save-weights': { type: 'string' },
+    'save-rounds': { type: 'boolean', default: false },
     'prior-epsilon': { type: 'string' },
     'prior-buckets': { type: 'string', default: '65536' },
     'score-weights': { type: 'string' },
@@ -240,8 +243,20 @@ if (priorNoise !== null) {
   console.log(`popularity round: ${participants} users, ${release.counts.length} buckets, z ${priorNoise.toFixed(3)}, ε ${st.privacy.epsilon?.toFixed(3)} (${priorRelease.seconds.toFixed(0)} s)`);
 }
 const scored: { file: string; 'NDCG@10': number; 'HR@10': number; prior: Awaited<ReturnType<typeof withPrior>> }[] = [];
+/** One saved model, or the element-wise mean of several joined by `+` (a tail average of rounds) */
+function readSavedWeights(spec: string): Float32Array {
+  const files = spec.split('+');
+  let mean: Float32Array | null = null;
+  for (const file of files) {
+    const w = new Float32Array(new Uint8Array(readFileSync(file)).buffer);
+    if (mean && mean.length !== w.length) throw new Error(`${file}: ${w.length} weights, expected ${mean.length}`);
+    mean ??= new Float32Array(w.length);
+    for (let i = 0; i < w.length; i++) mean[i] += w[i] / files.length;
+  }
+  return mean!;
+}
 for (const file of args['score-weights']?.split(',') ?? []) {
-  const weights = unflattenWeights(new Float32Array(new Uint8Array(readFileSync(file)).buffer), initialWeights);
+  const weights = unflattenWeights(readSavedWeights(file), initialWeights);
   const m = await evaluateWeights(weights);
   console.log(`${file}: NDCG@10 ${m.ndcg10.toFixed(4)} HR@10 ${m.hr10.toFixed(4)}`);
   scored.push({ file, 'NDCG@10': m.ndcg10, 'HR@10': m.hr10, prior: await withPrior(weights) });
@@ -351,6 +366,7 @@ for (let r = 0; r < rounds; r++) {
   let step = 0;
   for (let i = 0; i < latest.weights.length; i++) step += (latest.weights[i] - previousGlobal[i]) ** 2;
   previousGlobal = latest.weights;
+  if (args['save-weights'] && args['save-rounds']) writeFileSync(`${args['save-weights']}-round-${r + 1}.f32`, latest.weights);
   const last = r === rounds - 1 || performance.now() - tf0 > maxMs;
   const te = performance.now();
   const metrics = (r + 1) % evalEvery === 0 || last ? await evaluateWeights(unflattenWeights(latest.weights, initialWeights)) : { ndcg10: null, hr10: null };
