@@ -203,8 +203,22 @@ function readBody(req: IncomingMessage, limit: number, pool?: BodyPool): Promise
 
 const TOKEN = /^[0-9a-f]{32}$/;
 
+/**
+ * Starts the aggregator on `options.store` (default: a FileStore in `dataDir`). The aggregator
+ * owns the store from here on: `close()` closes it, and so does a start that fails (bad
+ * options, a stored model of another size), so no Redis connection is left reconnecting.
+ */
 export async function createAggregator(options: AggregatorOptions): Promise<Aggregator> {
   const store: AggregatorStore = options.store ?? new FileStore(options.dataDir ?? '.silo-data');
+  try {
+    return await startAggregator(options, store);
+  } catch (e) {
+    await store.close().catch(() => {});
+    throw e;
+  }
+}
+
+async function startAggregator(options: AggregatorOptions, store: AggregatorStore): Promise<Aggregator> {
   const strategy = options.strategy ?? new DpFedAvg();
   const serverOptimizer = options.serverOptimizer ?? new ServerSgd(1);
   const minParticipants = options.minParticipants ?? 10;

@@ -186,6 +186,16 @@ export class RedisStore implements AggregatorStore {
 
   constructor(url: string, options: RedisStoreOptions = {}) {
     this.redis = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 3 });
+    // Without a listener ioredis prints every failed reconnect as an "Unhandled error event".
+    // The requests that fail reject on their own (and answer 5xx); one line per outage is enough.
+    let outage = false;
+    this.redis.on('error', (e: Error) => {
+      if (!outage) console.error(`redis store: ${e.message}; reconnecting`);
+      outage = true;
+    });
+    this.redis.on('ready', () => {
+      outage = false;
+    });
     for (const [name, def] of Object.entries(SCRIPTS)) this.redis.defineCommand(name, def);
     this.prefix = options.prefix ?? 'silo:';
     this.leaseMs = options.closeLeaseMs ?? 120_000;
@@ -468,6 +478,8 @@ export class RedisStore implements AggregatorStore {
   async close(): Promise<void> {
     // commits in flight finish (and answer their uploads) first
     while ([...this.partials.values()].some((p) => p.flushing)) await new Promise((r) => setTimeout(r, 1));
-    await this.redis.quit();
+    // QUIT would wait in the offline queue for a server that is not there
+    if (this.redis.status === 'ready') await this.redis.quit();
+    else this.redis.disconnect();
   }
 }

@@ -415,10 +415,20 @@ describe.each(['file', 'redis'] as const)('aggregation server over loopback HTTP
     expect(Array.from(restored.counts)).toEqual(Array.from(prior.counts));
   });
 
-  it('refuses popularity rounds with a strategy that noises on the client', async () => {
+  it('refuses popularity rounds with a strategy that noises on the client, and closes the store it was given', async () => {
+    const store = openStore(kind, newWhere(kind));
+    let closed = false;
+    const close = store.close.bind(store);
+    store.close = async () => {
+      closed = true;
+      await close();
+    };
     await expect(
-      start({ kind, where: newWhere(kind), strategy: new DpFedAvg({ noiseMultiplier: 1, noiseMode: 'distributed' }), popularity: { noiseMultiplier: 2 } }),
+      createAggregator({ store, initialWeights: new Float32Array(LENGTH), strategy: new DpFedAvg({ noiseMultiplier: 1, noiseMode: 'distributed' }), popularity: { noiseMultiplier: 2 } }),
     ).rejects.toThrow(/central noise/);
+    expect(closed).toBe(true);
+    // a Redis store's connection is gone, not left reconnecting
+    if (store instanceof RedisStore) await until('the Redis connection to end', async () => store.redis.status === 'end', 5_000, 10);
   });
 
   it('a restart between rounds continues the server optimiser exactly (FedAdam, FedAvgM)', async () => {
