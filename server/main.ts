@@ -1,7 +1,8 @@
 // Standalone aggregation server: `npm run server -- [--port 8787] [--host 127.0.0.1]
 //   [--data .silo-data] [--strategy dp-fedavg|fedavg|trimmed-mean|median]
-//   [--noise-multiplier 1] [--noise central|distributed] [--min 10] [--max 100]
-//   [--round-seconds 600] [--selection-probability 1] [--server-optimizer adam|momentum|sgd]
+//   [--noise-multiplier 1] [--noise central|distributed] [--clip 0.3 (initial clip norm)] [--min 10] [--max 100]
+//   [--round-seconds 600] [--selection-probability 1] [--server-optimizer adam|momentum|sgd] [--server-lr 0.01]
+//   [--local-epochs 1] [--local-lr 0.2]
 //   [--store file:DIR | redis://host:port[/db]] [--redis-prefix silo:] [--bits 8|16|32]
 //   [--popularity-epsilon 1 (0: no popularity rounds)] [--popularity-every 100]
 //   [--popularity-weight 0.5] [--popularity-buckets 65536]`
@@ -37,7 +38,10 @@ const { values: args } = parseArgs({
     strategy: { type: 'string', default: 'dp-fedavg' },
     'noise-multiplier': { type: 'string', default: '1' },
     noise: { type: 'string', default: 'central' },
-    clip: { type: 'string', default: '0.1' },
+    clip: { type: 'string', default: '0.3' },
+    'local-epochs': { type: 'string', default: '1' },
+    'local-lr': { type: 'string', default: '0.2' },
+    'server-lr': { type: 'string', default: '0.01' },
     min: { type: 'string', default: '10' },
     max: { type: 'string', default: '100' },
     'round-seconds': { type: 'string', default: '600' },
@@ -74,7 +78,8 @@ const strategies: Record<string, () => AggregationStrategy> = {
 };
 const makeStrategy = strategies[args.strategy];
 if (!makeStrategy) throw new Error(`unknown strategy ${args.strategy}`);
-const optimizers = { sgd: () => new ServerSgd(1), momentum: () => new ServerMomentum(1, 0.9), adam: () => new ServerAdam() };
+// --server-lr is FedAdam's step; FedAvg's and FedAvgM's plain step stays 1
+const optimizers = { sgd: () => new ServerSgd(1), momentum: () => new ServerMomentum(1, 0.9), adam: () => new ServerAdam(Number(args['server-lr'])) };
 const makeOptimizer = optimizers[args['server-optimizer'] as keyof typeof optimizers];
 if (!makeOptimizer) throw new Error(`unknown server optimizer ${args['server-optimizer']}`);
 
@@ -104,6 +109,8 @@ const aggregator = await createAggregator({
   selectionProbability: Number(args['selection-probability']),
   delta: Number(args.delta),
   bits: Number(args.bits) as 8 | 16 | 32,
+  // the shopper's round: plain SGD on its own sequence (one step per epoch)
+  training: { epochs: Number(args['local-epochs']), learningRate: Number(args['local-lr']) },
   popularity,
 });
 

@@ -415,6 +415,12 @@ describe.each(['file', 'redis'] as const)('aggregation server over loopback HTTP
     expect(Array.from(restored.counts)).toEqual(Array.from(prior.counts));
   });
 
+  it('refuses round settings a shopper could not train with', async () => {
+    for (const training of [{ epochs: 0 }, { epochs: 1.5 }, { learningRate: 0 }, { learningRate: Number.NaN }]) {
+      await expect(createAggregator({ store: openStore(kind, newWhere(kind)), initialWeights: new Float32Array(LENGTH), training }), JSON.stringify(training)).rejects.toThrow(/^training\./);
+    }
+  });
+
   it('refuses popularity rounds with a strategy that noises on the client, and closes the store it was given', async () => {
     const store = openStore(kind, newWhere(kind));
     let closed = false;
