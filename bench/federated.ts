@@ -420,9 +420,9 @@ const last = perRound[perRound.length - 1] as (typeof perRound)[number] & { ndcg
 const result = {
   dataset: data.name, users: sequences.length, evalUsers: evalCases.length, dp: dpMode, noiseMultiplier, delta, epsilon: last?.epsilon ?? null,
   model: args.model, bits, args,
-  prior: priorRelease && { epsilonAlone: priorEpsilon, noiseMultiplier: priorNoise, maxItemsPerUser: PRIOR_MAX_ITEMS, buckets: Number(args['prior-buckets']), ...priorRelease, totalEpsilon, central: centralPrior, federated: federatedPrior },
+  prior: priorRelease && { epsilonAlone: priorEpsilon, noiseMultiplier: priorNoise, maxItemsPerUser: PRIOR_MAX_ITEMS, buckets: Number(args['prior-buckets']), ...priorRelease, totalEpsilon, centralised: centralPrior, federated: federatedPrior },
   scored,
-  clientsPerRound, roundsPlanned: rounds, rounds: perRound, central: central && { 'NDCG@10': central.ndcg10, 'HR@10': central.hr10, ...central, seconds: centralSeconds, curve: centralCurve, lr: Number(args['central-lr']), batch: 128 },
+  clientsPerRound, roundsPlanned: rounds, rounds: perRound, centralised: central && { 'NDCG@10': central.ndcg10, 'HR@10': central.hr10, ...central, seconds: centralSeconds, curve: centralCurve, lr: Number(args['central-lr']), batch: 128 },
   final: last && { 'NDCG@10': last.ndcg10, 'HR@10': last.hr10, ...last, ndcgVsCentral: central ? last.ndcg10 / central.ndcg10 : null }, federatedSeconds, throughput,
   parameterCount: model.parameterCount,
 };
