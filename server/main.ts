@@ -1,7 +1,7 @@
 // Standalone aggregation server: `npm run server -- [--port 8787] [--host 127.0.0.1]
 //   [--data .silo-data] [--strategy dp-fedavg|fedavg|trimmed-mean|median]
 //   [--noise-multiplier 1] [--noise central|distributed] [--clip 0.3 (initial clip norm)] [--min 10] [--max 100]
-//   [--round-seconds 600] [--selection-probability 1] [--server-optimizer adam|momentum|sgd] [--server-lr 0.01]
+//   [--round-seconds 600] [--selection-probability 1] [--server-optimizer adam|momentum|sgd] [--server-lr 0.02]
 //   [--local-epochs 1] [--local-lr 0.2]
 //   [--store file:DIR | redis://host:port[/db]] [--redis-prefix silo:] [--bits 8|16|32]
 //   [--popularity-epsilon 1 (0: no popularity rounds)] [--popularity-every 100]
@@ -41,7 +41,7 @@ const { values: args } = parseArgs({
     clip: { type: 'string', default: '0.3' },
     'local-epochs': { type: 'string', default: '1' },
     'local-lr': { type: 'string', default: '0.2' },
-    'server-lr': { type: 'string', default: '0.01' },
+    'server-lr': { type: 'string', default: '0.02' },
     min: { type: 'string', default: '10' },
     max: { type: 'string', default: '100' },
     'round-seconds': { type: 'string', default: '600' },
