@@ -94,6 +94,7 @@ export function checkInNotBefore(stored: CheckInWait | number | undefined, now: 
   const restart = { at: now, waitMs: stored.waitMs };
   return { notBefore: now + stored.waitMs, restart };
 }
+
 /** Web Lock held across "read NEXT_CHECK_IN, check in, write it", so two tabs cannot both pass. */
 const CHECK_IN_LOCK = 'silo-federated-check-in';
 
@@ -268,9 +269,10 @@ export class FederatedParticipant {
    */
   private async checkInOncePerRound(): Promise<CheckInResult | null> {
     const checkIn = async (): Promise<CheckInResult | null> => {
-      const { notBefore, restart } = checkInNotBefore(await this.store.getMeta<CheckInWait | number>(NEXT_CHECK_IN), Date.now());
+      const now = Date.now();
+      const { notBefore, restart } = checkInNotBefore(await this.store.getMeta<CheckInWait | number>(NEXT_CHECK_IN), now);
       if (restart) await this.store.setMeta(NEXT_CHECK_IN, restart);
-      if (Date.now() < notBefore) {
+      if (now < notBefore) {
         this.state.nextCheckIn = notBefore;
         return null;
       }
