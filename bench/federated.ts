@@ -167,6 +167,8 @@ const noiseMultiplier = dpMode === 'none' ? 0 : noiseForEpsilon(selectionProbabi
 /** FedAvg's plain step (lr 1), FedAvgM or FedAdam (Reddi et al. 2021) on the averaged delta */
 function serverOptimizer() {
   const lr = args['server-lr'] === undefined ? undefined : Number(args['server-lr']);
+  // 0.01, not ServerAdam's default 0.02: every run before session 13 used it, so the older
+  // commands in BENCHMARKS.md (some without --server-lr) still reproduce
   if (args['server-optimizer'] === 'adam') return new ServerAdam(lr ?? 0.01, 0.9, 0.99, Number(args['server-tau']), Number(args.denoise ?? 0) > 0);
   if (args['server-optimizer'] === 'momentum') return new ServerMomentum(lr ?? 1, 0.9);
   return new ServerSgd(lr ?? 1);
