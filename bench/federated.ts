@@ -11,7 +11,8 @@
 //     [--users N (first N users only)] [--eval-users 500] [--eval-every 5] [--central-steps S | --central-epochs E]
 //     [--central-lr 0.002] [--central-id-rows trained|frozen|zero] [--model browser|browser-522k|default] [--bits 8|16|32]
 //     [--local-epochs 1] [--local-optimizer adam|sgd] [--local-lr LR] [--clip C]
-//     [--server-optimizer sgd|momentum|adam] [--server-lr LR] [--server-tau T] [--denoise K (DP: soft-threshold
+//     [--server-optimizer sgd|momentum|adam] [--server-lr LR] [--server-lr-final LR2 (FedAdam: cosine decay
+//      from LR to LR2 over the rounds)] [--server-tau T] [--denoise K (DP: soft-threshold
 //     the noised mean at K noise stds and raise FedAdam's τ to the noise std; default 0 = off)] [--max-minutes M] [--json OUT]
 //     [--throughput 200 (also time the server's accept path on N synthetic updates)]
 //     [--prior-epsilon E (first run the server's popularity round: every user uploads its ≤ 20
@@ -47,7 +48,7 @@ import { makeBatch, SasRec, type SasRecConfig } from '../models/sasrec.ts';
 import { BROWSER_MODEL } from '../workers/recommender.ts';
 import { createAggregator } from '../server/aggregator.ts';
 import { DpFedAvg, FedAvg } from '../server/strategies.ts';
-import { ServerAdam, ServerMomentum, ServerSgd } from '../server/server-optimizers.ts';
+import { ServerAdam, ServerMomentum, ServerSgd, cosineDecay } from '../server/server-optimizers.ts';
 import { loadDataset } from './datasets.ts';
 
 const { values: args } = parseArgs({
@@ -76,6 +77,7 @@ const { values: args } = parseArgs({
     throughput: { type: 'string', default: '0' },
     'server-optimizer': { type: 'string', default: 'sgd' },
     'server-lr': { type: 'string' },
+    'server-lr-final': { type: 'string' },
     'server-tau': { type: 'string', default: '0.000001' },
     checkin: { type: 'string', default: 'in-process' },
     denoise: { type: 'string' },
@@ -169,7 +171,8 @@ function serverOptimizer() {
   const lr = args['server-lr'] === undefined ? undefined : Number(args['server-lr']);
   // 0.01, not ServerAdam's default 0.02: every run before session 13 used it, so the older
   // commands in BENCHMARKS.md (some without --server-lr) still reproduce
-  if (args['server-optimizer'] === 'adam') return new ServerAdam(lr ?? 0.01, 0.9, 0.99, Number(args['server-tau']), Number(args.denoise ?? 0) > 0);
+  const schedule = args['server-lr-final'] === undefined ? (lr ?? 0.01) : cosineDecay(lr ?? 0.01, Number(args['server-lr-final']), rounds);
+  if (args['server-optimizer'] === 'adam') return new ServerAdam(schedule, 0.9, 0.99, Number(args['server-tau']), Number(args.denoise ?? 0) > 0);
   if (args['server-optimizer'] === 'momentum') return new ServerMomentum(lr ?? 1, 0.9);
   return new ServerSgd(lr ?? 1);
 }

@@ -510,7 +510,7 @@ async function startAggregator(options: AggregatorOptions, store: AggregatorStor
     new Uint8Array(weights.buffer).set(bytes);
     serverOptimizer.loadState(await store.readOptimizer(), length);
     const outcome = strategy.finish(acc, random);
-    serverOptimizer.apply(weights, outcome.update, outcome.noiseStd);
+    serverOptimizer.apply(weights, outcome.update, outcome.noiseStd, st.modelVersion - 1); // versions start at 1
     const dp = outcome.noiseMultiplier === null ? null : account(st, selectionProbability, outcome.noiseMultiplier);
     const version = st.modelVersion + 1;
     const next: GlobalState = {

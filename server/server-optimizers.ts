@@ -4,8 +4,11 @@
 // another instance on the same Redis, continues exactly where the last step left off.
 export interface ServerOptimizer {
   readonly name: string;
-  /** applies the update to `weights` in place; `noiseStd`: the update's per-coordinate DP noise std (0: none) */
-  apply(weights: Float32Array, update: Float32Array, noiseStd?: number): void;
+  /**
+   * applies the update to `weights` in place; `noiseStd`: the update's per-coordinate DP noise
+   * std (0: none); `step`: how many steps the server has taken before this one (for schedules)
+   */
+  apply(weights: Float32Array, update: Float32Array, noiseStd?: number, step?: number): void;
   /** the state the next apply() depends on, as bytes (null: stateless) */
   saveState(): Uint8Array | null;
   /** restores saveState()'s bytes; null resets to the initial state */
@@ -28,6 +31,22 @@ function unpackVectors(state: Uint8Array, count: number, length: number, name: s
   const all = new Float32Array(count * length);
   new Uint8Array(all.buffer).set(state);
   return Array.from({ length: count }, (_, i) => all.subarray(i * length, (i + 1) * length));
+}
+
+/** A server learning rate per step: a constant, or a function of the steps taken before. */
+export type LearningRate = number | ((step: number) => number);
+
+/**
+ * Cosine decay from `from` to `to` over `steps` server steps, then `to`. Under DP every
+ * coordinate, noise-only ones included, moves by about ±lr a step: a large step early
+ * learns fast, a small one late stops the noise random walk from undoing it.
+ */
+export function cosineDecay(from: number, to: number, steps: number): (step: number) => number {
+  return (step) => (step >= steps - 1 ? to : to + ((from - to) * (1 + Math.cos((Math.PI * step) / (steps - 1)))) / 2);
+}
+
+function rateAt(lr: LearningRate, step: number): number {
+  return typeof lr === 'number' ? lr : lr(step);
 }
 
 /** Plain FedAvg: w ← w + lr · Δ (lr = 1 is McMahan et al.'s FedAvg). */
@@ -77,15 +96,16 @@ export class ServerAdam implements ServerOptimizer {
    * not scaled up to a full ±lr step every round. Off by default: on Beauty at ε = 8 it also
    * silenced the many small coordinates FedAdam learns from (BENCHMARKS.md, Federated).
    */
-  constructor(private readonly learningRate = 0.02, private readonly beta1 = 0.9, private readonly beta2 = 0.99, private readonly tau = 1e-6, private readonly noiseFloor = false) {}
-  apply(weights: Float32Array, update: Float32Array, noiseStd = 0): void {
+  constructor(private readonly learningRate: LearningRate = 0.02, private readonly beta1 = 0.9, private readonly beta2 = 0.99, private readonly tau = 1e-6, private readonly noiseFloor = false) {}
+  apply(weights: Float32Array, update: Float32Array, noiseStd = 0, step = 0): void {
     const m = (this.m ??= new Float32Array(weights.length));
     const v = (this.v ??= new Float32Array(weights.length));
     const tau = this.noiseFloor ? Math.max(this.tau, noiseStd) : this.tau;
+    const lr = rateAt(this.learningRate, step);
     for (let i = 0; i < weights.length; i++) {
       m[i] = this.beta1 * m[i] + (1 - this.beta1) * update[i];
       v[i] = this.beta2 * v[i] + (1 - this.beta2) * update[i] * update[i];
-      weights[i] += (this.learningRate * m[i]) / (Math.sqrt(v[i]) + tau);
+      weights[i] += (lr * m[i]) / (Math.sqrt(v[i]) + tau);
     }
   }
   saveState(): Uint8Array | null {
