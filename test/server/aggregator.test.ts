@@ -13,7 +13,7 @@ import { mulberry32 } from '../../models/metrics.ts';
 import { createAggregator, type Aggregator, type AggregatorOptions } from '../../server/aggregator.ts';
 import { FileStore } from '../../server/file-store.ts';
 import { RedisStore } from '../../server/redis-store.ts';
-import { ServerAdam, ServerMomentum, type ServerOptimizer } from '../../server/server-optimizers.ts';
+import { cosineDecay, ServerAdam, ServerMomentum, type ServerOptimizer } from '../../server/server-optimizers.ts';
 import type { AggregatorStore } from '../../server/store.ts';
 import { type AggregationStrategy, DpFedAvg, FedAvg, TrimmedMean } from '../../server/strategies.ts';
 import { until } from '../until.ts';
@@ -437,8 +437,22 @@ describe.each(['file', 'redis'] as const)('aggregation server over loopback HTTP
     if (store instanceof RedisStore) await until('the Redis connection to end', async () => store.redis.status === 'end', 5_000, 10);
   });
 
+  it('tells the server optimiser how many steps it took before', async () => {
+    const steps: (number | undefined)[] = [];
+    const recording: ServerOptimizer = { name: 'sgd', apply: (_w, _u, _noise, step) => void steps.push(step), saveState: () => null, loadState: () => {} };
+    const s = await start({ kind, where: newWhere(kind), serverOptimizer: recording, minParticipants: 1, maxParticipants: 1 });
+    const client = new FederatedHttpClient(s.base);
+    for (let r = 0; r < 3; r++) {
+      const { task, token } = await checkInTask(client);
+      await client.uploadSummary(task.roundId, token, summaryFor(task, 0.01));
+    }
+    await until('three model versions', async () => s.agg.status().modelVersion === 4, 5_000, 10);
+    expect(steps).toEqual([0, 1, 2]);
+  });
+
   it('a restart between rounds continues the server optimiser exactly (FedAdam, FedAvgM)', async () => {
-    const optimizers: (() => ServerOptimizer)[] = [() => new ServerAdam(0.01), () => new ServerMomentum(1, 0.9)];
+    // the scheduled FedAdam also needs the step count to survive the restart
+    const optimizers: (() => ServerOptimizer)[] = [() => new ServerAdam(0.01), () => new ServerAdam(cosineDecay(0.02, 0.005, 2)), () => new ServerMomentum(1, 0.9)];
     const values = [0.01, -0.004];
     async function round(s: Started, value: number): Promise<void> {
       const client = new FederatedHttpClient(s.base);
@@ -602,6 +616,17 @@ describe('aggregation strategies', () => {
     expect(moved(denoised.update)).toBeLessThan(0.06);
     // the same noise draws: the signal coordinate shrinks by exactly λ = 2·noiseStd
     expect(denoised.update[0]).toBeCloseTo(raw.update[0] - 2 / n, 6);
+  });
+
+  it('FedAdam with a cosine schedule steps by the rate of the step it is given', () => {
+    const lr = cosineDecay(0.04, 0.01, 25);
+    expect([lr(0), lr(12), lr(24), lr(30)].map((x) => +x.toFixed(9))).toEqual([0.04, 0.025, 0.01, 0.01]);
+    for (const [step, rate] of [[0, 0.04], [12, 0.025], [24, 0.01]]) {
+      const w = new Float32Array(1);
+      new ServerAdam(lr).apply(w, Float32Array.of(1), 0, step);
+      // first Adam step on a constant update: m / √v = 0.1 / 0.1, so the weight moves by the rate
+      expect(w[0]).toBeCloseTo(rate, 5);
+    }
   });
 
   it('FedAdam keeps a noise-only coordinate near its place when told the noise std, and still moves a signal one', () => {
