@@ -37,9 +37,10 @@ function unpackVectors(state: Uint8Array, count: number, length: number, name: s
 export type LearningRate = number | ((step: number) => number);
 
 /**
- * Cosine decay from `from` to `to` over `steps` server steps, then `to`. Under DP every
- * coordinate, noise-only ones included, moves by about ±lr a step: a large step early
- * learns fast, a small one late stops the noise random walk from undoing it.
+ * Cosine decay from `from` to `to` over `steps` server steps, then `to`. Tried because under
+ * DP every coordinate, noise-only ones included, moves by about ±lr a step; on Beauty at
+ * ε ≈ 8 both decays measured scored below a constant 0.02 (BENCHMARKS.md, "Decaying the
+ * server step"), so no default uses it.
  */
 export function cosineDecay(from: number, to: number, steps: number): (step: number) => number {
   return (step) => (step >= steps - 1 ? to : to + ((from - to) * (1 + Math.cos((Math.PI * step) / (steps - 1)))) / 2);
