@@ -171,6 +171,7 @@ function serverOptimizer() {
   const lr = args['server-lr'] === undefined ? undefined : Number(args['server-lr']);
   // 0.01, not ServerAdam's default 0.02: every run before session 13 used it, so the older
   // commands in BENCHMARKS.md (some without --server-lr) still reproduce
+  if (args['server-lr-final'] !== undefined && args['server-optimizer'] !== 'adam') throw new Error('--server-lr-final needs --server-optimizer adam');
   const schedule = args['server-lr-final'] === undefined ? (lr ?? 0.01) : cosineDecay(lr ?? 0.01, Number(args['server-lr-final']), rounds);
   if (args['server-optimizer'] === 'adam') return new ServerAdam(schedule, 0.9, 0.99, Number(args['server-tau']), Number(args.denoise ?? 0) > 0);
   if (args['server-optimizer'] === 'momentum') return new ServerMomentum(lr ?? 1, 0.9);
