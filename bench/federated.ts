@@ -8,7 +8,8 @@
 //   npm run bench:federated -- --data /work/shared/datasets/beauty/Beauty.txt \
 //     --attributes /work/shared/datasets/beauty/Beauty_item2attributes.json \
 //     [--clients-per-round 50] [--rounds 10] [--dp none|central|distributed] [--epsilon 8]
-//     [--users N (first N users only)] [--eval-users 500] [--eval-every 5] [--central-steps S | --central-epochs E]
+//     [--users N (first N users only)] [--eval-users all|N (default all: every user's test target, the
+//     published protocol; a random N of them is quicker and noisier)] [--eval-every 5] [--central-steps S | --central-epochs E]
 //     [--central-lr 0.002] [--central-id-rows trained|frozen|zero] [--model browser|browser-522k|default] [--bits 8|16|32]
 //     [--local-epochs 1] [--local-optimizer adam|sgd] [--local-lr LR] [--clip C]
 //     [--server-optimizer sgd|momentum|adam] [--server-lr LR] [--server-lr-final LR2 (FedAdam: cosine decay
@@ -60,7 +61,7 @@ const { values: args } = parseArgs({
     dp: { type: 'string', default: 'none' },
     epsilon: { type: 'string', default: '8' },
     users: { type: 'string' },
-    'eval-users': { type: 'string', default: '500' },
+    'eval-users': { type: 'string', default: 'all' },
     'central-epochs': { type: 'string' },
     'central-steps': { type: 'string' },
     'central-id-rows': { type: 'string', default: 'trained' },
@@ -100,7 +101,10 @@ const data = loadDataset(args.data, args.attributes ? { attributesPath: args.att
 const sequences = args.users ? data.sequences.slice(0, Number(args.users)) : data.sequences;
 const split = leaveOneOut(sequences);
 const rand = mulberry32(7);
-const evalCases = split.test.slice().sort(() => rand() - 0.5).slice(0, Number(args['eval-users']));
+const evalUsers = args['eval-users'] === 'all' ? split.test.length : Number(args['eval-users']);
+if (!Number.isInteger(evalUsers) || evalUsers < 1) throw new Error(`--eval-users must be 'all' or a positive integer, not ${args['eval-users']}`);
+// the shuffle runs either way, so the centralised and federated runs draw the same random stream
+const evalCases = split.test.slice().sort(() => rand() - 0.5).slice(0, evalUsers);
 const users = split.train.filter((s) => s.length >= 2);
 const delta = 1 / sequences.length;
 console.log(`${data.name}: ${sequences.length} users, ${data.itemKeys.length - 1} items; evaluating on ${evalCases.length} users`);
