@@ -11,7 +11,8 @@
 //     [--users N (first N users only)] [--eval-users all|N (default all: every user's test target, the
 //     published protocol; a random N of them is quicker and noisier)] [--eval-every 5] [--central-steps S | --central-epochs E]
 //     [--central-lr 0.002] [--central-id-rows trained|frozen|zero] [--model browser|browser-522k|browser-ids2048|default] [--bits 8|16|32]
-//     [--local-epochs 1] [--local-optimizer adam|sgd] [--local-lr LR] [--clip C]
+//     [--local-epochs 1] [--local-optimizer adam|sgd] [--local-lr LR] [--clip C] [--clip-quantile γ (DP: adaptive clipping's target
+//     fraction of unclipped updates; default 0.5)]
 //     [--server-optimizer sgd|momentum|adam] [--server-lr LR] [--server-lr-final LR2 (FedAdam: cosine decay
 //      from LR to LR2 over the rounds)] [--server-tau T] [--denoise K (DP: soft-threshold
 //     the noised mean at K noise stds and raise FedAdam's τ to the noise std; default 0 = off)] [--max-minutes M] [--json OUT]
@@ -82,6 +83,7 @@ const { values: args } = parseArgs({
     'server-tau': { type: 'string', default: '0.000001' },
     checkin: { type: 'string', default: 'in-process' },
     denoise: { type: 'string' },
+    'clip-quantile': { type: 'string' },
     'save-weights': { type: 'string' },
     'save-rounds': { type: 'boolean', default: false },
     'prior-epsilon': { type: 'string' },
@@ -123,6 +125,8 @@ if (!modelConfig) throw new Error(`--model must be one of ${Object.keys(MODELS).
 const bits = Number(args.bits) as 8 | 16 | 32;
 if (![8, 16, 32].includes(bits)) throw new Error('--bits must be 8, 16 or 32');
 const evalEvery = Math.max(1, Number(args['eval-every']));
+const clipQuantile = args['clip-quantile'] === undefined ? undefined : Number(args['clip-quantile']);
+if (clipQuantile !== undefined && !(clipQuantile > 0 && clipQuantile < 1)) throw new Error('--clip-quantile must be between 0 and 1');
 const maxMs = args['max-minutes'] ? Number(args['max-minutes']) * 60_000 : Infinity;
 const model = new SasRec(modelConfig);
 console.log(`model ${args.model}: ${model.parameterCount} parameters; ${bits}-bit summaries`);
@@ -187,7 +191,7 @@ const dataDir = mkdtempSync(join(tmpdir(), 'silo-bench-fl-'));
 const aggregator = await createAggregator({
   initialWeights: flattenWeights(initialWeights),
   dataDir,
-  strategy: dpMode === 'none' ? new FedAvg(Number(args.clip)) : new DpFedAvg({ noiseMultiplier, initialClipNorm: Number(args.clip), noiseMode: dpMode, ...(args.denoise === undefined ? {} : { denoiseThreshold: Number(args.denoise) }) }),
+  strategy: dpMode === 'none' ? new FedAvg(Number(args.clip)) : new DpFedAvg({ noiseMultiplier, initialClipNorm: Number(args.clip), noiseMode: dpMode, ...(args.denoise === undefined ? {} : { denoiseThreshold: Number(args.denoise) }), ...(clipQuantile === undefined ? {} : { targetUnclippedQuantile: clipQuantile }) }),
   serverOptimizer: serverOptimizer(),
   minParticipants: 1,
   maxParticipants: clientsPerRound * 2,
