@@ -112,7 +112,8 @@ const delta = 1 / sequences.length;
 console.log(`${data.name}: ${sequences.length} users, ${data.itemKeys.length - 1} items; evaluating on ${evalCases.length} users`);
 
 // 'browser-522k' is BROWSER_MODEL before it was sized for ≤ 256 KB uploads (kept to measure
-// what the smaller model costs); 'browser-ids2048' measures what fewer parameters buy under DP; 'default' is the benchmark model in models/sasrec.ts
+// what the smaller model costs); 'browser-ids2048' measures what fewer parameters buy under
+// DP; 'default' is the benchmark model in models/sasrec.ts
 const MODELS: Record<string, Partial<SasRecConfig>> = {
   browser: BROWSER_MODEL,
   'browser-522k': { ...BROWSER_MODEL, dim: 48, features: { idMode: 'hash', idBuckets: 8192, idHashes: 2, attrBuckets: 2048, maxAttrs: 6 } },
@@ -191,7 +192,13 @@ const dataDir = mkdtempSync(join(tmpdir(), 'silo-bench-fl-'));
 const aggregator = await createAggregator({
   initialWeights: flattenWeights(initialWeights),
   dataDir,
-  strategy: dpMode === 'none' ? new FedAvg(Number(args.clip)) : new DpFedAvg({ noiseMultiplier, initialClipNorm: Number(args.clip), noiseMode: dpMode, ...(args.denoise === undefined ? {} : { denoiseThreshold: Number(args.denoise) }), ...(clipQuantile === undefined ? {} : { targetUnclippedQuantile: clipQuantile }) }),
+  strategy: dpMode === 'none' ? new FedAvg(Number(args.clip)) : new DpFedAvg({
+    noiseMultiplier,
+    initialClipNorm: Number(args.clip),
+    noiseMode: dpMode,
+    ...(args.denoise === undefined ? {} : { denoiseThreshold: Number(args.denoise) }),
+    ...(clipQuantile === undefined ? {} : { targetUnclippedQuantile: clipQuantile }),
+  }),
   serverOptimizer: serverOptimizer(),
   minParticipants: 1,
   maxParticipants: clientsPerRound * 2,
