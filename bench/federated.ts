@@ -105,7 +105,8 @@ const split = leaveOneOut(sequences);
 const rand = mulberry32(7);
 const evalUsers = args['eval-users'] === 'all' ? split.test.length : Number(args['eval-users']);
 if (!Number.isInteger(evalUsers) || evalUsers < 1) throw new Error(`--eval-users must be 'all' or a positive integer, not ${args['eval-users']}`);
-// the shuffle runs either way, so the centralised and federated runs draw the same random stream
+// the whole test list is shuffled whatever N is, so rand's later draws (training order, client
+// sampling) do not depend on --eval-users
 const evalCases = split.test.slice().sort(() => rand() - 0.5).slice(0, evalUsers);
 const users = split.train.filter((s) => s.length >= 2);
 const delta = 1 / sequences.length;
@@ -128,6 +129,7 @@ if (![8, 16, 32].includes(bits)) throw new Error('--bits must be 8, 16 or 32');
 const evalEvery = Math.max(1, Number(args['eval-every']));
 const clipQuantile = args['clip-quantile'] === undefined ? undefined : Number(args['clip-quantile']);
 if (clipQuantile !== undefined && !(clipQuantile > 0 && clipQuantile < 1)) throw new Error('--clip-quantile must be between 0 and 1');
+if (clipQuantile !== undefined && args.dp === 'none') throw new Error('--clip-quantile is adaptive clipping under DP; it needs --dp central or distributed');
 const maxMs = args['max-minutes'] ? Number(args['max-minutes']) * 60_000 : Infinity;
 const model = new SasRec(modelConfig);
 console.log(`model ${args.model}: ${model.parameterCount} parameters; ${bits}-bit summaries`);
