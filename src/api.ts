@@ -53,18 +53,28 @@ function readConsent(): 'granted' | 'denied' | null {
 /** A worker that crashes is restarted this many times per page before Silo gives up. */
 const MAX_WORKER_RESTARTS = 1;
 
-/** The worker died under a call (its promise would otherwise never settle). */
+/** The worker died under a call, or Silo stood down (its promise would otherwise never settle). */
 class WorkerLost extends Error {}
 
+/**
+ * One worker and the calls made on it. A call waits for this worker's own init, and settles
+ * (rejects with WorkerLost) when this worker crashes or is stopped: a reply that will never
+ * come must not leave the page's promise pending.
+ */
+interface WorkerConnection {
+  remote: Comlink.Remote<SiloWorkerApi>;
+  /** the worker's status once init has finished */
+  ready: Promise<WorkerStatus>;
+  /** rejects when the worker is lost */
+  lost: Promise<never>;
+  lose(reason: string): void;
+}
+
 export class Silo extends EventTarget {
-  private current!: Promise<WorkerStatus>;
   private readonly tracker: Tracker;
-  private worker: Worker | null = null;
-  private remote: Comlink.Remote<SiloWorkerApi> | null = null;
+  private connection!: WorkerConnection;
   private failure: string | null = null;
   private restarts = 0;
-  /** rejects when the current worker crashes, so calls in flight on it do not hang */
-  private lost: Promise<never> = new Promise(() => undefined);
 
   constructor(readonly options: SiloOptions) {
     super();
@@ -73,7 +83,7 @@ export class Silo extends EventTarget {
     if (options.dataLayer !== false && typeof window !== 'undefined') {
       listenToDataLayer(window as { dataLayer?: unknown[] }, (n, p, s) => this.tracker.track(n, p, s));
     }
-    this.current = this.start();
+    this.start();
     if (typeof document !== 'undefined') {
       // a tab being hidden may be a tab being closed: hand the queue over now
       document.addEventListener('visibilitychange', () => {
@@ -92,44 +102,54 @@ export class Silo extends EventTarget {
 
   /** Resolves with the worker's status once it is running (again, after a restart). */
   get ready(): Promise<WorkerStatus> {
-    return this.current;
+    return this.connection.ready;
   }
 
-  private start(): Promise<WorkerStatus> {
+  /** The current worker's comlink proxy (tests measure time inside the worker through it). */
+  private get remote(): Comlink.Remote<SiloWorkerApi> {
+    return this.connection.remote;
+  }
+
+  private start(): void {
     const worker = new Worker(new URL('../workers/profile.worker.ts', import.meta.url), { type: 'module', name: 'silo' });
-    this.worker = worker;
-    let onLost: (err: WorkerLost) => void = () => undefined;
-    this.lost = new Promise<never>((_, reject) => (onLost = reject));
-    this.lost.catch(() => undefined);
+    let reject: (err: WorkerLost) => void = () => undefined;
+    const lost = new Promise<never>((_, r) => (reject = r));
+    lost.catch(() => undefined);
+    const link = {
+      remote: Comlink.wrap<SiloWorkerApi>(worker),
+      lost,
+      lose: (reason: string) => {
+        worker.terminate();
+        reject(new WorkerLost(reason));
+      },
+    };
+    const connection: WorkerConnection = { ...link, ready: this.init(link) };
+    connection.ready.catch(() => undefined); // surfaced through status(); an embed must not throw
+    this.connection = connection;
     worker.addEventListener('error', (e) => {
       e.preventDefault(); // handled here, not an error of the page
-      if (this.worker === worker) this.crashed(`worker crashed: ${e.message || 'unknown error'}`, onLost);
+      if (this.connection === connection) this.crashed(`worker crashed: ${e.message || 'unknown error'}`);
     });
-    const started = this.init(worker);
-    started.catch(() => undefined); // surfaced through status(); an embed must not throw
-    return started;
   }
 
   /**
    * Everything the worker had acknowledged is in IndexedDB, written in whole transactions,
    * and events not yet handed over wait in the tracker's queue: a fresh worker picks both up.
    */
-  private crashed(reason: string, onLost: (err: WorkerLost) => void): void {
+  private crashed(reason: string): void {
     this.tracker.connect(null);
-    this.worker?.terminate();
-    onLost(new WorkerLost(reason));
     if (this.restarts >= MAX_WORKER_RESTARTS) return this.fail(reason);
+    this.connection.lose(reason);
     this.restarts++;
     console.warn(`[silo] ${reason}; restarting it`);
-    this.current = this.start();
+    this.start();
   }
 
-  private async init(worker: Worker): Promise<WorkerStatus> {
-    const remote = Comlink.wrap<SiloWorkerApi>(worker);
-    this.remote = remote;
+  private async init({ remote, lost }: Omit<WorkerConnection, 'ready'>): Promise<WorkerStatus> {
+    const race = <T>(call: Promise<T>) => Promise.race([call, lost]);
     const catalogUrl = new URL(this.options.catalog, location.href).href;
     try {
-      const status = await this.race(remote.init({
+      const status = await race(remote.init({
         catalogUrl,
         backends: this.options.backends,
         trainSteps: this.options.trainSteps,
@@ -140,10 +160,10 @@ export class Silo extends EventTarget {
           maxAgeMs: (this.options.maxAgeDays ?? 90) * 24 * 3600 * 1000,
         },
       }));
-      await remote.onUpdate(Comlink.proxy((info: { events: number; trainedOnEvents: number }) => {
+      await race(remote.onUpdate(Comlink.proxy((info: { events: number; trainedOnEvents: number }) => {
         this.dispatchEvent(new CustomEvent('update', { detail: info }));
-      }));
-      this.tracker.connect((events, rejected) => this.race(remote.record(events, rejected)));
+      })));
+      this.tracker.connect((events, rejected) => race(remote.record(events, rejected)));
       return status;
     } catch (err) {
       if (!(err instanceof WorkerLost)) this.fail((err as Error).message);
@@ -151,22 +171,19 @@ export class Silo extends EventTarget {
     }
   }
 
-  private race<T>(call: Promise<T>): Promise<T> {
-    return Promise.race([call, this.lost]);
-  }
-
   /**
-   * Runs a worker call. If the worker crashes under it, the call is retried once on the
-   * restarted worker; once Silo has given up, calls with a fallback return it and the others
-   * reject with the reason.
+   * Runs a worker call on the current worker once its init is done. If that worker is lost
+   * under the call, the call is retried once on the restarted worker; once Silo has given up,
+   * calls with a fallback return it and the others reject with the reason.
    */
   private async call<T>(work: (remote: Comlink.Remote<SiloWorkerApi>) => Promise<T>, fallback?: { value: T }): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       try {
         if (this.failure) throw new WorkerLost(this.failure);
-        await this.ready;
+        const connection = this.connection;
+        await connection.ready;
         await this.tracker.flush();
-        return await this.race(work(this.remote!));
+        return await Promise.race([work(connection.remote), connection.lost]);
       } catch (err) {
         const lost = err instanceof WorkerLost || this.failure !== null;
         if (!lost) throw err;
@@ -179,12 +196,13 @@ export class Silo extends EventTarget {
     }
   }
 
+  /** Stands down: the worker stops, and every call still waiting on it settles. */
   private fail(reason: string): void {
     if (this.failure) return;
     this.failure = reason;
     console.warn(`[silo] personalisation unavailable: ${reason}`);
     this.tracker.connect(null); // keep queueing in memory (bounded), store nothing half-way
-    this.worker?.terminate();
+    this.connection.lose(reason);
     this.dispatchEvent(new CustomEvent('error', { detail: { reason } }));
   }
 

@@ -63,6 +63,12 @@ export interface SiloEvent {
   /** milliseconds since the epoch, taken on the main thread when the event happened */
   ts: number;
   source: EventSource;
+  /**
+   * Unique per event (the page's random token and a counter), given by the tracker. A batch
+   * whose delivery was cut short by a crashed worker is sent again; the store skips the events
+   * it already holds, so each is stored once.
+   */
+  eventId?: string;
 }
 
 export type TrackResult = { ok: true } | { ok: false; reason: string };

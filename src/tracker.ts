@@ -13,8 +13,16 @@ export interface TrackerOptions {
   maxQueued?: number;
 }
 
+/** A random token per page: with a counter it gives each event its eventId. */
+function pageToken(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(8));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
 export class Tracker {
   private queue: SiloEvent[] = [];
+  private readonly token = pageToken();
+  private sequence = 0;
   private rejectedSinceFlush = 0;
   private timer: ReturnType<typeof setTimeout> | null = null;
   private sink: EventSink | null = null;
@@ -46,7 +54,7 @@ export class Tracker {
       return { ok: false, reason: result.reason };
     }
     this.accepted++;
-    this.queue.push(result.event);
+    this.queue.push({ ...result.event, eventId: `${this.token}-${++this.sequence}` });
     const max = this.options.maxQueued ?? 1000;
     if (this.queue.length > max) this.queue.splice(0, this.queue.length - max);
     this.schedule();

@@ -163,19 +163,19 @@ export class SiloWorker {
     this.listeners.push(listener);
   }
 
-  /** Stores validated events (one transaction) and schedules a model update. */
+  /** Stores validated events (one transaction; ones already stored are skipped) and schedules a model update. */
   async record(events: SiloEvent[], rejectedSinceLast = 0): Promise<number> {
     if (rejectedSinceLast > 0) {
       this.rejected += rejectedSinceLast;
       await this.store.setMeta('rejected', this.rejected);
     }
     if (this.paused || events.length === 0) return 0;
-    await this.store.append(events);
-    this.events.push(...events);
+    const stored = await this.store.append(events);
+    this.events.push(...stored);
     if (this.events.length > 2 * (await this.store.count())) this.events = await this.store.all();
     // impressions and searches do not change the item sequence: nothing new to learn, and
     // re-cleaning the whole history for them would make bulk writes quadratic
-    if (!events.some((e) => INTEREST_EVENTS.has(e.name))) return events.length;
+    if (!stored.some((e) => INTEREST_EVENTS.has(e.name))) return stored.length;
     const before = this.history.length;
     this.history = this.learnableHistory();
     if (this.history.length !== before) {
@@ -183,7 +183,7 @@ export class SiloWorker {
       this.notify();
       this.scheduleTraining();
     }
-    return events.length;
+    return stored.length;
   }
 
   /** The item sequence the model learns from: duplicates, bursts and bad timestamps removed. */

@@ -4,7 +4,7 @@ import { type DBSchema, type IDBPDatabase, deleteDB, openDB } from 'idb';
 import type { SiloEvent } from '../src/events.ts';
 
 export const DB_NAME = 'silo';
-export const DB_VERSION = 2;
+export const DB_VERSION = 3;
 
 export interface StoredEvent extends SiloEvent {
   id?: number;
@@ -33,7 +33,8 @@ export interface PendingSummary {
 }
 
 interface SiloDB extends DBSchema {
-  events: { key: number; value: StoredEvent; indexes: { ts: number } };
+  // v3: the eventId index, so a batch delivered twice is stored once
+  events: { key: number; value: StoredEvent; indexes: { ts: number; eventId: string } };
   meta: { key: string; value: unknown };
   models: { key: string; value: StoredModel };
   // v2: federated update summaries waiting for the server to acknowledge them
@@ -51,7 +52,7 @@ export const DEFAULT_RETENTION: RetentionPolicy = { maxEvents: 5000, maxAgeMs: 9
 
 export function openStore(name = DB_NAME): Promise<SiloDatabase> {
   return openDB<SiloDB>(name, DB_VERSION, {
-    upgrade(db, oldVersion) {
+    upgrade(db, oldVersion, _newVersion, transaction) {
       // migrations in order: a v0 database gets every one, a v1 database only the later ones
       if (oldVersion < 1) {
         const events = db.createObjectStore('events', { keyPath: 'id', autoIncrement: true });
@@ -60,6 +61,8 @@ export function openStore(name = DB_NAME): Promise<SiloDatabase> {
         db.createObjectStore('models', { keyPath: 'key' });
       }
       if (oldVersion < 2) db.createObjectStore('summaries', { autoIncrement: true });
+      // events stored before v3 have no eventId; an index skips them
+      if (oldVersion < 3) transaction.objectStore('events').createIndex('eventId', 'eventId', { unique: true });
     },
   });
 }
@@ -74,13 +77,25 @@ export class EventStore {
     this.retention = retention;
   }
 
-  /** Appends a batch in one transaction, then drops what the retention policy no longer allows. */
-  async append(events: readonly SiloEvent[], now = Date.now()): Promise<number> {
+  /**
+   * Appends a batch in one transaction, skipping events whose eventId is already stored (a
+   * batch sent again after a worker crash), then drops what the retention policy no longer
+   * allows. Returns the events it stored.
+   */
+  async append(events: readonly SiloEvent[], now = Date.now()): Promise<SiloEvent[]> {
     const tx = this.db.transaction('events', 'readwrite');
-    for (const e of events) void tx.store.add({ ...e });
+    const byEventId = tx.store.index('eventId');
+    const seen = new Set<string>();
+    const stored: SiloEvent[] = [];
+    for (const e of events) {
+      if (e.eventId !== undefined && (seen.has(e.eventId) || (await byEventId.getKey(e.eventId)) !== undefined)) continue;
+      if (e.eventId !== undefined) seen.add(e.eventId);
+      void tx.store.add({ ...e });
+      stored.push(e);
+    }
     await tx.done;
     await this.prune(now);
-    return events.length;
+    return stored;
   }
 
   async prune(now = Date.now()): Promise<number> {
