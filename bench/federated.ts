@@ -26,7 +26,9 @@
 //      PREFIX-central.f32 / PREFIX-federated.f32 for later analysis)] [--save-rounds (with
 //      --save-weights: also every round's global model, PREFIX-round-N.f32)]
 //     [--score-weights FILE[,FILE…] (also score weights written by --save-weights, with the prior;
-//      FILE may be A.f32+B.f32+… to score the element-wise mean of several, e.g. the last rounds)]
+//      FILE may be A.f32+B.f32+… to score the element-wise mean of several, e.g. the last rounds;
+//      each file after the first gets its NDCG@10 ratio to the first with a 95% paired bootstrap
+//      interval over the test users)]
 //
 // Datasets are research-only: read by path, never copied into the repository.
 import * as tf from '@tensorflow/tfjs';
@@ -45,7 +47,7 @@ import { encodeSummary, flattenWeights, stochasticQuantize, unflattenWeights } f
 import { type CheckInResult, FederatedHttpClient } from '../federated/transport.ts';
 import { registerWasmPatches } from '../models/backend-patches.ts';
 import { ItemTable } from '../models/features.ts';
-import { type EvalCase, evaluate, leaveOneOut, mulberry32 } from '../models/metrics.ts';
+import { type EvalCase, evaluate, leaveOneOut, mulberry32, ndcgAtRank, pairedBootstrapRatio, type RatioInterval } from '../models/metrics.ts';
 import { makeBatch, SasRec, type SasRecConfig } from '../models/sasrec.ts';
 import { BROWSER_MODEL } from '../workers/recommender.ts';
 import { createAggregator } from '../server/aggregator.ts';
@@ -138,7 +140,8 @@ const tableTensor = tf.tensor2d(table.rows, [table.size, table.width], 'int32') 
 const initialWeights = await model.getWeights();
 
 /** Full-ranking metrics of `weights`; with `prior`, β·prior[item] is added to every score. */
-async function evaluateWeights(weights: readonly Float32Array[], cases: readonly EvalCase[] = evalCases, prior?: { scores: Float32Array; beta: number }): Promise<{ ndcg10: number; hr10: number }> {
+/** NDCG@10/HR@10 on `cases`, and each case's NDCG@10 (paired comparisons; left out of --json). */
+async function evaluateWeights(weights: readonly Float32Array[], cases: readonly EvalCase[] = evalCases, prior?: { scores: Float32Array; beta: number }): Promise<{ ndcg10: number; hr10: number; perUserNdcg10: Float64Array }> {
   tf.tidy(() => model.setWeights(weights)); // tidy frees setWeights' temporaries
   const items = model.itemEmbeddings(tableTensor);
   const r = await evaluate(cases, table.size, async (h) => {
@@ -147,7 +150,7 @@ async function evaluateWeights(weights: readonly Float32Array[], cases: readonly
     return scores;
   }, { batchSize: 128 });
   items.dispose();
-  return { ndcg10: r.full['NDCG@10'], hr10: r.full['HR@10'] };
+  return { ndcg10: r.full['NDCG@10'], hr10: r.full['HR@10'], perUserNdcg10: Float64Array.from(r.fullRanks, (rank) => ndcgAtRank(rank)) };
 }
 
 // ---- optional popularity prior: the server's popularity round, released once ----
@@ -167,13 +170,16 @@ const PRIOR_BETAS = [0, 0.25, 0.5, 1, 2, 4];
 async function withPrior(weights: readonly Float32Array[]) {
   if (!prior || !priorRelease) return null;
   const tuning = [];
-  for (const beta of PRIOR_BETAS) tuning.push({ beta, ...(await evaluateWeights(weights, validationCases, { scores: prior, beta })) });
+  for (const beta of PRIOR_BETAS) {
+    const { ndcg10, hr10 } = await evaluateWeights(weights, validationCases, { scores: prior, beta });
+    tuning.push({ beta, ndcg10, hr10 });
+  }
   const best = tuning.reduce((a, b) => (b.ndcg10 > a.ndcg10 ? b : a));
   const test = await evaluateWeights(weights, evalCases, { scores: prior, beta: best.beta });
   // what a deployment gets without tuning: the weight the server publishes with the release
   const published = best.beta === priorRelease.weight ? test : await evaluateWeights(weights, evalCases, { scores: prior, beta: priorRelease.weight });
   console.log(`  + DP popularity prior (ε ${priorEpsilon} alone, z ${priorNoise!.toFixed(3)}): β ${best.beta} (validation NDCG@10 ${tuning.map((t) => `${t.beta}: ${t.ndcg10.toFixed(4)}`).join(', ')}) → test NDCG@10 ${test.ndcg10.toFixed(4)} HR@10 ${test.hr10.toFixed(4)}; at the published β ${priorRelease.weight}: NDCG@10 ${published.ndcg10.toFixed(4)} HR@10 ${published.hr10.toFixed(4)}`);
-  return { beta: best.beta, tuning, 'NDCG@10': test.ndcg10, 'HR@10': test.hr10, publishedBeta: { beta: priorRelease.weight, 'NDCG@10': published.ndcg10, 'HR@10': published.hr10 } };
+  return { beta: best.beta, tuning, 'NDCG@10': test.ndcg10, 'HR@10': test.hr10, perUserNdcg10: test.perUserNdcg10, publishedBeta: { beta: priorRelease.weight, 'NDCG@10': published.ndcg10, 'HR@10': published.hr10 } };
 }
 
 // ---- federated: the real server on loopback ----
@@ -267,7 +273,7 @@ if (priorNoise !== null) {
   const st = await aggregator.fetchStatus();
   console.log(`popularity round: ${participants} users, ${release.counts.length} buckets, z ${priorNoise.toFixed(3)}, ε ${st.privacy.epsilon?.toFixed(3)} (${priorRelease.seconds.toFixed(0)} s)`);
 }
-const scored: { file: string; 'NDCG@10': number; 'HR@10': number; prior: Awaited<ReturnType<typeof withPrior>> }[] = [];
+const scored: { file: string; 'NDCG@10': number; 'HR@10': number; perUserNdcg10: Float64Array; prior: Awaited<ReturnType<typeof withPrior>>; vsFirst?: { ndcg10: RatioInterval; withPrior: RatioInterval | null } }[] = [];
 /** One saved model, or the element-wise mean of several joined by `+` (a tail average of rounds) */
 function readSavedWeights(spec: string): Float32Array {
   const files = spec.split('+');
@@ -284,7 +290,15 @@ for (const file of args['score-weights']?.split(',') ?? []) {
   const weights = unflattenWeights(readSavedWeights(file), initialWeights);
   const m = await evaluateWeights(weights);
   console.log(`${file}: NDCG@10 ${m.ndcg10.toFixed(4)} HR@10 ${m.hr10.toFixed(4)}`);
-  scored.push({ file, 'NDCG@10': m.ndcg10, 'HR@10': m.hr10, prior: await withPrior(weights) });
+  scored.push({ file, 'NDCG@10': m.ndcg10, 'HR@10': m.hr10, perUserNdcg10: m.perUserNdcg10, prior: await withPrior(weights) });
+}
+// every file after the first against the first (e.g. a reference), on the same test users
+for (const s of scored.slice(1)) {
+  const first = scored[0];
+  const withPriorBoth = s.prior && first.prior ? pairedBootstrapRatio(s.prior.perUserNdcg10, first.prior.perUserNdcg10) : null;
+  s.vsFirst = { ndcg10: pairedBootstrapRatio(s.perUserNdcg10, first.perUserNdcg10), withPrior: withPriorBoth };
+  const pct = (r: RatioInterval) => `${(r.ratio * 100).toFixed(1)}% (95% paired bootstrap ${(r.low * 100).toFixed(1)}–${(r.high * 100).toFixed(1)}%)`;
+  console.log(`${s.file} / ${first.file}: NDCG@10 ${pct(s.vsFirst.ndcg10)}${withPriorBoth ? `; each with its prior: ${pct(withPriorBoth)}` : ''}`);
 }
 tf.tidy(() => model.setWeights(initialWeights)); // the centralised reference starts from scratch
 
@@ -452,4 +466,5 @@ const result = {
   parameterCount: model.parameterCount,
 };
 if (last) console.log(`final: federated NDCG@10 ${last.ndcg10.toFixed(4)}${central ? ` = ${((last.ndcg10 / central.ndcg10) * 100).toFixed(1)}% of centralised` : ''}; federated wall time ${federatedSeconds.toFixed(0)} s`);
-if (args.json) writeFileSync(args.json, JSON.stringify(result, null, 2));
+// per-user scores stay out of the file (22,363 numbers per model on Beauty)
+if (args.json) writeFileSync(args.json, JSON.stringify(result, (_, v) => (v instanceof Float64Array ? undefined : v), 2));

@@ -141,6 +141,8 @@ export interface EvaluationResult {
   full: Metrics;
   sampled: Metrics;
   users: number;
+  /** each case's full-ranking rank, in the order of `cases` (for paired comparisons) */
+  fullRanks: Int32Array;
 }
 
 /**
@@ -158,6 +160,7 @@ export async function evaluate(
   const rand = mulberry32(options.seed ?? 12345);
   const full = new MetricAccumulator();
   const sampled = new MetricAccumulator();
+  const fullRanks = new Int32Array(cases.length);
   for (let start = 0; start < cases.length; start += batchSize) {
     const chunk = cases.slice(start, start + batchSize);
     const scores = await scoreBatch(chunk.map((c) => c.history));
@@ -166,10 +169,60 @@ export async function evaluate(
       const seen = new Set(c.history);
       seen.delete(c.target); // a re-bought target still has to be found
       const offset = b * numItems;
-      full.add(fullRank(scores, c.target, seen, offset, numItems));
+      fullRanks[start + b] = fullRank(scores, c.target, seen, offset, numItems);
+      full.add(fullRanks[start + b]);
       const negatives = sampleNegatives(rand, numItems, negativesPerUser, c.target, seen);
       sampled.add(sampledRank(scores, c.target, negatives, offset));
     });
   }
-  return { full: full.result(), sampled: sampled.result(), users: full.users };
+  return { full: full.result(), sampled: sampled.result(), users: full.users, fullRanks };
+}
+
+/** NDCG@k of one case whose single relevant item is at 0-based `rank`. */
+export function ndcgAtRank(rank: number, k = 10): number {
+  return rank < k ? 1 / Math.log2(rank + 2) : 0;
+}
+
+export interface RatioInterval {
+  /** mean(candidate) / mean(reference) */
+  ratio: number;
+  low: number;
+  high: number;
+  level: number;
+}
+
+/**
+ * Percentile bootstrap interval of mean(candidate) / mean(reference) over the same users,
+ * resampled together (paired): the uncertainty of "model A keeps x% of model B" that comes
+ * from which users happen to be in the test set, not from retraining.
+ */
+export function pairedBootstrapRatio(
+  candidate: ArrayLike<number>,
+  reference: ArrayLike<number>,
+  options: { resamples?: number; level?: number; seed?: number } = {},
+): RatioInterval {
+  const n = candidate.length;
+  if (n === 0 || reference.length !== n) throw new Error(`paired bootstrap needs two equal, non-empty samples (got ${n} and ${reference.length})`);
+  const resamples = options.resamples ?? 2000;
+  const level = options.level ?? 0.95;
+  const rand = mulberry32(options.seed ?? 1);
+  const sum = (xs: ArrayLike<number>) => {
+    let total = 0;
+    for (let i = 0; i < xs.length; i++) total += xs[i];
+    return total;
+  };
+  const ratios = new Float64Array(resamples);
+  for (let r = 0; r < resamples; r++) {
+    let a = 0;
+    let b = 0;
+    for (let i = 0; i < n; i++) {
+      const j = Math.floor(rand() * n);
+      a += candidate[j];
+      b += reference[j];
+    }
+    ratios[r] = a / b;
+  }
+  ratios.sort();
+  const at = (q: number) => ratios[Math.min(resamples - 1, Math.max(0, Math.round(q * (resamples - 1))))];
+  return { ratio: sum(candidate) / sum(reference), low: at((1 - level) / 2), high: at((1 + level) / 2), level };
 }

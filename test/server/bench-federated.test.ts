@@ -22,8 +22,10 @@ it('runs DP rounds over loopback and writes {rounds, final, epsilon, delta, cent
   const data = join(dir, 'log.txt');
   const out = join(dir, 'result.json');
   writeFileSync(data, lines.join('\n') + '\n');
-  const args = ['--data', data, '--clients-per-round', '30', '--rounds', '2', '--eval-users', '100', '--eval-every', '1', '--dp', 'central', '--epsilon', '8', '--central-steps', '4', '--json', out];
-  await promisify(execFile)(process.execPath, ['--import', 'tsx', 'bench/federated.ts', ...args], { maxBuffer: 16 << 20 });
+  const saved = join(dir, 'run');
+  const args = ['--data', data, '--clients-per-round', '30', '--rounds', '2', '--eval-users', '100', '--eval-every', '1', '--dp', 'central', '--epsilon', '8', '--central-steps', '4', '--save-weights', saved, '--json', out];
+  const bench = (argv: string[]) => promisify(execFile)(process.execPath, ['--import', 'tsx', 'bench/federated.ts', ...argv], { maxBuffer: 16 << 20 });
+  await bench(args);
 
   const result = JSON.parse(readFileSync(out, 'utf8'));
   expect(result.delta).toBeCloseTo(1 / 300, 12); // δ = 1 / number of users
@@ -44,4 +46,17 @@ it('runs DP rounds over loopback and writes {rounds, final, epsilon, delta, cent
   expect(result.final['HR@10']).toBeGreaterThanOrEqual(result.final['NDCG@10']);
   expect(result.centralised['NDCG@10']).toBeGreaterThan(0);
   expect(result.final.ndcgVsCentral).toBeCloseTo(result.final['NDCG@10'] / result.centralised['NDCG@10'], 12);
+
+  // the saved models scored again, the federated one against the centralised one on the same users
+  const rescored = join(dir, 'rescored.json');
+  await bench(['--data', data, '--eval-users', '100', '--rounds', '0', '--central-epochs', '0', '--score-weights', `${saved}-central.f32,${saved}-federated.f32`, '--json', rescored]);
+  const [central, federated] = JSON.parse(readFileSync(rescored, 'utf8')).scored;
+  expect(central['NDCG@10']).toBeCloseTo(result.centralised['NDCG@10'], 6);
+  expect(federated['NDCG@10']).toBeCloseTo(result.final['NDCG@10'], 6);
+  const { ratio, low, high, level } = federated.vsFirst.ndcg10;
+  expect(ratio).toBeCloseTo(federated['NDCG@10'] / central['NDCG@10'], 9);
+  expect(level).toBe(0.95);
+  expect(low).toBeLessThanOrEqual(ratio);
+  expect(high).toBeGreaterThanOrEqual(ratio);
+  expect(federated.perUserNdcg10).toBeUndefined(); // per-user scores stay out of the file
 }, 300_000);

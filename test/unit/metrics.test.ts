@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { leaveOneOut, fullRank, sampledRank, MetricAccumulator, evaluate, sampleNegatives, mulberry32 } from '../../models/metrics.ts';
+import { leaveOneOut, fullRank, sampledRank, MetricAccumulator, evaluate, sampleNegatives, mulberry32, ndcgAtRank, pairedBootstrapRatio } from '../../models/metrics.ts';
 import { distinctItemCounts, PopularityModel, TransitionModel } from '../../models/baselines.ts';
 
 describe('leaveOneOut', () => {
@@ -87,6 +87,50 @@ describe('evaluate', () => {
     const bad = await evaluate(cases, numItems, worst);
     expect(bad.full['HR@20']).toBe(0);
     expect(bad.sampled['HR@20']).toBe(0);
+    // per case, in order: every other valid item (200, less the history) scores above the target
+    expect([...good.fullRanks]).toEqual([0, 0]);
+    expect([...bad.fullRanks]).toEqual([200 - 2 - 1, 200 - 1 - 1]);
+    expect(ndcgAtRank(0)).toBe(1);
+    expect(ndcgAtRank(2)).toBeCloseTo(0.5);
+    expect(ndcgAtRank(10)).toBe(0);
+  });
+});
+
+describe('pairedBootstrapRatio', () => {
+  it('is exact when one sample is a multiple of the other (every resample has the same ratio)', () => {
+    const reference = Float64Array.from({ length: 300 }, (_, i) => (i % 7) / 7);
+    const half = reference.map((x) => x / 2);
+    const r = pairedBootstrapRatio(half, reference, { resamples: 200 });
+    expect(r.ratio).toBeCloseTo(0.5, 12);
+    expect(r.low).toBeCloseTo(0.5, 12);
+    expect(r.high).toBeCloseTo(0.5, 12);
+  });
+
+  it('matches the delta-method interval on a large sample of hit/miss scores', () => {
+    // NDCG-like data: most users score 0; the candidate shares many hits with the reference
+    const rand = mulberry32(3);
+    const n = 20_000;
+    const reference = new Float64Array(n);
+    const candidate = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      const u = rand();
+      reference[i] = u < 0.04 ? ndcgAtRank(Math.floor(rand() * 10)) : 0;
+      candidate[i] = u < 0.025 ? reference[i] : u > 0.99 ? ndcgAtRank(Math.floor(rand() * 10)) : 0;
+    }
+    const mean = (xs: Float64Array) => xs.reduce((a, x) => a + x, 0) / n;
+    const ratio = mean(candidate) / mean(reference);
+    // Var(Ā/B̄) ≈ Var(A − R·B) / (n · B̄²)
+    const residual = candidate.map((a, i) => a - ratio * reference[i]);
+    const se = Math.sqrt(mean(residual.map((x) => x * x)) / n) / mean(reference);
+    const r = pairedBootstrapRatio(candidate, reference, { resamples: 2000, seed: 5 });
+    expect(r.ratio).toBeCloseTo(ratio, 12);
+    expect(r.low).toBeLessThan(ratio);
+    expect(r.high).toBeGreaterThan(ratio);
+    expect(Math.abs((r.high - r.low) / 2 - 1.96 * se)).toBeLessThan(0.1 * 1.96 * se);
+  });
+
+  it('refuses samples of different sizes', () => {
+    expect(() => pairedBootstrapRatio([1, 2], [1])).toThrow(/equal/);
   });
 });
 
