@@ -102,7 +102,12 @@ export class Silo extends EventTarget {
 
   /** Resolves with the worker's status once it is running (again, after a restart). */
   get ready(): Promise<WorkerStatus> {
-    return this.connection.ready;
+    const connection = this.connection;
+    return connection.ready.catch((err: unknown) => {
+      // lost while starting: follow the restarted worker, if there is one
+      if (err instanceof WorkerLost && this.connection !== connection) return this.ready;
+      throw err;
+    });
   }
 
   /** The current worker's comlink proxy (tests measure time inside the worker through it). */
