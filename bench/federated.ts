@@ -139,8 +139,10 @@ const table = new ItemTable(model.config.features, data.itemKeys.slice(1).map((k
 const tableTensor = tf.tensor2d(table.rows, [table.size, table.width], 'int32') as tf.Tensor2D;
 const initialWeights = await model.getWeights();
 
-/** Full-ranking metrics of `weights`; with `prior`, β·prior[item] is added to every score. */
-/** NDCG@10/HR@10 on `cases`, and each case's NDCG@10 (paired comparisons; left out of --json). */
+/**
+ * Full-ranking NDCG@10/HR@10 of `weights` on `cases`, and each case's NDCG@10 (for paired
+ * comparisons; left out of --json); with `prior`, β·prior[item] is added to every score.
+ */
 async function evaluateWeights(weights: readonly Float32Array[], cases: readonly EvalCase[] = evalCases, prior?: { scores: Float32Array; beta: number }): Promise<{ ndcg10: number; hr10: number; perUserNdcg10: Float64Array }> {
   tf.tidy(() => model.setWeights(weights)); // tidy frees setWeights' temporaries
   const items = model.itemEmbeddings(tableTensor);

@@ -86,7 +86,7 @@ export class MetricAccumulator {
     for (const k of CUTOFFS) {
       const hit = rank < k;
       this.bump(`HR@${k}`, hit ? 1 : 0);
-      this.bump(`NDCG@${k}`, hit ? 1 / Math.log2(rank + 2) : 0);
+      this.bump(`NDCG@${k}`, ndcgAtRank(rank, k));
     }
     this.bump('MRR', 1 / (rank + 1));
   }
