@@ -85,14 +85,16 @@ export class EventStore {
   async append(events: readonly SiloEvent[], now = Date.now()): Promise<SiloEvent[]> {
     const tx = this.db.transaction('events', 'readwrite');
     const byEventId = tx.store.index('eventId');
+    // every lookup is issued at once: one wait for the batch, not one per event
+    const held = await Promise.all(events.map((e) => (e.eventId === undefined ? undefined : byEventId.getKey(e.eventId))));
     const seen = new Set<string>();
     const stored: SiloEvent[] = [];
-    for (const e of events) {
-      if (e.eventId !== undefined && (seen.has(e.eventId) || (await byEventId.getKey(e.eventId)) !== undefined)) continue;
+    events.forEach((e, i) => {
+      if (e.eventId !== undefined && (held[i] !== undefined || seen.has(e.eventId))) return;
       if (e.eventId !== undefined) seen.add(e.eventId);
       void tx.store.add({ ...e });
       stored.push(e);
-    }
+    });
     await tx.done;
     await this.prune(now);
     return stored;
