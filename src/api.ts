@@ -110,11 +110,6 @@ export class Silo extends EventTarget {
     });
   }
 
-  /** The current worker's comlink proxy (tests measure time inside the worker through it). */
-  private get remote(): Comlink.Remote<SiloWorkerApi> {
-    return this.connection.remote;
-  }
-
   private start(): void {
     const worker = new Worker(new URL('../workers/profile.worker.ts', import.meta.url), { type: 'module', name: 'silo' });
     let reject: (err: WorkerLost) => void = () => undefined;

@@ -168,7 +168,7 @@ describe('silo.rerank() from the page', () => {
 
     const result = await page.evaluate(async ({ items, all }) => {
       // page round trip and the time inside the worker (private remote: a measurement, not API)
-      const remote = (window.silo as unknown as { remote: { rerank(r: unknown): Promise<{ tookMs: number; modelScored: boolean }> } }).remote;
+      const remote = (window.silo as unknown as { connection: { remote: { rerank(r: unknown): Promise<{ tookMs: number; modelScored: boolean }> } } }).connection.remote;
       // first call after training: the model scores the catalog once (then cached per history)
       const cold = await remote.rerank({ items: items.map((it) => ({ item_id: it.item_id })) });
       const ranked = await window.silo.rerank(items);
