@@ -10,7 +10,8 @@
 // neural model), --val-users N (validation users used for early stopping), --seed S, --lr,
 // --dropout, --batch, --dim, --layers, --heads, --max-len, --loss softmax|sampled-softmax|bce,
 // --negatives (sampled-softmax negatives per batch), --log-q on|off, --pooling mean|split,
-// --id-hashes, --id-buckets, --tune (validation only: no test scoring).
+// --id-hashes, --id-buckets, --tune (validation only: no test scoring), --checkpoint DIR (save
+// every epoch; a rerun with the same settings resumes there, and --minutes counts that run).
 // Hyperparameters are chosen on the validation target only; the test target is scored once,
 // with the weights of the best validation epoch (early stopping on validation NDCG@10).
 import * as tf from '@tensorflow/tfjs';
@@ -24,6 +25,8 @@ import { SasRec, makeBatch, type SasRecConfig, type LossKind } from '../models/s
 import { ItemTable, DEFAULT_FEATURES, type FeatureSpec } from '../models/features.ts';
 import { registerWasmPatches } from '../models/backend-patches.ts';
 import { encodeWeights, decodeWeights } from '../models/weights.ts';
+import { saveCheckpoint, loadCheckpoint } from './checkpoint.ts';
+import { join } from 'node:path';
 
 interface ModelReport {
   test: Metrics;
@@ -76,6 +79,8 @@ const { values: args } = parseArgs({
     tune: { type: 'boolean', default: false },
     'log-q': { type: 'string', default: 'on' },
     pooling: { type: 'string', default: 'mean' },
+    // a folder: save after every epoch, and carry on from what it holds (same settings only)
+    checkpoint: { type: 'string' },
   },
 });
 if (!args.data) {
@@ -175,8 +180,20 @@ async function trainSasRec(data: Dataset, variant: NeuralVariant, split: ReturnT
   let best = { ndcg: -1, epoch: 0, weights: [] as Float32Array[], validation: {} as Metrics };
   let trainSeconds = 0;
   let epoch = 0;
+  const checkpointDir = args.checkpoint ? join(args.checkpoint, variant.name) : undefined;
+  const fingerprint = JSON.stringify({ data: args.data, attributes: variant.attrs ? (args.attributes ?? args.metadata) : null, config: model.config, lr: variant.learningRate, batch: variant.batchSize, valUsers: valCases.length, seed });
+  if (checkpointDir) {
+    const resumed = await loadCheckpoint(checkpointDir, fingerprint, model, optimizer);
+    if (resumed) {
+      ({ epoch, trainSeconds } = resumed.state);
+      best = { ...resumed.state.best, weights: resumed.bestWeights };
+      // replay the shuffles of the finished epochs, so batches come in the uninterrupted order
+      for (let e = 0; e < epoch; e++) epochBatches(split.train, variant.batchSize, rand);
+      console.log(`  ${variant.name}: resumed after epoch ${epoch} from ${checkpointDir} (best validation NDCG@10 ${best.ndcg.toFixed(4)} at epoch ${best.epoch})`);
+    }
+  }
   const started = Date.now();
-  while (epoch < budget.epochs && (Date.now() - started) / 60000 < budget.minutes) {
+  while (epoch < budget.epochs && epoch - best.epoch < budget.patience && (Date.now() - started) / 60000 < budget.minutes) {
     epoch++;
     const t0 = performance.now();
     let lossSum = 0;
@@ -197,7 +214,7 @@ async function trainSasRec(data: Dataset, variant: NeuralVariant, split: ReturnT
     const ndcg = val.full['NDCG@10'];
     console.log(`  ${variant.name} epoch ${epoch}: loss ${(lossSum / steps).toFixed(4)}, ${seconds.toFixed(1)} s, val NDCG@10 ${ndcg.toFixed(4)} HR@10 ${val.full['HR@10'].toFixed(4)}`);
     if (ndcg > best.ndcg) best = { ndcg, epoch, weights: await model.getWeights(), validation: val.full };
-    else if (epoch - best.epoch >= budget.patience) break;
+    if (checkpointDir) await saveCheckpoint(checkpointDir, { fingerprint, epoch, trainSeconds, best: { ndcg: best.ndcg, epoch: best.epoch, validation: best.validation } }, model, optimizer, best.weights);
   }
   model.setWeights(best.weights);
   if (args.tune) {

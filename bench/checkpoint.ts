@@ -1,0 +1,74 @@
+// Training checkpoints for long benchmark runs (ML-1M with full cross-entropy needs more
+// epochs than one sitting allows): after every epoch the model, the Adam moments and the
+// early-stopping state are written to a folder, and a later run with the same settings
+// carries on from there instead of starting over.
+//
+// Files, each replaced atomically (written beside, then renamed):
+//   state.json   { fingerprint, epoch, trainSeconds, best: { ndcg, epoch, validation } }
+//   current.silw the model after the last finished epoch (models/weights.ts, float32)
+//   best.silw    the model of the best validation epoch
+//   adam.silw    the optimiser's slots (iteration count, first and second moments)
+import * as tf from '@tensorflow/tfjs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { encodeWeights, decodeWeights } from '../models/weights.ts';
+import type { Metrics } from '../models/metrics.ts';
+
+export interface CheckpointState {
+  /** what must match for a checkpoint to be resumed: model config, data, optimiser settings */
+  fingerprint: string;
+  epoch: number;
+  trainSeconds: number;
+  best: { ndcg: number; epoch: number; validation: Metrics };
+}
+
+/** the model surface a checkpoint needs (SasRec has it) */
+interface Trainable {
+  readonly names: string[];
+  readonly variables: tf.Variable[];
+  getWeights(): Promise<Float32Array[]>;
+  setWeights(weights: readonly Float32Array[]): void;
+}
+
+function writeAtomically(path: string, data: string | Uint8Array): void {
+  writeFileSync(`${path}.tmp`, data);
+  renameSync(`${path}.tmp`, path);
+}
+
+const readSilw = (path: string) => {
+  const bytes = readFileSync(path);
+  return decodeWeights(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer);
+};
+
+export async function saveCheckpoint(dir: string, state: CheckpointState, model: Trainable, optimizer: tf.Optimizer, bestWeights: readonly Float32Array[]): Promise<void> {
+  mkdirSync(dir, { recursive: true });
+  const shapes = model.variables.map((v) => v.shape);
+  const slots = await optimizer.getWeights();
+  const slotData = await Promise.all(slots.map(async (s) => Float32Array.from(await s.tensor.data())));
+  writeAtomically(join(dir, 'current.silw'), new Uint8Array(encodeWeights(null, model.names, shapes, await model.getWeights(), 'float32')));
+  writeAtomically(join(dir, 'best.silw'), new Uint8Array(encodeWeights(null, model.names, shapes, bestWeights, 'float32')));
+  writeAtomically(join(dir, 'adam.silw'), new Uint8Array(encodeWeights(null, slots.map((s) => s.name), slots.map((s) => s.tensor.shape), slotData, 'float32')));
+  // the iteration count is a fresh scalar; the other slots are the optimiser's own variables
+  slots.find((s) => s.name === 'iter')?.tensor.dispose();
+  // state last: a run cut off while writing leaves the previous epoch's state, whose files
+  // may already be one epoch newer, which costs at most one epoch's early-stopping count
+  writeAtomically(join(dir, 'state.json'), JSON.stringify(state, null, 2));
+}
+
+/**
+ * Loads a checkpoint into `model` and `optimizer` and returns its state with the best
+ * weights; null when `dir` holds none. A checkpoint made with other settings is an error,
+ * not silently ignored: resuming it would mix two experiments.
+ */
+export async function loadCheckpoint(dir: string, fingerprint: string, model: Trainable, optimizer: tf.Optimizer): Promise<{ state: CheckpointState; bestWeights: Float32Array[] } | null> {
+  if (!existsSync(join(dir, 'state.json'))) return null;
+  const state = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as CheckpointState;
+  if (state.fingerprint !== fingerprint) throw new Error(`${dir} holds a checkpoint of other settings:\n  ${state.fingerprint}\nnot\n  ${fingerprint}`);
+  model.setWeights(readSilw(join(dir, 'current.silw')).weights);
+  const adam = readSilw(join(dir, 'adam.silw'));
+  const slots = adam.names.map((name, i) => ({ name, tensor: tf.tensor(adam.weights[i], adam.shapes[i], 'float32') }));
+  await optimizer.setWeights(slots);
+  // the optimiser made its own variables of these (sharing the data, which stays alive)
+  for (const s of slots) s.tensor.dispose();
+  return { state, bestWeights: readSilw(join(dir, 'best.silw')).weights };
+}
