@@ -62,8 +62,12 @@ export interface ParticipantOptions {
   downloadTimeoutMs?: number;
 }
 
-/** Below this the sequence has no (input, next item) pair: nothing to learn, so no check-in. */
-const MIN_SEQUENCE = 2;
+/**
+ * A shopper with one item checks in too: it counts in popularity rounds, and in a model round
+ * (no (input, next item) pair to learn from) it sends a zero update, clipped, noised and
+ * quantised like any other, so the upload does not tell the server it had less than two.
+ */
+const MIN_SEQUENCE = 1;
 
 /**
  * IndexedDB meta key: when the next check-in may be (a CheckInWait on this device's clock). Kept

@@ -90,6 +90,25 @@ describe('trainRoundUpdate', () => {
     model.dispose();
   });
 
+  it('a shopper with one item (nothing to learn) sends a zero update, noised like any other where the round says so', async () => {
+    const { model, table } = setup();
+    const globalWeights = await model.getWeights();
+    const length = model.parameterCount;
+    const task: RoundTask = {
+      roundId: 2, modelVersion: 1, length, epochs: 1, learningRate: 0.2, batchSize: 1, optimizer: 'sgd',
+      clipNorm: 0.3, clientNoiseStd: 0, bits: 8, scale: defaultScale(0.3, 8), deadline: Date.now() + 60_000,
+    };
+    const silent = await trainRoundUpdate({ model, globalWeights, task, sequences: [[7]], table, random: mulberry32(3) });
+    expect(silent.steps).toBe(0);
+    const zero = decodeSummary(silent.summary);
+    expect(zero).toMatchObject({ roundId: 2, length, bits: 8 });
+    expect(zero.ints.every((x) => x === 0)).toBe(true);
+    // distributed DP: the client's share of the noise goes on even when the update is zero
+    const noised = decodeSummary((await trainRoundUpdate({ model, globalWeights, task: { ...task, clientNoiseStd: 0.01 }, sequences: [[7]], table, random: mulberry32(3) })).summary);
+    expect(l2Norm(dequantize(noised))).toBeGreaterThan(0.01 * Math.sqrt(length) * 0.5);
+    model.dispose();
+  });
+
   it('refuses a task whose length does not match the model', async () => {
     const { model, table } = setup();
     const globalWeights = await model.getWeights();
