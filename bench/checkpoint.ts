@@ -15,11 +15,30 @@ import { encodeWeights, decodeWeights } from '../models/weights.ts';
 import type { Metrics } from '../models/metrics.ts';
 
 export interface CheckpointState {
-  /** what must match for a checkpoint to be resumed: model config, data, optimiser settings */
+  /**
+   * what must match for a checkpoint to be resumed: model config, data, batch and initial
+   * learning rate (a learning-rate schedule may be added on resume, as in staged training)
+   */
   fingerprint: string;
   epoch: number;
   trainSeconds: number;
   best: { ndcg: number; epoch: number; validation: Metrics };
+  /** the learning rate in use and the last epoch it was cut (absent: the initial one, never) */
+  schedule?: LearningRateState;
+}
+
+export interface LearningRateState {
+  learningRate: number;
+  lastCutEpoch: number;
+}
+
+/**
+ * Reduce-on-plateau (as Keras' ReduceLROnPlateau): after `patience` epochs without a new
+ * best validation score since the best epoch or the last cut, multiply the rate by `factor`.
+ */
+export function reduceOnPlateau(state: LearningRateState, epoch: number, bestEpoch: number, factor: number, patience: number): LearningRateState {
+  if (factor >= 1 || epoch - Math.max(bestEpoch, state.lastCutEpoch) < patience) return state;
+  return { learningRate: state.learningRate * factor, lastCutEpoch: epoch };
 }
 
 /** the model surface a checkpoint needs (SasRec has it) */

@@ -11,7 +11,8 @@
 // --dropout, --batch, --dim, --layers, --heads, --max-len, --loss softmax|sampled-softmax|bce,
 // --negatives (sampled-softmax negatives per batch), --log-q on|off, --pooling mean|split,
 // --id-hashes, --id-buckets, --tune (validation only: no test scoring), --checkpoint DIR (save
-// every epoch; a rerun with the same settings resumes there, and --minutes counts that run).
+// every epoch; a rerun with the same settings resumes there, and --minutes counts that run),
+// --lr-decay F --lr-patience P (cut the rate by F after P epochs without a new best).
 // Hyperparameters are chosen on the validation target only; the test target is scored once,
 // with the weights of the best validation epoch (early stopping on validation NDCG@10).
 import * as tf from '@tensorflow/tfjs';
@@ -25,7 +26,7 @@ import { SasRec, makeBatch, type SasRecConfig, type LossKind } from '../models/s
 import { ItemTable, DEFAULT_FEATURES, type FeatureSpec } from '../models/features.ts';
 import { registerWasmPatches } from '../models/backend-patches.ts';
 import { encodeWeights, decodeWeights } from '../models/weights.ts';
-import { saveCheckpoint, loadCheckpoint } from './checkpoint.ts';
+import { saveCheckpoint, loadCheckpoint, reduceOnPlateau, type LearningRateState } from './checkpoint.ts';
 import { join } from 'node:path';
 
 interface ModelReport {
@@ -81,6 +82,9 @@ const { values: args } = parseArgs({
     pooling: { type: 'string', default: 'mean' },
     // a folder: save after every epoch, and carry on from what it holds (same settings only)
     checkpoint: { type: 'string' },
+    // reduce-on-plateau: multiply the rate by --lr-decay after --lr-patience epochs without a new best
+    'lr-decay': { type: 'string', default: '1' },
+    'lr-patience': { type: 'string', default: '3' },
   },
 });
 if (!args.data) {
@@ -182,16 +186,24 @@ async function trainSasRec(data: Dataset, variant: NeuralVariant, split: ReturnT
   let epoch = 0;
   const checkpointDir = args.checkpoint ? join(args.checkpoint, variant.name) : undefined;
   const fingerprint = JSON.stringify({ data: args.data, attributes: variant.attrs ? (args.attributes ?? args.metadata) : null, config: model.config, lr: variant.learningRate, batch: variant.batchSize, valUsers: valCases.length, seed });
+  let schedule: LearningRateState = { learningRate: variant.learningRate, lastCutEpoch: 0 };
+  const [lrDecay, lrPatience] = [Number(args['lr-decay']), Number(args['lr-patience'])];
+  if (!(lrDecay > 0 && lrDecay <= 1)) throw new Error(`--lr-decay must be in (0, 1], not ${args['lr-decay']}`);
+  if (!(Number.isInteger(lrPatience) && lrPatience >= 1)) throw new Error(`--lr-patience must be a positive integer, not ${args['lr-patience']}`);
   if (checkpointDir) {
     const resumed = await loadCheckpoint(checkpointDir, fingerprint, model, optimizer);
     if (resumed) {
       ({ epoch, trainSeconds } = resumed.state);
+      schedule = resumed.state.schedule ?? schedule;
       best = { ...resumed.state.best, weights: resumed.bestWeights };
       // replay the shuffles of the finished epochs, so batches come in the uninterrupted order
       for (let e = 0; e < epoch; e++) epochBatches(split.train, variant.batchSize, rand);
-      console.log(`  ${variant.name}: resumed after epoch ${epoch} from ${checkpointDir} (best validation NDCG@10 ${best.ndcg.toFixed(4)} at epoch ${best.epoch})`);
+      console.log(`  ${variant.name}: resumed after epoch ${epoch} from ${checkpointDir} (best validation NDCG@10 ${best.ndcg.toFixed(4)} at epoch ${best.epoch}, learning rate ${schedule.learningRate})`);
     }
   }
+  // tfjs optimisers read their rate at every step; the field is not public in the typings
+  const setRate = (rate: number) => ((optimizer as unknown as { learningRate: number }).learningRate = rate);
+  setRate(schedule.learningRate);
   const started = Date.now();
   while (epoch < budget.epochs && epoch - best.epoch < budget.patience && (Date.now() - started) / 60000 < budget.minutes) {
     epoch++;
@@ -214,7 +226,11 @@ async function trainSasRec(data: Dataset, variant: NeuralVariant, split: ReturnT
     const ndcg = val.full['NDCG@10'];
     console.log(`  ${variant.name} epoch ${epoch}: loss ${(lossSum / steps).toFixed(4)}, ${seconds.toFixed(1)} s, val NDCG@10 ${ndcg.toFixed(4)} HR@10 ${val.full['HR@10'].toFixed(4)}`);
     if (ndcg > best.ndcg) best = { ndcg, epoch, weights: await model.getWeights(), validation: val.full };
-    if (checkpointDir) await saveCheckpoint(checkpointDir, { fingerprint, epoch, trainSeconds, best: { ndcg: best.ndcg, epoch: best.epoch, validation: best.validation } }, model, optimizer, best.weights);
+    const next = reduceOnPlateau(schedule, epoch, best.epoch, lrDecay, lrPatience);
+    if (next !== schedule) console.log(`  ${variant.name}: no new best for ${lrPatience} epochs: learning rate ${schedule.learningRate} → ${next.learningRate}`);
+    schedule = next;
+    setRate(schedule.learningRate);
+    if (checkpointDir) await saveCheckpoint(checkpointDir, { fingerprint, epoch, trainSeconds, best: { ndcg: best.ndcg, epoch: best.epoch, validation: best.validation }, schedule }, model, optimizer, best.weights);
   }
   model.setWeights(best.weights);
   if (args.tune) {

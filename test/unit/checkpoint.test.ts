@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SasRec, makeBatch } from '../../models/sasrec.ts';
 import { ItemTable, DEFAULT_FEATURES } from '../../models/features.ts';
-import { saveCheckpoint, loadCheckpoint, type CheckpointState } from '../../bench/checkpoint.ts';
+import { saveCheckpoint, loadCheckpoint, reduceOnPlateau, type CheckpointState } from '../../bench/checkpoint.ts';
 
 // A resumed run must continue exactly where the interrupted one was: same weights and the
 // same Adam moments and step count (Adam's bias correction depends on it).
@@ -61,5 +61,19 @@ describe('training checkpoints', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('reduceOnPlateau', () => {
+  it('cuts the rate after `patience` epochs without a new best, counting from the best epoch or the last cut', () => {
+    const start = { learningRate: 0.005, lastCutEpoch: 0 };
+    expect(reduceOnPlateau(start, 12, 10, 0.3, 3)).toBe(start); // 2 epochs since the best
+    const cut = reduceOnPlateau(start, 13, 10, 0.3, 3);
+    expect(cut.learningRate).toBeCloseTo(0.0015, 12);
+    expect(cut.lastCutEpoch).toBe(13);
+    expect(reduceOnPlateau(cut, 15, 10, 0.3, 3)).toBe(cut); // 2 epochs since the cut
+    expect(reduceOnPlateau(cut, 16, 10, 0.3, 3).learningRate).toBeCloseTo(0.00045, 12);
+    expect(reduceOnPlateau(cut, 16, 14, 0.3, 3)).toBe(cut); // a new best since the cut
+    expect(reduceOnPlateau(start, 40, 10, 1, 3)).toBe(start); // factor 1: no schedule
   });
 });
