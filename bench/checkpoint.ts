@@ -4,7 +4,7 @@
 // carries on from there instead of starting over.
 //
 // Files, each replaced atomically (written beside, then renamed):
-//   state.json   { fingerprint, epoch, trainSeconds, best: { ndcg, epoch, validation } }
+//   state.json   { fingerprint, epoch, trainSeconds, best: { ndcg, epoch, validation }, schedule }
 //   current.silw the model after the last finished epoch (models/weights.ts, float32)
 //   best.silw    the model of the best validation epoch
 //   adam.silw    the optimiser's slots (iteration count, first and second moments)
