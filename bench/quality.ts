@@ -12,7 +12,8 @@
 // --negatives (sampled-softmax negatives per batch), --log-q on|off, --pooling mean|split,
 // --id-hashes, --id-buckets, --tune (validation only: no test scoring), --checkpoint DIR (save
 // every epoch; a rerun with the same settings resumes there, and --minutes counts that run),
-// --lr-decay F --lr-patience P (cut the rate by F after P epochs without a new best).
+// --lr-decay F --lr-patience P (cut the rate by F after P epochs without a new best),
+// --windows last|all (train on each user's last maxLen targets, or on all of them in windows).
 // Hyperparameters are chosen on the validation target only; the test target is scored once,
 // with the weights of the best validation epoch (early stopping on validation NDCG@10).
 import * as tf from '@tensorflow/tfjs';
@@ -22,7 +23,7 @@ import { parseArgs } from 'node:util';
 import { loadDataset, interactionCount, type Dataset, type DatasetFormat } from './datasets.ts';
 import { leaveOneOut, evaluate, mulberry32, CUTOFFS, type EvalCase, type Metrics, type BatchScorer } from '../models/metrics.ts';
 import { PopularityModel, TransitionModel } from '../models/baselines.ts';
-import { SasRec, makeBatch, type SasRecConfig, type LossKind } from '../models/sasrec.ts';
+import { SasRec, makeBatch, trainingWindows, type SasRecConfig, type LossKind } from '../models/sasrec.ts';
 import { ItemTable, DEFAULT_FEATURES, type FeatureSpec } from '../models/features.ts';
 import { registerWasmPatches } from '../models/backend-patches.ts';
 import { encodeWeights, decodeWeights } from '../models/weights.ts';
@@ -85,6 +86,8 @@ const { values: args } = parseArgs({
     // reduce-on-plateau: multiply the rate by --lr-decay after --lr-patience epochs without a new best
     'lr-decay': { type: 'string', default: '1' },
     'lr-patience': { type: 'string', default: '3' },
+    // last: each user's last maxLen targets (SASRec's rule); all: every target, in windows
+    windows: { type: 'string', default: 'last' },
   },
 });
 if (!args.data) {
@@ -121,6 +124,7 @@ function variants(numItems: number): NeuralVariant[] {
   };
   if (!['on', 'off'].includes(args['log-q']!)) throw new Error(`--log-q must be on or off, not ${args['log-q']}`);
   if (!['mean', 'split'].includes(args.pooling!)) throw new Error(`--pooling must be mean or split, not ${args.pooling}`);
+  if (!['last', 'all'].includes(args.windows!)) throw new Error(`--windows must be last or all, not ${args.windows}`);
   const learningRate = Number(args.lr);
   const batchSize = Number(args.batch);
   return [
@@ -185,7 +189,10 @@ async function trainSasRec(data: Dataset, variant: NeuralVariant, split: ReturnT
   let trainSeconds = 0;
   let epoch = 0;
   const checkpointDir = args.checkpoint ? join(args.checkpoint, variant.name) : undefined;
-  const fingerprint = JSON.stringify({ data: args.data, attributes: variant.attrs ? (args.attributes ?? args.metadata) : null, config: model.config, lr: variant.learningRate, batch: variant.batchSize, valUsers: valCases.length, seed });
+  const allWindows = args.windows === 'all';
+  const trainSequences = allWindows ? split.train.flatMap((s) => trainingWindows(s, maxLen)) : split.train;
+  // (windows enters the fingerprint only when set, so checkpoints made before it still resume)
+  const fingerprint = JSON.stringify({ data: args.data, attributes: variant.attrs ? (args.attributes ?? args.metadata) : null, config: model.config, lr: variant.learningRate, batch: variant.batchSize, valUsers: valCases.length, seed, ...(allWindows ? { windows: 'all' } : {}) });
   let schedule: LearningRateState = { learningRate: variant.learningRate, lastCutEpoch: 0 };
   const [lrDecay, lrPatience] = [Number(args['lr-decay']), Number(args['lr-patience'])];
   if (!(lrDecay > 0 && lrDecay <= 1)) throw new Error(`--lr-decay must be in (0, 1], not ${args['lr-decay']}`);
@@ -197,7 +204,7 @@ async function trainSasRec(data: Dataset, variant: NeuralVariant, split: ReturnT
       schedule = resumed.state.schedule ?? schedule;
       best = { ...resumed.state.best, weights: resumed.bestWeights };
       // replay the shuffles of the finished epochs, so batches come in the uninterrupted order
-      for (let e = 0; e < epoch; e++) epochBatches(split.train, variant.batchSize, rand);
+      for (let e = 0; e < epoch; e++) epochBatches(trainSequences, variant.batchSize, rand);
       console.log(`  ${variant.name}: resumed after epoch ${epoch} from ${checkpointDir} (best validation NDCG@10 ${best.ndcg.toFixed(4)} at epoch ${best.epoch}, learning rate ${schedule.learningRate})`);
     }
   }
@@ -209,7 +216,7 @@ async function trainSasRec(data: Dataset, variant: NeuralVariant, split: ReturnT
     epoch++;
     const t0 = performance.now();
     let lossSum = 0;
-    const batches = epochBatches(split.train, variant.batchSize, rand);
+    const batches = epochBatches(trainSequences, variant.batchSize, rand);
     // the time cap also ends an epoch part-way (so --quick keeps its budget on a slow machine)
     let steps = 0;
     for (const seqs of batches) {

@@ -63,6 +63,18 @@ export function makeBatch(sequences: readonly ArrayLike<number>[], maxLen: numbe
   return { inputs, targets, batch };
 }
 
+/**
+ * Cuts a sequence into training windows of at most maxLen + 1 items that together cover every
+ * next-item target once: the last window is the one makeBatch would take, and each earlier
+ * one ends on the item where the next begins. makeBatch alone trains on the last maxLen targets
+ * of a sequence; on long histories (ML-1M at maxLen 100) that leaves most of them unused.
+ */
+export function trainingWindows(seq: readonly number[], maxLen: number): number[][] {
+  const windows: number[][] = [];
+  for (let end = seq.length; end >= 2; end -= maxLen) windows.push(seq.slice(Math.max(0, end - maxLen - 1), end));
+  return windows.reverse();
+}
+
 /** Left-pads the last maxLen items of each sequence for inference. */
 export function makeInputs(sequences: readonly ArrayLike<number>[], maxLen: number): Int32Array {
   const out = new Int32Array(sequences.length * maxLen);

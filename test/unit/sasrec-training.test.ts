@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
-import { SasRec, makeBatch, makeInputs } from '../../models/sasrec.ts';
+import { SasRec, makeBatch, makeInputs, trainingWindows } from '../../models/sasrec.ts';
 import { ItemTable, DEFAULT_FEATURES } from '../../models/features.ts';
 
 // A tiny model on the CPU backend: checks the speed-ups in loss()/scoreNext() keep the maths.
@@ -58,5 +58,31 @@ describe('SasRec fast paths', () => {
     expect(Number.isFinite(first)).toBe(true);
     expect(last).toBeLessThan(first * 0.7);
     model.dispose();
+  });
+});
+
+describe('trainingWindows', () => {
+  // every (input, target) pair a window's batch row trains on
+  const pairs = (seqs: number[][], maxLen: number) => {
+    const { inputs, targets } = makeBatch(seqs, maxLen);
+    const out: string[] = [];
+    for (let i = 0; i < inputs.length; i++) if (targets[i] !== 0) out.push(`${inputs[i]}>${targets[i]}`);
+    return out;
+  };
+
+  it('covers every next-item target of a long sequence exactly once', () => {
+    const seq = Array.from({ length: 23 }, (_, i) => i + 1);
+    const windows = trainingWindows(seq, 5);
+    expect(windows.at(-1)).toEqual(seq.slice(-6)); // the window makeBatch alone would take
+    expect(windows.every((w) => w.length >= 2 && w.length <= 6)).toBe(true);
+    expect(pairs(windows, 5).sort()).toEqual(seq.slice(1).map((t, i) => `${seq[i]}>${t}`).sort());
+    expect(pairs([seq], 5)).toHaveLength(5); // without windows: only the last maxLen targets
+  });
+
+  it('leaves short sequences whole and drops ones with no target', () => {
+    expect(trainingWindows([1, 2, 3], 5)).toEqual([[1, 2, 3]]);
+    expect(trainingWindows([1, 2, 3, 4, 5, 6], 5)).toEqual([[1, 2, 3, 4, 5, 6]]);
+    expect(trainingWindows([1, 2, 3, 4, 5, 6, 7], 5)).toEqual([[1, 2], [2, 3, 4, 5, 6, 7]]);
+    expect(trainingWindows([9], 5)).toEqual([]);
   });
 });
