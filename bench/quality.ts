@@ -137,9 +137,10 @@ function variants(numItems: number): NeuralVariant[] {
 }
 
 /**
- * Training batches for one epoch: users shuffled, then sorted by length within windows of
- * 16 batches, so a batch holds sequences of similar length and the model only runs the
- * positions they need (attention cost grows with the square of the longest one).
+ * Training batches for one epoch: sequences (users, or their windows with --windows all)
+ * shuffled, then sorted by length within groups of 16 batches, so a batch holds sequences of
+ * similar length and the model only runs the positions they need (attention cost grows with
+ * the square of the longest one).
  */
 function epochBatches(train: number[][], batchSize: number, rand: () => number): number[][][] {
   const users = train.filter((s) => s.length >= 2);
