@@ -11,7 +11,8 @@
 // --dropout, --batch, --dim, --layers, --heads, --max-len, --loss softmax|sampled-softmax|bce,
 // --negatives (sampled-softmax negatives per batch), --log-q on|off, --pooling mean|split,
 // --id-hashes, --id-buckets, --tune (validation only: no test scoring), --checkpoint DIR (save
-// every epoch; a rerun with the same settings resumes there, and --minutes counts that run),
+// every finished epoch; a rerun with the same settings resumes there, and --minutes counts that
+// run and then ends it at the next epoch boundary),
 // --lr-decay F --lr-patience P (cut the rate by F after P epochs without a new best),
 // --windows last|all (train on each user's last maxLen targets, or on all of them in windows).
 // Hyperparameters are chosen on the validation target only; the test target is scored once,
@@ -218,12 +219,14 @@ async function trainSasRec(data: Dataset, variant: NeuralVariant, split: ReturnT
     const t0 = performance.now();
     let lossSum = 0;
     const batches = epochBatches(trainSequences, variant.batchSize, rand);
-    // the time cap also ends an epoch part-way (so --quick keeps its budget on a slow machine)
+    // the time cap also ends an epoch part-way (so --quick keeps its budget on a slow machine),
+    // except with a checkpoint: that holds finished epochs only, so a resumed run is the
+    // uninterrupted one
     let steps = 0;
     for (const seqs of batches) {
       lossSum += model.trainStep(optimizer, makeBatch(seqs, maxLen), tableTensor);
       steps++;
-      if ((Date.now() - started) / 60000 >= budget.minutes) break;
+      if (!checkpointDir && (Date.now() - started) / 60000 >= budget.minutes) break;
     }
     if (steps < batches.length) console.log(`  ${variant.name} epoch ${epoch} cut by the time cap after ${steps} of ${batches.length} steps`);
     const seconds = (performance.now() - t0) / 1000;
