@@ -22,7 +22,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadDataset, interactionCount, type Dataset, type DatasetFormat } from './datasets.ts';
-import { leaveOneOut, evaluate, mulberry32, CUTOFFS, type EvalCase, type Metrics, type BatchScorer } from '../models/metrics.ts';
+import { leaveOneOut, evaluate, mulberry32, ndcgAtRank, bootstrapMean, CUTOFFS, type EvalCase, type Metrics, type BatchScorer, type EvaluationResult, type MeanInterval } from '../models/metrics.ts';
 import { PopularityModel, TransitionModel } from '../models/baselines.ts';
 import { SasRec, makeBatch, trainingWindows, type SasRecConfig, type LossKind } from '../models/sasrec.ts';
 import { ItemTable, DEFAULT_FEATURES, type FeatureSpec } from '../models/features.ts';
@@ -34,6 +34,8 @@ import { join } from 'node:path';
 interface ModelReport {
   test: Metrics;
   testSampled: Metrics;
+  /** 95% bootstrap interval of test NDCG@10: how much another draw of as many test users could move it */
+  ndcg10Interval?: MeanInterval;
   validation: Metrics;
   epochs?: number;
   bestEpoch?: number;
@@ -261,6 +263,7 @@ async function trainSasRec(data: Dataset, variant: NeuralVariant, split: ReturnT
   const report: ModelReport = {
     test: test.full,
     testSampled: test.sampled,
+    ndcg10Interval: ndcg10Interval(test),
     validation: best.validation,
     epochs: epoch,
     bestEpoch: best.epoch,
@@ -281,7 +284,7 @@ async function trainSasRec(data: Dataset, variant: NeuralVariant, split: ReturnT
     const qt = await evaluate(byLength(testCases), numItems, q.scorer, { seed });
     q.dispose();
     copy.dispose();
-    quantised[`${variant.name}@${dtype}`] = { test: qt.full, testSampled: qt.sampled, validation: {}, bytes: buffer.byteLength };
+    quantised[`${variant.name}@${dtype}`] = { test: qt.full, testSampled: qt.sampled, ndcg10Interval: ndcg10Interval(qt), validation: {}, bytes: buffer.byteLength };
   }
   model.dispose();
   tableTensor.dispose();
@@ -335,7 +338,7 @@ async function main(): Promise<void> {
     }
     const t0 = performance.now();
     const test = await evaluate(testCases, numItems, scorer, { seed });
-    reports[name] = { test: test.full, testSampled: test.sampled, validation: val.full, inferenceMsPerUser: (performance.now() - t0) / testCases.length };
+    reports[name] = { test: test.full, testSampled: test.sampled, ndcg10Interval: ndcg10Interval(test), validation: val.full, inferenceMsPerUser: (performance.now() - t0) / testCases.length };
     console.log(`  ${name}: test NDCG@10 ${test.full['NDCG@10'].toFixed(4)}`);
   }
 
@@ -366,6 +369,7 @@ async function main(): Promise<void> {
       models[name] = {
         ...r.test,
         sampled: r.testSampled,
+        ...(r.ndcg10Interval ? { 'NDCG@10 interval': r.ndcg10Interval } : {}),
         validation: r.validation,
         ...(r.epochs !== undefined ? { epochs: r.epochs, bestEpoch: r.bestEpoch, trainSecondsPerEpoch: r.trainSecondsPerEpoch, parameters: r.parameters } : {}),
         ...(r.inferenceMsPerUser !== undefined ? { inferenceMsPerUser: r.inferenceMsPerUser } : {}),
@@ -390,14 +394,26 @@ async function main(): Promise<void> {
   }
 }
 
+/** Per-user NDCG@10 of a test pass, bootstrapped over its users. */
+function ndcg10Interval(result: EvaluationResult): MeanInterval {
+  return bootstrapMean(Float64Array.from(result.fullRanks, (rank) => ndcgAtRank(rank)));
+}
+
 function printTable(reports: Record<string, ModelReport>): void {
   const cols = [...CUTOFFS.flatMap((k) => [`HR@${k}`, `NDCG@${k}`]), 'MRR'];
-  const header = ['model'.padEnd(28), ...cols.map((c) => c.padStart(8)), 'HR@10(s100)'.padStart(12), 'NDCG@10(s100)'.padStart(14)].join(' ');
-  console.log('\nTest split, full ranking (history items excluded); s100 = 100 sampled negatives');
+  const header = ['model'.padEnd(28), ...cols.map((c) => c.padStart(8)), 'HR@10(s100)'.padStart(12), 'NDCG@10(s100)'.padStart(14), 'NDCG@10 95%'.padStart(14)].join(' ');
+  console.log('\nTest split, full ranking (history items excluded); s100 = 100 sampled negatives; 95% = bootstrap over test users');
   console.log(header);
   for (const [name, r] of Object.entries(reports)) {
+    const interval = r.ndcg10Interval ? `${r.ndcg10Interval.low.toFixed(4)}–${r.ndcg10Interval.high.toFixed(4)}` : '';
     console.log(
-      [name.padEnd(28), ...cols.map((c) => r.test[c].toFixed(4).padStart(8)), r.testSampled['HR@10'].toFixed(4).padStart(12), r.testSampled['NDCG@10'].toFixed(4).padStart(14)].join(' '),
+      [
+        name.padEnd(28),
+        ...cols.map((c) => r.test[c].toFixed(4).padStart(8)),
+        r.testSampled['HR@10'].toFixed(4).padStart(12),
+        r.testSampled['NDCG@10'].toFixed(4).padStart(14),
+        interval.padStart(14),
+      ].join(' '),
     );
   }
 }

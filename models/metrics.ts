@@ -183,12 +183,47 @@ export function ndcgAtRank(rank: number, k = 10): number {
   return rank < k ? 1 / Math.log2(rank + 2) : 0;
 }
 
-export interface RatioInterval {
-  /** mean(candidate) / mean(reference) */
-  ratio: number;
+export interface BootstrapOptions {
+  resamples?: number;
+  level?: number;
+  seed?: number;
+}
+
+export interface Interval {
   low: number;
   high: number;
   level: number;
+}
+
+export interface RatioInterval extends Interval {
+  /** mean(candidate) / mean(reference) */
+  ratio: number;
+}
+
+export interface MeanInterval extends Interval {
+  mean: number;
+}
+
+/**
+ * Percentile bootstrap: `statistic` is computed on `resamples` resamples of n users drawn
+ * with replacement (it calls `draw()` for each user index it takes).
+ */
+function percentileBootstrap(n: number, statistic: (draw: () => number) => number, options: BootstrapOptions): Interval {
+  const resamples = options.resamples ?? 2000;
+  const level = options.level ?? 0.95;
+  const rand = mulberry32(options.seed ?? 1);
+  const draw = () => Math.floor(rand() * n);
+  const stats = new Float64Array(resamples);
+  for (let r = 0; r < resamples; r++) stats[r] = statistic(draw);
+  stats.sort();
+  const at = (q: number) => stats[Math.min(resamples - 1, Math.max(0, Math.round(q * (resamples - 1))))];
+  return { low: at((1 - level) / 2), high: at((1 + level) / 2), level };
+}
+
+function sum(xs: ArrayLike<number>): number {
+  let total = 0;
+  for (let i = 0; i < xs.length; i++) total += xs[i];
+  return total;
 }
 
 /**
@@ -196,33 +231,41 @@ export interface RatioInterval {
  * resampled together (paired): the uncertainty of "model A keeps x% of model B" that comes
  * from which users happen to be in the test set, not from retraining.
  */
-export function pairedBootstrapRatio(
-  candidate: ArrayLike<number>,
-  reference: ArrayLike<number>,
-  options: { resamples?: number; level?: number; seed?: number } = {},
-): RatioInterval {
+export function pairedBootstrapRatio(candidate: ArrayLike<number>, reference: ArrayLike<number>, options: BootstrapOptions = {}): RatioInterval {
   const n = candidate.length;
   if (n === 0 || reference.length !== n) throw new Error(`paired bootstrap needs two equal, non-empty samples (got ${n} and ${reference.length})`);
-  const resamples = options.resamples ?? 2000;
-  const level = options.level ?? 0.95;
-  const rand = mulberry32(options.seed ?? 1);
-  const sum = (xs: ArrayLike<number>) => {
-    let total = 0;
-    for (let i = 0; i < xs.length; i++) total += xs[i];
-    return total;
-  };
-  const ratios = new Float64Array(resamples);
-  for (let r = 0; r < resamples; r++) {
-    let a = 0;
-    let b = 0;
-    for (let i = 0; i < n; i++) {
-      const j = Math.floor(rand() * n);
-      a += candidate[j];
-      b += reference[j];
-    }
-    ratios[r] = a / b;
-  }
-  ratios.sort();
-  const at = (q: number) => ratios[Math.min(resamples - 1, Math.max(0, Math.round(q * (resamples - 1))))];
-  return { ratio: sum(candidate) / sum(reference), low: at((1 - level) / 2), high: at((1 + level) / 2), level };
+  const interval = percentileBootstrap(
+    n,
+    (draw) => {
+      let a = 0;
+      let b = 0;
+      for (let i = 0; i < n; i++) {
+        const j = draw();
+        a += candidate[j];
+        b += reference[j];
+      }
+      return a / b;
+    },
+    options,
+  );
+  return { ratio: sum(candidate) / sum(reference), ...interval };
+}
+
+/**
+ * Percentile bootstrap interval of a per-user metric's mean (e.g. test NDCG@10): how far
+ * the score could move with another draw of test users of the same size.
+ */
+export function bootstrapMean(values: ArrayLike<number>, options: BootstrapOptions = {}): MeanInterval {
+  const n = values.length;
+  if (n === 0) throw new Error('bootstrap needs a non-empty sample');
+  const interval = percentileBootstrap(
+    n,
+    (draw) => {
+      let total = 0;
+      for (let i = 0; i < n; i++) total += values[draw()];
+      return total / n;
+    },
+    options,
+  );
+  return { mean: sum(values) / n, ...interval };
 }

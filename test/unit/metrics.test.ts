@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { leaveOneOut, fullRank, sampledRank, MetricAccumulator, evaluate, sampleNegatives, mulberry32, ndcgAtRank, pairedBootstrapRatio } from '../../models/metrics.ts';
+import { leaveOneOut, fullRank, sampledRank, MetricAccumulator, evaluate, sampleNegatives, mulberry32, ndcgAtRank, pairedBootstrapRatio, bootstrapMean } from '../../models/metrics.ts';
 import { distinctItemCounts, PopularityModel, TransitionModel } from '../../models/baselines.ts';
 
 describe('leaveOneOut', () => {
@@ -131,6 +131,30 @@ describe('pairedBootstrapRatio', () => {
 
   it('refuses samples of different sizes', () => {
     expect(() => pairedBootstrapRatio([1, 2], [1])).toThrow(/equal/);
+  });
+});
+
+describe('bootstrapMean', () => {
+  it('is exact for a constant sample', () => {
+    const r = bootstrapMean(new Float64Array(50).fill(0.25), { resamples: 100 });
+    expect(r).toEqual({ mean: 0.25, low: 0.25, high: 0.25, level: 0.95 });
+  });
+
+  it('matches the normal interval of a hit rate (binomial standard error)', () => {
+    // 6,000 users, 30% hits: se = sqrt(p(1-p)/n) = 0.00592, so ±1.96 se = ±0.0116
+    const rand = mulberry32(11);
+    const hits = Float64Array.from({ length: 6000 }, () => (rand() < 0.3 ? 1 : 0));
+    const p = hits.reduce((a, x) => a + x, 0) / hits.length;
+    const se = Math.sqrt((p * (1 - p)) / hits.length);
+    const r = bootstrapMean(hits, { resamples: 2000, seed: 2 });
+    expect(r.mean).toBeCloseTo(p, 12);
+    expect(r.low).toBeLessThan(p);
+    expect(r.high).toBeGreaterThan(p);
+    expect(Math.abs((r.high - r.low) / 2 - 1.96 * se)).toBeLessThan(0.1 * 1.96 * se);
+  });
+
+  it('refuses an empty sample', () => {
+    expect(() => bootstrapMean([])).toThrow(/non-empty/);
   });
 });
 
