@@ -14,7 +14,9 @@
 // every finished epoch; a rerun with the same settings resumes there, and --minutes counts that
 // run and then ends it at the next epoch boundary),
 // --lr-decay F --lr-patience P (cut the rate by F after P epochs without a new best),
-// --windows last|all (train on each user's last maxLen targets, or on all of them in windows).
+// --windows last|all (train on each user's last maxLen targets, or on all of them in windows),
+// --average K (also score the mean of the last K epochs' weights on validation after every
+// epoch; the test split gets whichever of that and the best single epoch validates higher).
 // Hyperparameters are chosen on the validation target only; the test target is scored once,
 // with the weights of the best validation epoch (early stopping on validation NDCG@10).
 import * as tf from '@tensorflow/tfjs';
@@ -28,7 +30,7 @@ import { SasRec, makeBatch, trainingWindows, type SasRecConfig, type LossKind } 
 import { ItemTable, DEFAULT_FEATURES, type FeatureSpec } from '../models/features.ts';
 import { registerWasmPatches } from '../models/backend-patches.ts';
 import { encodeWeights, decodeWeights } from '../models/weights.ts';
-import { saveCheckpoint, loadCheckpoint, reduceOnPlateau, type LearningRateState } from './checkpoint.ts';
+import { saveCheckpoint, loadCheckpoint, loadEpochWeights, averageWeights, reduceOnPlateau, type LearningRateState } from './checkpoint.ts';
 import { join } from 'node:path';
 
 interface ModelReport {
@@ -39,6 +41,8 @@ interface ModelReport {
   validation: Metrics;
   epochs?: number;
   bestEpoch?: number;
+  /** the first and last epoch whose weights were averaged into the scored model (--average) */
+  averagedEpochs?: [number, number];
   trainSecondsPerEpoch?: number;
   inferenceMsPerUser?: number;
   parameters?: number;
@@ -91,6 +95,8 @@ const { values: args } = parseArgs({
     'lr-patience': { type: 'string', default: '3' },
     // last: each user's last maxLen targets (SASRec's rule); all: every target, in windows
     windows: { type: 'string', default: 'last' },
+    // checkpoint averaging: K > 1 also scores the mean of the last K epochs' weights
+    average: { type: 'string', default: '1' },
   },
 });
 if (!args.data) {
@@ -201,12 +207,29 @@ async function trainSasRec(data: Dataset, variant: NeuralVariant, split: ReturnT
   const [lrDecay, lrPatience] = [Number(args['lr-decay']), Number(args['lr-patience'])];
   if (!(lrDecay > 0 && lrDecay <= 1)) throw new Error(`--lr-decay must be in (0, 1], not ${args['lr-decay']}`);
   if (!(Number.isInteger(lrPatience) && lrPatience >= 1)) throw new Error(`--lr-patience must be a positive integer, not ${args['lr-patience']}`);
+  // Checkpoint averaging is scored beside the single epochs, never instead of them: the best
+  // single epoch alone drives the learning-rate schedule and early stopping, so a run makes
+  // the same steps with or without it.
+  const averageOf = Number(args.average);
+  if (!(Number.isInteger(averageOf) && averageOf >= 1)) throw new Error(`--average must be a positive integer, not ${args.average}`);
+  let averaged = { ndcg: -1, epoch: 0, epochs: averageOf, weights: [] as Float32Array[], validation: {} as Metrics };
+  /** the weights after each of the last `averageOf` epochs, oldest first */
+  let recent: Float32Array[][] = [];
   if (checkpointDir) {
     const resumed = await loadCheckpoint(checkpointDir, fingerprint, model, optimizer);
     if (resumed) {
       ({ epoch, trainSeconds } = resumed.state);
       schedule = resumed.state.schedule ?? schedule;
       best = { ...resumed.state.best, weights: resumed.bestWeights };
+      // an average of another length (or --average 1) is another experiment's
+      if (resumed.state.averaged?.epochs === averageOf && averageOf > 1 && resumed.averagedWeights) averaged = { ...resumed.state.averaged, weights: resumed.averagedWeights };
+      if (averageOf > 1) {
+        for (let e = Math.max(1, epoch - averageOf + 1); e <= epoch; e++) {
+          const w = loadEpochWeights(checkpointDir, e);
+          // averaged epochs must be consecutive: a gap (snapshots not kept) starts over after it
+          recent = w ? [...recent, w] : [];
+        }
+      }
       // replay the shuffles of the finished epochs, so batches come in the uninterrupted order
       for (let e = 0; e < epoch; e++) epochBatches(trainSequences, variant.batchSize, rand);
       console.log(`  ${variant.name}: resumed after epoch ${epoch} from ${checkpointDir} (best validation NDCG@10 ${best.ndcg.toFixed(4)} at epoch ${best.epoch}, learning rate ${schedule.learningRate})`);
@@ -238,21 +261,43 @@ async function trainSasRec(data: Dataset, variant: NeuralVariant, split: ReturnT
     dispose();
     const ndcg = val.full['NDCG@10'];
     console.log(`  ${variant.name} epoch ${epoch}: loss ${(lossSum / steps).toFixed(4)}, ${seconds.toFixed(1)} s, val NDCG@10 ${ndcg.toFixed(4)} HR@10 ${val.full['HR@10'].toFixed(4)}`);
-    if (ndcg > best.ndcg) best = { ndcg, epoch, weights: await model.getWeights(), validation: val.full };
+    const weights = await model.getWeights();
+    if (ndcg > best.ndcg) best = { ndcg, epoch, weights, validation: val.full };
+    if (averageOf > 1) {
+      recent = [...recent, weights].slice(-averageOf);
+      if (recent.length === averageOf) {
+        const mean = averageWeights(recent);
+        model.setWeights(mean);
+        const scored = sasrecScorer(model, tableTensor);
+        const avgVal = (await evaluate(valCases, numItems, scored.scorer, { seed })).full;
+        scored.dispose();
+        model.setWeights(weights);
+        console.log(`  ${variant.name} epochs ${epoch - averageOf + 1}–${epoch} averaged: val NDCG@10 ${avgVal['NDCG@10'].toFixed(4)} HR@10 ${avgVal['HR@10'].toFixed(4)}`);
+        if (avgVal['NDCG@10'] > averaged.ndcg) averaged = { ndcg: avgVal['NDCG@10'], epoch, epochs: averageOf, weights: mean, validation: avgVal };
+      }
+    }
     const next = reduceOnPlateau(schedule, epoch, best.epoch, lrDecay, lrPatience);
     if (next !== schedule) console.log(`  ${variant.name}: no new best for ${lrPatience} epochs: learning rate ${schedule.learningRate} → ${next.learningRate}`);
     schedule = next;
     setRate(schedule.learningRate);
-    if (checkpointDir) await saveCheckpoint(checkpointDir, { fingerprint, epoch, trainSeconds, best: { ndcg: best.ndcg, epoch: best.epoch, validation: best.validation }, schedule }, model, optimizer, best.weights);
+    if (checkpointDir) {
+      const averagedState = averaged.epoch > 0 ? { averaged: { ndcg: averaged.ndcg, epoch: averaged.epoch, epochs: averaged.epochs, validation: averaged.validation } } : {};
+      await saveCheckpoint(checkpointDir, { fingerprint, epoch, trainSeconds, best: { ndcg: best.ndcg, epoch: best.epoch, validation: best.validation }, schedule, ...averagedState }, model, optimizer, best.weights, averaged.epoch > 0 ? averaged.weights : undefined);
+    }
   }
-  model.setWeights(best.weights);
+  // the model scored on test: the best single epoch, or the best average where it validates higher
+  const useAverage = averaged.epoch > 0 && averaged.ndcg > best.ndcg;
+  const chosen = useAverage ? averaged : best;
+  const averagedEpochs: [number, number] | undefined = useAverage ? [averaged.epoch - averaged.epochs + 1, averaged.epoch] : undefined;
+  if (averaged.epoch > 0) console.log(`  ${variant.name}: best single epoch ${best.epoch} (val NDCG@10 ${best.ndcg.toFixed(4)}), best average of ${averaged.epochs} epochs ending at ${averaged.epoch} (${averaged.ndcg.toFixed(4)}): scoring the ${useAverage ? 'average' : 'single epoch'}`);
+  model.setWeights(chosen.weights);
   if (args.tune) {
     // hyperparameter search: the test split is not looked at
-    console.log(`  ${variant.name}: best validation NDCG@10 ${best.ndcg.toFixed(4)} HR@10 ${best.validation['HR@10'].toFixed(4)} at epoch ${best.epoch}; ${(trainSeconds / epoch).toFixed(1)} s per epoch`);
+    console.log(`  ${variant.name}: best validation NDCG@10 ${chosen.ndcg.toFixed(4)} HR@10 ${chosen.validation['HR@10'].toFixed(4)} at epoch ${chosen.epoch}; ${(trainSeconds / epoch).toFixed(1)} s per epoch`);
     model.dispose();
     tableTensor.dispose();
     optimizer.dispose();
-    return { test: {}, testSampled: {}, validation: best.validation, epochs: epoch, bestEpoch: best.epoch, trainSecondsPerEpoch: trainSeconds / epoch };
+    return { test: {}, testSampled: {}, validation: chosen.validation, epochs: epoch, bestEpoch: best.epoch, averagedEpochs, trainSecondsPerEpoch: trainSeconds / epoch };
   }
   const { scorer, dispose } = sasrecScorer(model, tableTensor);
   const t0 = performance.now();
@@ -264,9 +309,10 @@ async function trainSasRec(data: Dataset, variant: NeuralVariant, split: ReturnT
     test: test.full,
     testSampled: test.sampled,
     ndcg10Interval: ndcg10Interval(test),
-    validation: best.validation,
+    validation: chosen.validation,
     epochs: epoch,
     bestEpoch: best.epoch,
+    averagedEpochs,
     trainSecondsPerEpoch: trainSeconds / epoch,
     inferenceMsPerUser,
     parameters: model.parameterCount,
@@ -276,7 +322,7 @@ async function trainSasRec(data: Dataset, variant: NeuralVariant, split: ReturnT
   const quantised: Record<string, ModelReport> = {};
   // --quick checks the shipped form (int8) only: each extra test pass costs ~30 s on Beauty
   for (const dtype of quick ? (['int8'] as const) : (['float16', 'int8'] as const)) {
-    const buffer = encodeWeights(model.config, model.names, model.variables.map((v) => v.shape), best.weights, dtype);
+    const buffer = encodeWeights(model.config, model.names, model.variables.map((v) => v.shape), chosen.weights, dtype);
     const decoded = decodeWeights<SasRecConfig>(buffer);
     const copy = new SasRec(decoded.config);
     copy.setWeights(decoded.weights);
@@ -358,7 +404,7 @@ async function main(): Promise<void> {
   const wallSeconds = (performance.now() - wallStart) / 1000;
   if (args.tune) {
     console.log(`tuning run (validation only), wall time ${wallSeconds.toFixed(0)} s`);
-    if (args.json) writeFileSync(args.json, JSON.stringify({ dataset: data.name, command: process.argv.slice(2).join(' '), wallSeconds, validation: Object.fromEntries(Object.entries(reports).map(([k, r]) => [k, { ...r.validation, epochs: r.epochs, bestEpoch: r.bestEpoch, trainSecondsPerEpoch: r.trainSecondsPerEpoch }])) }, null, 2));
+    if (args.json) writeFileSync(args.json, JSON.stringify({ dataset: data.name, command: process.argv.slice(2).join(' '), wallSeconds, validation: Object.fromEntries(Object.entries(reports).map(([k, r]) => [k, { ...r.validation, epochs: r.epochs, bestEpoch: r.bestEpoch, averagedEpochs: r.averagedEpochs, trainSecondsPerEpoch: r.trainSecondsPerEpoch }])) }, null, 2));
     return;
   }
   printTable(reports);
@@ -371,7 +417,7 @@ async function main(): Promise<void> {
         sampled: r.testSampled,
         ...(r.ndcg10Interval ? { 'NDCG@10 interval': r.ndcg10Interval } : {}),
         validation: r.validation,
-        ...(r.epochs !== undefined ? { epochs: r.epochs, bestEpoch: r.bestEpoch, trainSecondsPerEpoch: r.trainSecondsPerEpoch, parameters: r.parameters } : {}),
+        ...(r.epochs !== undefined ? { epochs: r.epochs, bestEpoch: r.bestEpoch, averagedEpochs: r.averagedEpochs, trainSecondsPerEpoch: r.trainSecondsPerEpoch, parameters: r.parameters } : {}),
         ...(r.inferenceMsPerUser !== undefined ? { inferenceMsPerUser: r.inferenceMsPerUser } : {}),
         ...(r.bytes !== undefined ? { bytes: r.bytes } : {}),
         ...(r.config ? { config: r.config } : {}),

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SasRec, makeBatch } from '../../models/sasrec.ts';
 import { ItemTable, DEFAULT_FEATURES } from '../../models/features.ts';
-import { saveCheckpoint, loadCheckpoint, reduceOnPlateau, type CheckpointState } from '../../bench/checkpoint.ts';
+import { saveCheckpoint, loadCheckpoint, loadEpochWeights, averageWeights, reduceOnPlateau, type CheckpointState } from '../../bench/checkpoint.ts';
 
 // A resumed run must continue exactly where the interrupted one was: same weights and the
 // same Adam moments and step count (Adam's bias correction depends on it).
@@ -57,6 +57,46 @@ describe('training checkpoints', () => {
       expect(await loadCheckpoint(dir, 'a', model, optimizer)).toBeNull();
       writeFileSync(join(dir, 'state.json'), JSON.stringify({ fingerprint: 'b', epoch: 1, trainSeconds: 1, best: { ndcg: 0, epoch: 1, validation: {} } }));
       await expect(loadCheckpoint(dir, 'a', model, optimizer)).rejects.toThrow(/other settings/);
+      model.dispose();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('checkpoint averaging', () => {
+  it('averages snapshots element-wise and refuses mismatched ones', () => {
+    const mean = averageWeights([
+      [Float32Array.of(1, 2), Float32Array.of(-3)],
+      [Float32Array.of(3, 6), Float32Array.of(0)],
+      [Float32Array.of(2, 1), Float32Array.of(6)],
+    ]);
+    expect(mean).toEqual([Float32Array.of(2, 3), Float32Array.of(1)]);
+    expect(() => averageWeights([[Float32Array.of(1, 2)], [Float32Array.of(1)]])).toThrow(/differ/);
+    expect(() => averageWeights([])).toThrow(/nothing/);
+  });
+
+  it('keeps every epoch and the best average, and reads them back', async () => {
+    await tf.setBackend('cpu');
+    const dir = mkdtempSync(join(tmpdir(), 'silo-ckpt-'));
+    try {
+      const model = new SasRec(config);
+      const optimizer = tf.train.adam(0.01);
+      const first = await model.getWeights();
+      const base = { fingerprint: 'f', trainSeconds: 1, best: { ndcg: 0.2, epoch: 1, validation: { 'NDCG@10': 0.2 } } };
+      await saveCheckpoint(dir, { ...base, epoch: 1 }, model, optimizer, first);
+      const second = first.map((w) => w.map((v) => v + 1));
+      model.setWeights(second);
+      const mean = averageWeights([first, second]);
+      const state: CheckpointState = { ...base, epoch: 2, averaged: { ndcg: 0.3, epoch: 2, epochs: 2, validation: { 'NDCG@10': 0.3 } } };
+      await saveCheckpoint(dir, state, model, optimizer, first, mean);
+
+      expect(loadEpochWeights(dir, 1)).toEqual(first);
+      expect(loadEpochWeights(dir, 2)).toEqual(second);
+      expect(loadEpochWeights(dir, 3)).toBeNull();
+      const resumed = await loadCheckpoint(dir, 'f', new SasRec(config), tf.train.adam(0.01));
+      expect(resumed?.state.averaged).toEqual(state.averaged);
+      expect(resumed?.averagedWeights).toEqual(mean);
       model.dispose();
     } finally {
       rmSync(dir, { recursive: true, force: true });
