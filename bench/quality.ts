@@ -289,7 +289,7 @@ async function trainSasRec(data: Dataset, variant: NeuralVariant, split: ReturnT
   const useAverage = averaged.epoch > 0 && averaged.ndcg > best.ndcg;
   const chosen = useAverage ? averaged : best;
   const averagedEpochs: [number, number] | undefined = useAverage ? [averaged.epoch - averaged.epochs + 1, averaged.epoch] : undefined;
-  if (averaged.epoch > 0) console.log(`  ${variant.name}: best single epoch ${best.epoch} (val NDCG@10 ${best.ndcg.toFixed(4)}), best average of ${averaged.epochs} epochs ending at ${averaged.epoch} (${averaged.ndcg.toFixed(4)}): scoring the ${useAverage ? 'average' : 'single epoch'}`);
+  if (averaged.epoch > 0) console.log(`  ${variant.name}: best single epoch ${best.epoch} (val NDCG@10 ${best.ndcg.toFixed(4)}), best average of ${averaged.epochs} epochs ending at ${averaged.epoch} (${averaged.ndcg.toFixed(4)}): keeping the ${useAverage ? 'average' : 'single epoch'}`);
   model.setWeights(chosen.weights);
   if (args.tune) {
     // hyperparameter search: the test split is not looked at

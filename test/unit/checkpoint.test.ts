@@ -94,10 +94,11 @@ describe('checkpoint averaging', () => {
       expect(loadEpochWeights(dir, 1)).toEqual(first);
       expect(loadEpochWeights(dir, 2)).toEqual(second);
       expect(loadEpochWeights(dir, 3)).toBeNull();
-      const resumed = await loadCheckpoint(dir, 'f', new SasRec(config), tf.train.adam(0.01));
+      const resumedModel = new SasRec(config);
+      const resumed = await loadCheckpoint(dir, 'f', resumedModel, tf.train.adam(0.01));
       expect(resumed?.state.averaged).toEqual(state.averaged);
       expect(resumed?.averagedWeights).toEqual(mean);
-      model.dispose();
+      for (const m of [model, resumedModel]) m.dispose();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
