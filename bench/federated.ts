@@ -57,8 +57,10 @@ import { createAggregator } from '../server/aggregator.ts';
 import { DpFedAvg, FedAvg } from '../server/strategies.ts';
 import { ServerAdam, ServerMomentum, ServerSgd, cosineDecay } from '../server/server-optimizers.ts';
 import { loadDataset } from './datasets.ts';
+import { argvWithPreset } from './presets.ts';
 
 const { values: args } = parseArgs({
+  args: argvWithPreset('federated'),
   options: {
     data: { type: 'string' },
     attributes: { type: 'string' },
