@@ -20,8 +20,10 @@ import { gaussian } from '../federated/summary.ts';
 import { distinctItemCounts } from '../models/baselines.ts';
 import { evaluate, leaveOneOut, mulberry32 } from '../models/metrics.ts';
 import { loadDataset } from './datasets.ts';
+import { argvWithPreset } from './presets.ts';
 
 const { values: args } = parseArgs({
+  args: argvWithPreset('dp-popularity'),
   options: {
     data: { type: 'string' },
     'eval-users': { type: 'string', default: '10000' },

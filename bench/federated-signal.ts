@@ -31,8 +31,10 @@ import { leaveOneOut, mulberry32 } from '../models/metrics.ts';
 import { SasRec } from '../models/sasrec.ts';
 import { BROWSER_MODEL } from '../workers/recommender.ts';
 import { loadDataset } from './datasets.ts';
+import { argvWithPreset } from './presets.ts';
 
 const { values: args } = parseArgs({
+  args: argvWithPreset('federated-signal'),
   options: {
     data: { type: 'string' },
     attributes: { type: 'string' },

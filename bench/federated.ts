@@ -57,8 +57,10 @@ import { createAggregator } from '../server/aggregator.ts';
 import { DpFedAvg, FedAvg } from '../server/strategies.ts';
 import { ServerAdam, ServerMomentum, ServerSgd, cosineDecay } from '../server/server-optimizers.ts';
 import { loadDataset } from './datasets.ts';
+import { argvWithPreset } from './presets.ts';
 
 const { values: args } = parseArgs({
+  args: argvWithPreset('federated'),
   options: {
     data: { type: 'string' },
     attributes: { type: 'string' },
@@ -199,8 +201,8 @@ const noiseMultiplier = dpMode === 'none' ? 0
 /** FedAvg's plain step (lr 1), FedAvgM or FedAdam (Reddi et al. 2021) on the averaged delta */
 function serverOptimizer() {
   const lr = args['server-lr'] === undefined ? undefined : Number(args['server-lr']);
-  // 0.01, not ServerAdam's default 0.02: every run before session 13 used it, so the older
-  // commands in BENCHMARKS.md (some without --server-lr) still reproduce
+  // 0.01, not ServerAdam's default 0.02: the runs made before that default used it, so their
+  // recorded commands without --server-lr still reproduce (the presets all set it)
   if (args['server-lr-final'] !== undefined && args['server-optimizer'] !== 'adam') throw new Error('--server-lr-final needs --server-optimizer adam');
   const schedule = args['server-lr-final'] === undefined ? (lr ?? 0.01) : cosineDecay(lr ?? 0.01, Number(args['server-lr-final']), rounds);
   if (args['server-optimizer'] === 'adam') return new ServerAdam(schedule, 0.9, 0.99, Number(args['server-tau']), Number(args.denoise ?? 0) > 0);

@@ -18,6 +18,7 @@ import { computeProfile, explainInWords } from '../workers/profile/profile.ts';
 import { rerank } from '../workers/profile/rerank.ts';
 import { measureCalibration, parseEventLog } from '../workers/profile/propensity.ts';
 import { defaultQualityOptions, qualityTable, runRerankQuality } from './rerank-quality.ts';
+import { argvWithPreset } from './presets.ts';
 
 // deterministic pseudo-random numbers so every run measures the same work
 let seed = 42;
@@ -85,7 +86,7 @@ function save(name: string, text: string): void {
   console.log(text);
 }
 
-const argv = process.argv.slice(2);
+const argv = argvWithPreset('profile');
 const stamp = new Date().toISOString().slice(0, 16) + 'Z';
 if (argv.includes('--rerank-quality')) {
   const options = defaultQualityOptions(argv);

@@ -32,6 +32,7 @@ import { registerWasmPatches } from '../models/backend-patches.ts';
 import { encodeWeights, decodeWeights } from '../models/weights.ts';
 import { saveCheckpoint, loadCheckpoint, loadEpochWeights, averageWeights, reduceOnPlateau, type LearningRateState } from './checkpoint.ts';
 import { join } from 'node:path';
+import { argvWithPreset } from './presets.ts';
 
 interface ModelReport {
   test: Metrics;
@@ -60,6 +61,7 @@ interface NeuralVariant {
 }
 
 const { values: args } = parseArgs({
+  args: argvWithPreset('quality'),
   options: {
     data: { type: 'string' },
     format: { type: 'string', default: 'auto' },

@@ -27,8 +27,10 @@ import { FileStore } from '../server/file-store.ts';
 import { Redis } from 'ioredis';
 import { RedisStore } from '../server/redis-store.ts';
 import { startRedis } from '../test/server/redis-server.ts';
+import { argvWithPreset } from './presets.ts';
 
 const { values: args } = parseArgs({
+  args: argvWithPreset('server'),
   options: {
     store: { type: 'string', default: 'file' },
     clients: { type: 'string', default: '1000' },
