@@ -1,8 +1,9 @@
 // Embedded store: one server process, state in memory, persisted to a directory so a
 // restarted server loses no accepted update.
 //   state.json             model version, strategy state, privacy ledger, history, the open
-//                          round; replaced atomically (write + fsync + rename); the commit
-//                          point of a round close
+//                          round, and the size and chunk checksums of every blob it names;
+//                          sealed with a SHA-256 of its data; replaced atomically (write +
+//                          fsync + rename); the commit point of a round close
 //   models/v<N>.f32        every model version, raw little-endian float32, wire order
 //   popularity/p<N>.f32    every popularity release (noised counts per bucket), float32
 //   optimizer/v<N>.bin     server-optimiser state that produced model v<N> (momentum, Adam moments)
@@ -10,54 +11,19 @@
 //                          group-committed: the records of all uploads that arrive while one
 //                          write + fdatasync runs go out in the next single write + fdatasync,
 //                          and each upload is acknowledged only once its batch is on disk.
-//                          Replayed (tokens, count) on restart; summed when the round closes.
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, truncateSync, writeSync } from 'node:fs';
+//                          Every record carries checksums (integrity-log.ts). Replayed (tokens,
+//                          count) on restart; summed when the round closes.
+// At start the store checks state.json against itself and the files (integrity-files.ts) and
+// refuses to start on any damage, naming the file and offset; server/repair.ts drops what is
+// damaged, explicitly. A directory without state.json is initialised only when it is empty.
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, truncateSync } from 'node:fs';
 import { open, readFile, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { encodeRecord, recordAt, RECORD_HEADER, scanLog, SUMMARY_ACCEPTED, TOKEN_ISSUED } from './integrity-log.ts';
+import { checkDataDir, dataFiles, logPath, modelPath, noStateRefusal, optimizerPath, popularityPath, refusal, STATE_FILE, type StateFile, writeFileDurably } from './integrity-files.ts';
+import { upgradeLegacy, upgradeUnsealed, type LegacyState, type UnsealedState } from './integrity-upgrade.ts';
+import { describeBlob, isSealed, openSealedJson, sealJson, StoreIntegrityError, verifyBlob } from './integrity.ts';
 import type { AcceptResult, AggregatorStore, GlobalState, OpenRound } from './store.ts';
-
-const TOKEN_ISSUED = 1;
-const SUMMARY_ACCEPTED = 2;
-/** record: [u8 type][u8 token length][u32 payload length][token][payload] */
-const RECORD_HEADER = 6;
-
-interface LegacyState {
-  modelVersion: number;
-  nextRoundId: number;
-  round: (OpenRound & { tokens: Record<string, boolean> }) | null;
-  strategy: unknown;
-  accountant: unknown;
-  history: GlobalState['history'];
-}
-
-interface StateFile {
-  state: GlobalState;
-  nextRoundId: number;
-  round: OpenRound | null;
-}
-
-function writeFileDurably(path: string, data: Uint8Array | string): void {
-  const tmp = path + '.tmp';
-  const fd = openSync(tmp, 'w');
-  try {
-    writeSync(fd, typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
-}
-
-function record(type: number, token: string, payload: Uint8Array | null): Uint8Array[] {
-  const tokenBytes = Buffer.from(token, 'utf8');
-  if (tokenBytes.length > 255) throw new Error('token too long');
-  const head = Buffer.allocUnsafe(RECORD_HEADER + tokenBytes.length);
-  head.writeUInt8(type, 0);
-  head.writeUInt8(tokenBytes.length, 1);
-  head.writeUInt32LE(payload ? payload.length : 0, 2);
-  tokenBytes.copy(head, RECORD_HEADER);
-  return payload ? [head, payload] : [head];
-}
 
 /** An append-only file with group commit: concurrent appends share one write + fdatasync. */
 class GroupCommitLog {
@@ -131,112 +97,100 @@ export class FileStore implements AggregatorStore {
   }
 
   private statePath(): string {
-    return join(this.dir, 'state.json');
+    return join(this.dir, STATE_FILE);
   }
   private logPath(roundId: number): string {
-    return join(this.dir, 'rounds', `r${roundId}.log`);
+    return join(this.dir, logPath(roundId));
   }
   private persist(): void {
-    writeFileDurably(this.statePath(), JSON.stringify(this.file));
-  }
-
-  async init(state: GlobalState, weights: Float32Array): Promise<GlobalState> {
-    if (existsSync(this.statePath())) {
-      const parsed = JSON.parse(readFileSync(this.statePath(), 'utf8')) as StateFile | LegacyState;
-      this.file = 'state' in parsed ? parsed : this.migrate(parsed);
-      if (this.file.round) await this.replay(this.file.round.id);
-    } else {
-      this.writeModel(state.modelVersion, weights);
-      this.file = { state, nextRoundId: 1, round: null };
-      this.persist();
-    }
-    return this.file.state;
+    writeFileDurably(this.statePath(), sealJson(this.file));
   }
 
   /**
-   * A data directory written before the store interface (state at the top level, round log
-   * records [u16 token length][token][u32 length][summary], issued tokens in state.json):
-   * rewritten in the current layout, keeping every accepted upload and issued token.
+   * Starts fresh only in an empty directory. Otherwise loads state.json and checks it against
+   * the files and itself (refusing to start on any damage or disagreement) and replays the
+   * open round's log.
    */
-  private migrate(old: LegacyState): StateFile {
-    const { round } = old;
-    const file: StateFile = {
-      state: { modelVersion: old.modelVersion, strategy: old.strategy, accountant: old.accountant, history: old.history },
-      nextRoundId: old.nextRoundId,
-      round: round && { id: round.id, modelVersion: round.modelVersion, task: round.task, settings: round.settings, normBound: round.normBound },
-    };
-    if (round) {
-      const path = this.logPath(round.id);
-      const chunks: Uint8Array[] = [];
-      for (const token of Object.keys(round.tokens)) chunks.push(...record(TOKEN_ISSUED, token, null));
-      if (existsSync(path)) {
-        const bytes = readFileSync(path);
-        let off = 0;
-        while (off + 2 <= bytes.length) {
-          const tl = bytes.readUInt16LE(off);
-          if (off + 2 + tl + 4 > bytes.length) break;
-          const token = bytes.toString('utf8', off + 2, off + 2 + tl);
-          const sl = bytes.readUInt32LE(off + 2 + tl);
-          const start = off + 6 + tl;
-          if (start + sl > bytes.length) break; // torn, never acknowledged
-          chunks.push(...record(SUMMARY_ACCEPTED, token, bytes.subarray(start, start + sl)));
-          off = start + sl;
-        }
-      }
-      writeFileDurably(path, Buffer.concat(chunks));
+  async init(state: GlobalState, weights: Float32Array): Promise<GlobalState> {
+    if (!existsSync(this.statePath())) {
+      const present = dataFiles(this.dir);
+      if (present.length) throw new StoreIntegrityError(noStateRefusal(this.dir, present));
+      this.file = { state, nextRoundId: 1, round: null, files: {} };
+      this.writeModel(state.modelVersion, weights);
+      this.persist();
+      return this.file.state;
     }
+    this.file = this.load(readFileSync(this.statePath(), 'utf8'));
+    const problems = checkDataDir(this.dir, this.file);
+    if (problems.length) throw new StoreIntegrityError(refusal(this.dir, problems));
+    if (this.file.round) await this.replay(this.file.round.id);
+    return this.file.state;
+  }
+
+  /** state.json's data; a directory of an earlier layout is rewritten in this one first */
+  private load(text: string): StateFile {
+    if (isSealed(text)) return openSealedJson(this.statePath(), text) as StateFile;
+    const parsed = JSON.parse(text) as UnsealedState | LegacyState;
+    const file = 'state' in parsed ? upgradeUnsealed(this.dir, parsed) : upgradeLegacy(this.dir, parsed);
     this.file = file;
     this.persist();
     return file;
   }
 
-  /** Rebuilds the open round's tokens and count from its log; cuts a torn last record (never acknowledged). */
+  /**
+   * Rebuilds the open round's tokens and count from its log. A torn last record (the write
+   * was cut short: never acknowledged) is cut off; a damaged record anywhere stops the start.
+   */
   private async replay(roundId: number): Promise<void> {
     const path = this.logPath(roundId);
-    let good = 0;
-    if (existsSync(path)) {
-      const bytes = readFileSync(path);
-      let off = 0;
-      while (off + RECORD_HEADER <= bytes.length) {
-        const type = bytes.readUInt8(off);
-        const tl = bytes.readUInt8(off + 1);
-        const pl = bytes.readUInt32LE(off + 2);
-        const end = off + RECORD_HEADER + tl + pl;
-        if (end > bytes.length || (type !== TOKEN_ISSUED && type !== SUMMARY_ACCEPTED)) break;
-        const token = bytes.toString('utf8', off + RECORD_HEADER, off + RECORD_HEADER + tl);
-        if (type === TOKEN_ISSUED) this.tokens.set(token, 0);
-        else {
-          this.tokens.set(token, 2);
-          this.accepted++;
-        }
-        off = end;
-      }
-      good = off;
-      if (good < bytes.length) truncateSync(path, good);
+    const bytes = readFileSync(path);
+    const scan = scanLog(bytes, 'strict');
+    const damage = scan.damaged[0];
+    if (damage) {
+      throw new StoreIntegrityError(
+        `the store in ${this.dir} refuses to start: ${path}: damaged record at byte offset ${damage.offset} (${damage.reason}) of ${bytes.length}; ` +
+          `it may hold an acknowledged upload. Run \`npm run server:repair -- ${this.dir}\`: it keeps every intact record, moves the damaged log aside and reports what it dropped.`,
+      );
     }
-    this.log = await GroupCommitLog.open(path, good);
+    for (const r of scan.records) {
+      if (r.type === TOKEN_ISSUED) this.tokens.set(r.token, 0);
+      else {
+        this.tokens.set(r.token, 2);
+        this.accepted++;
+      }
+    }
+    if (scan.tornAt !== null) {
+      console.warn(`${path}: cut a torn last record at byte offset ${scan.tornAt} (${bytes.length - scan.tornAt} bytes, a write a crash cut short, never acknowledged)`);
+      truncateSync(path, scan.tornAt);
+    }
+    this.log = await GroupCommitLog.open(path, scan.intactEnd);
   }
 
   async readPopularity(version: number): Promise<Uint8Array | null> {
-    return this.readVersioned('popularity', `p${version}.f32`, version);
+    return this.readBlob(popularityPath(version), version);
   }
 
   async writePopularity(version: number, counts: Float32Array): Promise<void> {
-    writeFileDurably(join(this.dir, 'popularity', `p${version}.f32`), new Uint8Array(counts.buffer, counts.byteOffset, counts.byteLength));
+    writeFileDurably(join(this.dir, popularityPath(version)), new Uint8Array(counts.buffer, counts.byteOffset, counts.byteLength));
   }
 
-  private async readVersioned(folder: string, file: string, version: number): Promise<Uint8Array | null> {
+  /** a blob the state names, checked against its checksums (null: the state names none such) */
+  private async readBlob(path: string, version: number): Promise<Uint8Array | null> {
     if (!Number.isSafeInteger(version) || version < 1) return null;
-    try {
-      return new Uint8Array(await readFile(join(this.dir, folder, file)));
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw e;
-    }
+    const entry = this.state.files[path];
+    if (!entry) return null; // unknown, or written by a close that has not committed
+    const bytes = new Uint8Array(await readFile(join(this.dir, path)));
+    verifyBlob(join(this.dir, path), bytes, entry);
+    return bytes;
+  }
+
+  private writeBlob(path: string, bytes: Uint8Array): void {
+    writeFileDurably(join(this.dir, path), bytes);
+    this.state.files[path] = describeBlob(bytes);
   }
 
   private writeModel(version: number, weights: Float32Array): void {
-    writeFileDurably(join(this.dir, 'models', `v${version}.f32`), new Uint8Array(weights.buffer, weights.byteOffset, weights.byteLength));
+    this.writeBlob(modelPath(version), new Uint8Array(weights.buffer, weights.byteOffset, weights.byteLength));
   }
 
   private get state(): StateFile {
@@ -249,17 +203,17 @@ export class FileStore implements AggregatorStore {
   }
 
   async readModel(version: number): Promise<Uint8Array | null> {
-    return this.readVersioned('models', `v${version}.f32`, version);
+    return this.readBlob(modelPath(version), version);
   }
 
   async readOptimizer(): Promise<Uint8Array | null> {
-    const path = join(this.dir, 'optimizer', `v${this.state.state.modelVersion}.bin`);
-    return existsSync(path) ? new Uint8Array(await readFile(path)) : null;
+    return this.readBlob(optimizerPath(this.state.state.modelVersion), this.state.state.modelVersion);
   }
 
+  /** the model versions the state names */
   modelVersions(): number[] {
-    return readdirSync(join(this.dir, 'models'))
-      .map((f) => /^v(\d+)\.f32$/.exec(f))
+    return Object.keys(this.state.files)
+      .map((f) => /^models\/v(\d+)\.f32$/.exec(f))
       .filter((m): m is RegExpExecArray => m !== null)
       .map((m) => Number(m[1]))
       .sort((a, b) => a - b);
@@ -301,7 +255,7 @@ export class FileStore implements AggregatorStore {
   async issueToken(roundId: number, token: string, max: number): Promise<number> {
     if (!this.isOpen(roundId) || this.tokens.size >= max) return 0;
     this.tokens.set(token, 0);
-    const write = this.log!.append(record(TOKEN_ISSUED, token, null));
+    const write = this.log!.append(encodeRecord(TOKEN_ISSUED, token, null));
     try {
       await this.track(write);
     } catch (e) {
@@ -335,7 +289,7 @@ export class FileStore implements AggregatorStore {
     if (t !== 0) return { ok: false, reason: 'duplicate' };
     this.tokens.set(token, 1); // a concurrent second upload with this token is a duplicate from here on
     try {
-      await this.track(this.log!.append(record(SUMMARY_ACCEPTED, token, summary)));
+      await this.track(this.log!.append(encodeRecord(SUMMARY_ACCEPTED, token, summary)));
     } catch (e) {
       this.tokens.set(token, 0);
       throw e;
@@ -353,25 +307,24 @@ export class FileStore implements AggregatorStore {
     return true;
   }
 
+  /** the round's accepted summaries, each checked against its record checksum as it is read */
   async *summaries(roundId: number): AsyncIterable<Uint8Array> {
     if (this.state.round?.id !== roundId || !this.log) return;
     const end = this.log.size;
-    const fh = await open(this.logPath(roundId), 'r');
+    const path = this.logPath(roundId);
+    const fh = await open(path, 'r');
     try {
       const head = Buffer.alloc(RECORD_HEADER);
       let off = 0;
-      while (off + RECORD_HEADER <= end) {
+      while (off < end) {
         await fh.read(head, 0, RECORD_HEADER, off);
-        const type = head.readUInt8(0);
-        const tl = head.readUInt8(1);
-        const pl = head.readUInt32LE(2);
-        if (type === SUMMARY_ACCEPTED) {
-          const payload = Buffer.allocUnsafe(pl);
-          const { bytesRead } = await fh.read(payload, 0, pl, off + RECORD_HEADER + tl);
-          if (bytesRead !== pl) throw new Error(`round log r${roundId} is truncated`);
-          yield payload;
-        }
-        off += RECORD_HEADER + tl + pl;
+        const length = RECORD_HEADER + head.readUInt8(1) + head.readUInt32LE(2) + 4;
+        const bytes = Buffer.allocUnsafe(Math.min(length, end - off));
+        await fh.read(bytes, 0, bytes.length, off);
+        const at = recordAt(bytes, 0);
+        if (at.kind !== 'record') throw new StoreIntegrityError(`${path}: ${at.kind === 'torn' ? 'truncated' : at.reason} at byte offset ${off}`);
+        if (at.record.type === SUMMARY_ACCEPTED) yield bytes.subarray(at.record.payloadStart, at.record.payloadStart + at.record.payloadLength);
+        off += length;
       }
     } finally {
       await fh.close();
@@ -383,8 +336,12 @@ export class FileStore implements AggregatorStore {
     if (s.round?.id !== roundId || !this.closer) throw new Error(`round ${roundId} is not being closed by this store`);
     if (model) {
       this.writeModel(next.modelVersion, model);
-      if (optimizer) writeFileDurably(join(this.dir, 'optimizer', `v${next.modelVersion}.bin`), optimizer);
+      if (optimizer) this.writeBlob(optimizerPath(next.modelVersion), optimizer);
     }
+    // the release the closer wrote becomes part of the state (and is served) from here on
+    const release = next.popularity?.version ? popularityPath(next.popularity.version) : null;
+    if (release && !s.files[release]) s.files[release] = describeBlob(readFileSync(join(this.dir, release)));
+    for (const path of Object.keys(s.files)) if (path.startsWith('optimizer/') && path !== optimizerPath(next.modelVersion)) delete s.files[path];
     s.state = next;
     s.round = null;
     this.persist(); // the commit point: a crash before this reopens the round with all its uploads
