@@ -112,6 +112,8 @@ export class FederatedParticipant {
   private running: Promise<void> | null = null;
   /** true while waiting for data: the next model update may start a round at once */
   private waitingForData = false;
+  /** bumped by forget(): a round begun before an erase stores and sends nothing */
+  private epoch = 0;
 
   constructor(
     private readonly store: EventStore,
@@ -200,6 +202,15 @@ export class FederatedParticipant {
     this.state.pending = 0;
   }
 
+  /**
+   * The shopper erased their data: a round under way drops the summary it is computing from
+   * it, and summaries not yet sent are not sent (the caller deletes them from the store).
+   */
+  forget(): void {
+    this.epoch++;
+    this.state.pending = 0;
+  }
+
   /** The personal model learned from new events: a round waiting for data can go now. */
   dataChanged(): void {
     if (this.active && this.waitingForData && !this.running) void this.attempt();
@@ -234,7 +245,8 @@ export class FederatedParticipant {
 
   private async round(): Promise<void> {
     if (!this.active) return;
-    await this.flushPending();
+    const epoch = this.epoch;
+    await this.flushPending(epoch);
     const sequence = this.host.sequence();
     if (this.host.paused() || sequence.length < MIN_SEQUENCE) {
       this.waitingForData = true;
@@ -248,6 +260,7 @@ export class FederatedParticipant {
     }
     const { task, token } = answer;
     const summary = await this.summarise(task, sequence);
+    if (epoch !== this.epoch) return; // erased meanwhile: computed from data that is gone
     // from here on both kinds of round are one path: pending in IndexedDB, upload, retry
     const id = await this.store.addSummary({ round: String(task.roundId), token, deadline: task.deadline, bytes: summary.slice().buffer });
     this.state.pending++;
@@ -331,10 +344,11 @@ export class FederatedParticipant {
   }
 
   /** Retries summaries a network failure left behind; expired ones are deleted unsent. */
-  private async flushPending(): Promise<void> {
+  private async flushPending(epoch: number): Promise<void> {
     const pending = await this.store.pendingSummaries();
     this.state.pending = pending.length;
     for (const p of pending) {
+      if (epoch !== this.epoch) return;
       if (Date.now() > p.value.deadline) {
         await this.store.deleteSummary(p.id);
         this.state.pending--;
