@@ -1,4 +1,4 @@
-// Federated participation on the shopper's device (issue 4; protocol in server/PROTOCOL.md).
+// Federated participation on the shopper's device (protocol in server/PROTOCOL.md).
 //
 // While the shopper has opted in, the worker:
 // - starts its personal model from the server's latest global model (SHA-256 verified) when
@@ -23,6 +23,7 @@ import { decodeHeader } from '../federated/summary.ts';
 import { type CheckInResult, FederatedHttpClient } from '../federated/transport.ts';
 import type { Recommender } from './recommender.ts';
 import type { EventStore } from './store.ts';
+import { refusalReason } from './privacy-floors.ts';
 
 export interface ParticipantHost {
   /** the worker's current recommender (a backend fallback replaces it) */
@@ -53,6 +54,8 @@ export interface ParticipantState {
   popularityVersion?: number;
   /** earliest next check-in (ms since epoch), shared by every tab of this shopper */
   nextCheckIn?: number;
+  /** tasks refused because they were weaker than the client's privacy floors (privacy-floors.ts) */
+  refused?: number;
 }
 
 export interface ParticipantOptions {
@@ -259,6 +262,14 @@ export class FederatedParticipant {
       return;
     }
     const { task, token } = answer;
+    // weaker privacy than the floors compiled into this client: take no part (the token lapses)
+    const refusal = refusalReason(task, this.state.epsilon);
+    if (refusal) {
+      this.state.refused = (this.state.refused ?? 0) + 1;
+      this.state.lastError = `round ${task.roundId} refused: ${refusal}`;
+      this.schedule((this.state.nextCheckIn ?? 0) - Date.now());
+      return;
+    }
     const summary = await this.summarise(task, sequence);
     if (epoch !== this.epoch) return; // erased meanwhile: computed from data that is gone
     // from here on both kinds of round are one path: pending in IndexedDB, upload, retry
