@@ -1,4 +1,4 @@
-// Federated participation on the shopper's device (issue 4; protocol in server/PROTOCOL.md).
+// Federated participation on the shopper's device (protocol in server/PROTOCOL.md).
 //
 // While the shopper has opted in, the worker:
 // - starts its personal model from the server's latest global model (SHA-256 verified) when
@@ -23,6 +23,7 @@ import { decodeHeader } from '../federated/summary.ts';
 import { type CheckInResult, FederatedHttpClient } from '../federated/transport.ts';
 import type { Recommender } from './recommender.ts';
 import type { EventStore } from './store.ts';
+import { refusalReason } from './privacy-floors.ts';
 
 export interface ParticipantHost {
   /** the worker's current recommender (a backend fallback replaces it) */
@@ -53,6 +54,8 @@ export interface ParticipantState {
   popularityVersion?: number;
   /** earliest next check-in (ms since epoch), shared by every tab of this shopper */
   nextCheckIn?: number;
+  /** tasks refused because they were weaker than the client's privacy floors (privacy-floors.ts) */
+  refused?: number;
 }
 
 export interface ParticipantOptions {
@@ -112,6 +115,8 @@ export class FederatedParticipant {
   private running: Promise<void> | null = null;
   /** true while waiting for data: the next model update may start a round at once */
   private waitingForData = false;
+  /** bumped by forget(): a round begun before an erase stores and sends nothing */
+  private epoch = 0;
 
   constructor(
     private readonly store: EventStore,
@@ -200,6 +205,15 @@ export class FederatedParticipant {
     this.state.pending = 0;
   }
 
+  /**
+   * The shopper erased their data: a round under way drops the summary it is computing from
+   * it, and summaries not yet sent are not sent (the caller deletes them from the store).
+   */
+  forget(): void {
+    this.epoch++;
+    this.state.pending = 0;
+  }
+
   /** The personal model learned from new events: a round waiting for data can go now. */
   dataChanged(): void {
     if (this.active && this.waitingForData && !this.running) void this.attempt();
@@ -234,7 +248,8 @@ export class FederatedParticipant {
 
   private async round(): Promise<void> {
     if (!this.active) return;
-    await this.flushPending();
+    const epoch = this.epoch;
+    await this.flushPending(epoch);
     const sequence = this.host.sequence();
     if (this.host.paused() || sequence.length < MIN_SEQUENCE) {
       this.waitingForData = true;
@@ -247,7 +262,16 @@ export class FederatedParticipant {
       return;
     }
     const { task, token } = answer;
+    // weaker privacy than the floors compiled into this client: take no part (the token lapses)
+    const refusal = refusalReason(task, this.state.epsilon);
+    if (refusal) {
+      this.state.refused = (this.state.refused ?? 0) + 1;
+      this.state.lastError = `round ${task.roundId} refused: ${refusal}`;
+      this.schedule((this.state.nextCheckIn ?? 0) - Date.now());
+      return;
+    }
     const summary = await this.summarise(task, sequence);
+    if (epoch !== this.epoch) return; // erased meanwhile: computed from data that is gone
     // from here on both kinds of round are one path: pending in IndexedDB, upload, retry
     const id = await this.store.addSummary({ round: String(task.roundId), token, deadline: task.deadline, bytes: summary.slice().buffer });
     this.state.pending++;
@@ -331,10 +355,11 @@ export class FederatedParticipant {
   }
 
   /** Retries summaries a network failure left behind; expired ones are deleted unsent. */
-  private async flushPending(): Promise<void> {
+  private async flushPending(epoch: number): Promise<void> {
     const pending = await this.store.pendingSummaries();
     this.state.pending = pending.length;
     for (const p of pending) {
+      if (epoch !== this.epoch) return;
       if (Date.now() > p.value.deadline) {
         await this.store.deleteSummary(p.id);
         this.state.pending--;

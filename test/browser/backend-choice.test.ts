@@ -1,0 +1,51 @@
+// The backend is chosen by what is fast on the device, not by a fixed order: in this
+// Chromium both GPU backends run on SwiftShader, a software rasteriser on which the model
+// trains many times slower than on WASM, so the default settings must pick WASM, say why,
+// and remember the choice for the next visit. Pinning a GPU backend still uses it
+// (backends.test.ts).
+import { expect, inject, it } from 'vitest';
+import { freshContext } from './chromium.ts';
+import { storeRows } from './idb.ts';
+import { useChromium } from './use-chromium.ts';
+
+const baseUrl = inject('baseUrl');
+const browser = useChromium();
+
+it('default settings skip software GPU adapters for WASM, say why, and remember it', async () => {
+  const { context, errors } = await freshContext(browser());
+  const requested: string[] = [];
+  await context.route('**/*', (route) => {
+    requested.push(new URL(route.request().url()).pathname);
+    return route.continue();
+  });
+  await context.route(`${baseUrl}/default-backends.html`, (route) =>
+    route.fulfill({ contentType: 'text/html', body: '<!doctype html><script type="module" src="/silo.js" data-catalog="/catalog.json"></script>' }),
+  );
+  const page = await context.newPage();
+  await page.goto(`${baseUrl}/default-backends.html`);
+  const first = await page.evaluate(() => window.silo.ready);
+  expect(first.backend).toBe('wasm');
+  const skipped = Object.fromEntries(first.skipped.map((s) => [s.backend, s.reason]));
+  expect(skipped.webgpu).toMatch(/software adapter.*swiftshader/i);
+  expect(skipped.webgl).toMatch(/software adapter.*swiftshader/i);
+  expect(first.backendReason).toMatch(/WebAssembly/);
+  // the WebGPU backend's code was never downloaded; the WASM backend's was (so requests are seen)
+  expect(requested.filter((p) => /\/assets\/webgpu-[^/]*\.js$/.test(p))).toEqual([]);
+  expect(requested.some((p) => /\/assets\/wasm-[^/]*\.js$/.test(p))).toBe(true);
+
+  // the choice is kept on the device, and the next visit reuses it without probing
+  const [kept] = await storeRows<{ backend: string; skipped: unknown[] }>(page, 'silo', 'meta').then((rows) => rows.filter((r) => r && typeof r === 'object' && 'backend' in r));
+  expect(kept.backend).toBe('wasm');
+  await page.reload();
+  const second = await page.evaluate(() => window.silo.ready);
+  expect(second.backend).toBe('wasm');
+  expect(second.backendReason).toMatch(/remembered on this device/);
+  expect(second.skipped.map((s) => s.backend)).toEqual(['webgpu', 'webgl']);
+
+  // a remembered choice is a device setting, not shopper data: erase keeps it
+  await page.evaluate(() => window.silo.erase());
+  const afterErase = await storeRows<{ backend?: string }>(page, 'silo', 'meta');
+  expect(afterErase.some((r) => r?.backend === 'wasm')).toBe(true);
+  expect(errors).toEqual([]);
+  await context.close();
+});

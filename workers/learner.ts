@@ -1,0 +1,254 @@
+// The learner: the shopper's personal model on the chosen tfjs backend, fine-tuned in short
+// chunks that yield between them, so calls the shopper waits for (erase, profile, recommend)
+// are never queued behind a whole update. It owns the model lock, the fall back to the next
+// backend when one fails while running, the debounced save, and cancellation (erase).
+import type { CatalogItem } from '../src/catalog.ts';
+import type { PopularityPrior } from '../federated/popularity.ts';
+import { type BackendChoice, type BackendName, BACKEND_ORDER, type RememberedChoice, chooseBackend, stillValid } from './backend.ts';
+import { Recommender, type HistoryEntry } from './recommender.ts';
+import type { EventStore } from './store.ts';
+
+/** Optimiser steps per hold of the model lock; the worker takes other calls between chunks. */
+const TRAIN_CHUNK_STEPS = 2;
+/** A save copies every weight out of the backend: at most once per this many ms. */
+const SAVE_DEBOUNCE_MS = 2000;
+/** IndexedDB meta key of the remembered backend choice (a device setting, kept across erase). */
+const BACKEND_META = 'backend.choice';
+
+export interface LearnerHost {
+  /** the cleaned item sequence, read afresh by every chunk */
+  history(): readonly HistoryEntry[];
+  /** how many events are recorded (the model has learned from all of them after an update) */
+  eventCount(): number;
+  /** after each update (or a failed one): listeners, federated participation */
+  updated(ok: boolean): void;
+}
+
+/** A task to the back of the worker's task queue, behind messages already waiting (no timer clamp). */
+export function yieldToEvents(): Promise<void> {
+  return new Promise((resolve) => {
+    const channel = new MessageChannel();
+    channel.port1.onmessage = () => {
+      channel.port1.close();
+      resolve();
+    };
+    channel.port2.postMessage(null);
+  });
+}
+
+/** One recommender and the lock its work runs under (a replaced model keeps its own lock). */
+class ModelSlot {
+  private lock: Promise<unknown> = Promise.resolve();
+  constructor(readonly recommender: Recommender) {}
+
+  /** Model work runs one call at a time: training must not dispose tensors a ranking is using. */
+  run<T>(work: () => T | Promise<T>): Promise<T> {
+    const run = this.lock.then(work);
+    this.lock = run.catch(() => undefined);
+    return run;
+  }
+}
+
+export class Learner {
+  choice: BackendChoice = { backend: 'cpu', reason: '', skipped: [] };
+  lastTrainMs: number | null = null;
+  lastLoss: number | null = null;
+  /** why the last model update failed, if it did */
+  lastError: string | null = null;
+  private slot!: ModelSlot;
+  private popularity: PopularityPrior | null = null;
+  private training: Promise<void> | null = null;
+  private pendingTrain = false;
+  /** bumped by cancel(): training and saves started before it stop at their next check */
+  private generation = 0;
+  private saveTimer: ReturnType<typeof setTimeout> | null = null;
+  /** the save now writing, if any (erase waits for it, so it cannot land after the clear) */
+  private saving: Promise<void> | null = null;
+
+  private catalog: readonly CatalogItem[] = [];
+
+  private constructor(
+    private readonly store: EventStore,
+    private readonly order: readonly BackendName[],
+    private readonly trainSteps: number,
+    private readonly host: LearnerHost,
+  ) {}
+
+  /** Chooses the backend (a remembered choice first) while the catalog loads, then builds the model, untrained. */
+  static async start(store: EventStore, catalog: Promise<readonly CatalogItem[]>, options: { backends?: BackendName[]; trainSteps?: number }, host: LearnerHost): Promise<Learner> {
+    const learner = new Learner(store, options.backends ?? BACKEND_ORDER, options.trainSteps ?? 8, host);
+    const remembered = stillValid(await store.getMeta<RememberedChoice>(BACKEND_META), learner.order);
+    const [choice, items] = await Promise.all([chooseBackend(learner.order, remembered), catalog]);
+    learner.choice = choice;
+    learner.catalog = items;
+    if (!choice.rememberedAt) await learner.rememberChoice();
+    learner.slot = new ModelSlot(learner.newRecommender());
+    return learner;
+  }
+
+  get recommender(): Recommender {
+    return this.slot.recommender;
+  }
+
+  /** true while an update is under way (rerank then orders without model scores) */
+  get busy(): boolean {
+    return this.training !== null;
+  }
+
+  /** Keeps the choice for the next visit (a device setting: erase writes it back). */
+  async rememberChoice(): Promise<void> {
+    const record: RememberedChoice = { ...this.choice, order: this.order.join(','), userAgent: globalThis.navigator?.userAgent ?? '', at: this.choice.rememberedAt ?? Date.now() };
+    delete record.rememberedAt;
+    await this.store.setMeta(BACKEND_META, record);
+  }
+
+  /** Restores the saved personal model; false if there is none (or it is foreign or corrupt). */
+  load(): Promise<boolean> {
+    return this.withModel((r) => r.load(this.store));
+  }
+
+  setPopularity(prior: PopularityPrior | null): void {
+    this.popularity = prior;
+    this.recommender.setPopularity(prior);
+  }
+
+  private newRecommender(): Recommender {
+    const recommender = new Recommender(this.catalog);
+    recommender.setPopularity(this.popularity);
+    return recommender;
+  }
+
+  /**
+   * Runs model work under the model lock. If the backend fails under it (a lost GPU device, a
+   * driver reset), moves to the next backend in the order, restores the last saved model and
+   * retries once.
+   */
+  withModel<T>(work: (recommender: Recommender) => T | Promise<T>): Promise<T> {
+    const slot = this.slot;
+    return slot.run(() => (slot === this.slot ? this.runWithFallback(slot, work) : this.withModel(work)));
+  }
+
+  private async runWithFallback<T>(slot: ModelSlot, work: (recommender: Recommender) => T | Promise<T>): Promise<T> {
+    try {
+      return await work(slot.recommender);
+    } catch (err) {
+      const failed = this.choice.backend;
+      const rest = this.order.slice(this.order.indexOf(failed) + 1);
+      if (rest.length === 0 || slot !== this.slot) throw err;
+      const reason = `failed while running: ${(err as Error).message}`;
+      const next = await chooseBackend(rest);
+      this.choice = { backend: next.backend, reason: next.reason, skipped: [...this.choice.skipped, { backend: failed, reason }, ...next.skipped] };
+      await this.rememberChoice();
+      // the old backend's tensors may be unreadable: rebuild, then take the last saved weights
+      const recommender = this.newRecommender();
+      await recommender.load(this.store);
+      this.slot = new ModelSlot(recommender);
+      return work(recommender);
+    }
+  }
+
+  /** New events: update the model (now, or after the update under way). */
+  schedule(): void {
+    if (this.training) {
+      this.pendingTrain = true;
+      return;
+    }
+    const generation = this.generation;
+    this.training = this.trainUntilCurrent(generation).finally(() => {
+      this.training = null;
+      // events recorded after a cancel start a fresh update
+      if (this.pendingTrain) this.schedule();
+    });
+  }
+
+  private async trainUntilCurrent(generation: number): Promise<void> {
+    do {
+      this.pendingTrain = false;
+      await this.update(generation);
+      await yieldToEvents();
+    } while (this.pendingTrain && generation === this.generation);
+  }
+
+  /** One update of trainSteps steps, TRAIN_CHUNK_STEPS per turn of the lock; stops when cancelled. */
+  private async update(generation: number): Promise<void> {
+    const t0 = performance.now();
+    const eventsSeen = this.host.eventCount();
+    try {
+      let loss = NaN;
+      for (let done = 0; done < this.trainSteps; done += TRAIN_CHUNK_STEPS) {
+        if (generation !== this.generation) return;
+        const steps = Math.min(TRAIN_CHUNK_STEPS, this.trainSteps - done);
+        loss = await this.withModel(async (recommender) => {
+          // each chunk reads the latest history
+          const history = this.host.history();
+          const value = await recommender.train(history, steps);
+          // a backend that computes NaN has failed as surely as one that throws: never keep
+          // (or save) its weights; the fallback restores the last saved model elsewhere
+          if (Number.isNaN(value) && history.length >= 2) throw new Error('training produced NaN');
+          return value;
+        });
+        await yieldToEvents();
+      }
+      if (generation !== this.generation) return;
+      this.lastTrainMs = performance.now() - t0;
+      this.lastLoss = Number.isFinite(loss) ? loss : null;
+      this.lastError = null;
+      this.recommender.trainedOnEvents = eventsSeen;
+      this.scheduleSave();
+      this.host.updated(true);
+    } catch (err) {
+      if (generation !== this.generation) return;
+      // events stay stored; the next event tries again. Reported through status().
+      this.lastError = (err as Error).message;
+      this.host.updated(false);
+    }
+  }
+
+  private scheduleSave(): void {
+    if (this.saveTimer) return;
+    const generation = this.generation;
+    this.saveTimer = setTimeout(() => {
+      this.saveTimer = null;
+      // under the model lock: on GPU backends the weights are read back asynchronously, and a
+      // training step in between would dispose tensors the read is waiting for
+      void this.withModel(async (recommender) => {
+        if (generation !== this.generation) return;
+        this.saving = recommender.save(this.store, recommender.trainedOnEvents);
+        try {
+          await this.saving;
+        } finally {
+          this.saving = null;
+        }
+      }).catch((err) => {
+        this.lastError = `saving the model: ${(err as Error).message}`;
+      });
+    }, SAVE_DEBOUNCE_MS);
+  }
+
+  /** Resolves once the model has learned from every event recorded so far. */
+  async settled(): Promise<void> {
+    while (this.training) await this.training;
+  }
+
+  /**
+   * Stops training and saving for erase: the update under way stops after its current chunk
+   * and keeps nothing; a save already writing is waited for, so the caller's clear comes after it.
+   */
+  async cancel(): Promise<void> {
+    this.generation++;
+    this.pendingTrain = false;
+    if (this.saveTimer) clearTimeout(this.saveTimer);
+    this.saveTimer = null;
+    await this.saving?.catch(() => undefined);
+  }
+
+  /** A fresh model at its initial weights; the old one is disposed once its current work is done. */
+  reset(): void {
+    const old = this.slot;
+    this.slot = new ModelSlot(this.newRecommender());
+    void old.run(() => old.recommender.dispose());
+    this.lastTrainMs = null;
+    this.lastLoss = null;
+    this.lastError = null;
+  }
+}
