@@ -17,6 +17,9 @@ const siloEntryInDev: Plugin = {
 //   a real redis-server), 'faults' (crashes, corrupt stores, hostile clients), 'browser' (real headless Chromium driven by playwright-core)
 export default defineConfig({
   plugins: [siloEntryInDev],
+  // relative URLs: the SDK finds its worker and chunks next to silo.js, wherever it is hosted
+  // (a sub-path, a CDN), instead of under a hard-coded /assets/ at the site root
+  base: './',
   build: {
     target: 'es2022',
     rollupOptions: {

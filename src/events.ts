@@ -106,6 +106,25 @@ function cleanString(v: unknown, field: string): string | { reason: string } | u
   return s.length ? s : undefined;
 }
 
+/** A plain decimal number written as a string ("2", " 19.90 ", "1e3"); no units, no thousands separators. */
+const NUMERIC_STRING = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+
+/**
+ * A numeric field read as GA4 reads it: numbers, and strings that spell a number (tag
+ * templates often send "2" or "19.90"), are numbers; absent, null and "" are absent (undefined);
+ * anything else is NaN, which the caller rejects with its field's reason.
+ */
+export function lenientNumber(v: unknown): number | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v === 'number') return v;
+  if (typeof v === 'string') {
+    const s = v.trim();
+    if (s === '') return undefined;
+    return NUMERIC_STRING.test(s) ? Number(s) : NaN;
+  }
+  return NaN;
+}
+
 function validateItem(raw: unknown, i: number): Ga4Item | { reason: string } {
   if (!isRecord(raw)) return { reason: `items[${i}] must be an object` };
   const id = cleanString(raw.item_id, `items[${i}].item_id`);
@@ -117,21 +136,22 @@ function validateItem(raw: unknown, i: number): Ga4Item | { reason: string } {
     if (typeof s === 'object') return s;
     if (s !== undefined) item[field] = s;
   }
-  if (raw.price !== undefined && raw.price !== null) {
-    const price = typeof raw.price === 'string' ? Number(raw.price) : raw.price;
-    if (typeof price !== 'number' || !Number.isFinite(price) || price < 0 || price > LIMITS.maxPrice) {
+  const price = lenientNumber(raw.price);
+  if (price !== undefined) {
+    if (!Number.isFinite(price) || price < 0 || price > LIMITS.maxPrice) {
       return { reason: `items[${i}].price must be a number between 0 and ${LIMITS.maxPrice}` };
     }
     item.price = price;
   }
-  if (raw.quantity !== undefined && raw.quantity !== null) {
-    const q = raw.quantity;
-    if (typeof q !== 'number' || !Number.isInteger(q) || q < 1 || q > LIMITS.maxQuantity) {
+  const q = lenientNumber(raw.quantity);
+  if (q !== undefined) {
+    if (!Number.isInteger(q) || q < 1 || q > LIMITS.maxQuantity) {
       return { reason: `items[${i}].quantity must be an integer between 1 and ${LIMITS.maxQuantity}` };
     }
     item.quantity = q;
   }
-  if (typeof raw.index === 'number' && Number.isInteger(raw.index) && raw.index >= 0) item.index = raw.index;
+  const index = lenientNumber(raw.index);
+  if (index !== undefined && Number.isInteger(index) && index >= 0) item.index = index;
   return item;
 }
 
@@ -174,11 +194,10 @@ export function validateEvent(
       if (s !== undefined) out[field] = s;
     }
     if (eventName === 'search' && !out.search_term) return { ok: false, reason: 'search needs a search_term' };
-    if (p.value !== undefined && p.value !== null) {
-      if (typeof p.value !== 'number' || !Number.isFinite(p.value) || p.value < 0) {
-        return { ok: false, reason: 'value must be a non-negative number' };
-      }
-      out.value = p.value;
+    const value = lenientNumber(p.value);
+    if (value !== undefined) {
+      if (!Number.isFinite(value) || value < 0) return { ok: false, reason: 'value must be a non-negative number' };
+      out.value = value;
     }
     if (!Number.isFinite(ts)) return { ok: false, reason: 'timestamp must be finite' };
     return { ok: true, event: { name: eventName, params: out, ts, source } };
