@@ -36,8 +36,7 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { Readable } from 'node:stream';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -58,6 +57,7 @@ import { DpFedAvg, FedAvg } from '../server/strategies.ts';
 import { ServerAdam, ServerMomentum, ServerSgd, cosineDecay } from '../server/server-optimizers.ts';
 import { loadDataset } from './datasets.ts';
 import { argvWithPreset } from './presets.ts';
+import { inProcessCheckIn } from './private/check-in.ts';
 
 const { values: args } = parseArgs({
   args: argvWithPreset('federated'),
@@ -238,33 +238,9 @@ const server = createServer(async (req, res) => {
 });
 await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
 const client = new FederatedHttpClient(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
-/**
- * Every user checks in once per round (the accountant's Poisson sampling needs it), so a
- * Beauty round is 22k check-ins. Over loopback HTTP that is ~1 ms each on this machine, more
- * than the training; `--checkin in-process` (default) hands the same request to the same
- * aggregator handler without the TCP/HTTP layer. Model downloads and uploads stay on HTTP.
- */
+/** `--checkin in-process` (default) skips the TCP/HTTP layer for the many check-ins (bench/private/check-in.ts) */
 async function checkIn(): Promise<CheckInResult> {
-  if (args.checkin === 'http') return client.checkIn();
-  const req = Object.assign(Readable.from([Buffer.from('{}')]), { method: 'POST', url: '/fl/v1/checkin', headers: { 'content-type': 'application/json', 'content-length': '2' } });
-  let status = 0;
-  let body = '';
-  const res = {
-    headersSent: false,
-    writeHead(code: number) {
-      status = code;
-      this.headersSent = true;
-      return this;
-    },
-    end(chunk?: string | Buffer) {
-      body = chunk === undefined ? '' : String(chunk);
-      return this;
-    },
-    destroy() {},
-  };
-  await aggregator.handle(req as unknown as IncomingMessage, res as unknown as ServerResponse);
-  if (status !== 200) throw new Error(`check-in: HTTP ${status} ${body}`);
-  return JSON.parse(body) as CheckInResult;
+  return args.checkin === 'http' ? client.checkIn() : inProcessCheckIn(aggregator);
 }
 
 if (priorNoise !== null) {
