@@ -9,7 +9,9 @@
 // move the result: outputs go under bench/out/presets/, and a training time cap (--minutes) is
 // raised so that it never binds; where the cap ended the original run, --epochs stops it after
 // the same epoch (training resumes deterministically, so the run is the same on a faster or
-// slower machine). Dataset paths are relative to the repository root, whose sibling
+// slower machine). The federated headline trains its centralised reference and the federated
+// model in one process; the reference is deterministic, so it is the same model as the
+// separate run that produced it. Dataset paths are relative to the repository root, whose sibling
 // ../shared/datasets holds the data.
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -35,12 +37,14 @@ const ML1M_TRAINING = ['--pooling', 'split', '--max-len', '200', '--batch', '64'
 // The round settings the server ships: one SGD step at lr 0.2 per client, adaptive clipping
 // from 0.3, FedAdam (lr 0.02, τ 1e-6), a popularity round at ε 1 composed into the total ε
 const ROUNDS = ['--local-optimizer', 'sgd', '--local-epochs', '1', '--local-lr', '0.2', '--clip', '0.3', '--server-optimizer', 'adam',
-  '--server-lr', '0.02', '--server-tau', '0.000001', '--central-epochs', '0', '--prior-epsilon', '1'];
+  '--server-lr', '0.02', '--server-tau', '0.000001', '--prior-epsilon', '1'];
+const NO_REFERENCE = ['--central-epochs', '0'];
 
-/** Scores saved weights, each against the first file, with a 95% paired bootstrap interval. */
-function rescoring(files: string[]): string[] {
-  return [...BEAUTY, '--rounds', '0', '--central-epochs', '0', '--prior-epsilon', '1', '--score-weights', files.join(',')];
-}
+// The reference the federated ratios divide by: deterministic, so the same in every run
+const REF8 = ['--central-steps', '376', '--central-lr', '0.008'];
+// Scores the weights named by --score-weights, each against the first, with a 95% paired
+// bootstrap interval over the test users (a fresh popularity release for the prior)
+const RESCORE = [...BEAUTY, '--rounds', '0', '--central-epochs', '0', '--prior-epsilon', '1'];
 
 export const PRESETS: Record<BenchName, Record<string, Preset>> = {
   quality: {
@@ -71,35 +75,39 @@ export const PRESETS: Record<BenchName, Record<string, Preset>> = {
   federated: {
     ref8: {
       what: 'centralised reference: browser model, 376 Adam steps at lr 0.008 (NDCG@10 0.0180); saves its weights for the ratios',
-      args: [...BEAUTY, '--rounds', '0', '--central-steps', '376', '--central-lr', '0.008', '--prior-epsilon', '1', '--eval-every', '94',
-        '--save-weights', `${OUT}/ref8`],
+      args: [...BEAUTY, '--rounds', '0', ...REF8, '--prior-epsilon', '1', '--eval-every', '94', '--save-weights', `${OUT}/ref8`],
     },
     dp8: {
-      what: '2,000 clients × 108 rounds at total PLD ε 8 (NDCG@10 0.0159)',
-      args: [...BEAUTY, ...ROUNDS, '--dp', 'central', '--epsilon', '8', '--accountant', 'pld', '--clients-per-round', '2000', '--rounds', '108',
-        '--eval-every', '36', '--save-weights', `${OUT}/dp8`],
+      what: 'ref8, then 2,000 clients × 108 rounds at total PLD ε 8 (NDCG@10 0.0159, 88% of ref8), in one process',
+      args: [...BEAUTY, ...ROUNDS, ...REF8,
+        '--dp', 'central', '--epsilon', '8', '--accountant', 'pld', '--clients-per-round', '2000', '--rounds', '108', '--eval-every', '36',
+        '--save-weights', `${OUT}/dp8`],
+    },
+    'dp8-interval': {
+      what: "dp8's ratio to its reference with a 95% paired bootstrap interval, from the weights dp8 saved",
+      args: [...RESCORE, '--score-weights', `${OUT}/dp8-central.f32,${OUT}/dp8-federated.f32`],
     },
     'dp8-1k144': {
       what: '1,000 clients × 144 rounds at total PLD ε 8 (three runs: 73.9–81.8% of ref8)',
-      args: [...BEAUTY, ...ROUNDS, '--dp', 'central', '--epsilon', '8', '--accountant', 'pld', '--clients-per-round', '1000', '--rounds', '144',
+      args: [...BEAUTY, ...ROUNDS, ...NO_REFERENCE, '--dp', 'central', '--epsilon', '8', '--accountant', 'pld', '--clients-per-round', '1000', '--rounds', '144',
         '--eval-every', '36', '--save-weights', `${OUT}/dp8-1k144`],
     },
     'eps-curve': {
       what: 'ε–quality curve: 1,000 clients × 48 rounds, RDP accounting; pick the total ε with --epsilon',
-      args: [...BEAUTY, ...ROUNDS, '--dp', 'central', '--epsilon', '8', '--clients-per-round', '1000', '--rounds', '48', '--eval-every', '12',
+      args: [...BEAUTY, ...ROUNDS, ...NO_REFERENCE, '--dp', 'central', '--epsilon', '8', '--clients-per-round', '1000', '--rounds', '48', '--eval-every', '12',
         '--save-weights', `${OUT}/eps-curve`],
     },
     nodp: {
       what: 'the same rounds without DP (FedAvg, clip fixed at 0.3), 1,000 clients × 48 rounds (NDCG@10 0.0196)',
-      args: [...BEAUTY, ...ROUNDS, '--dp', 'none', '--clients-per-round', '1000', '--rounds', '48', '--eval-every', '12', '--save-weights', `${OUT}/nodp`],
-    },
-    'dp8-vs-ref8': {
-      what: 'ratio of dp8 to ref8 with a 95% paired bootstrap interval (run ref8 and dp8 first)',
-      args: rescoring([`${OUT}/ref8-central.f32`, `${OUT}/dp8-federated.f32`]),
+      args: [...BEAUTY, ...ROUNDS, ...NO_REFERENCE, '--dp', 'none', '--clients-per-round', '1000', '--rounds', '48', '--eval-every', '12', '--save-weights', `${OUT}/nodp`],
     },
     'nodp-vs-ref8': {
       what: 'ratio of nodp to ref8 with a 95% paired bootstrap interval (run ref8 and nodp first)',
-      args: rescoring([`${OUT}/ref8-central.f32`, `${OUT}/nodp-federated.f32`]),
+      args: [...RESCORE, '--score-weights', `${OUT}/ref8-central.f32,${OUT}/nodp-federated.f32`],
+    },
+    rescore: {
+      what: 'scores --score-weights FIRST,OTHER…: each file against the first, with a 95% paired bootstrap interval',
+      args: RESCORE,
     },
   },
   'federated-signal': {

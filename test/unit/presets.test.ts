@@ -31,8 +31,8 @@ describe('expandPreset', () => {
     expect(args.join(' ')).toBe(
       '--data ../shared/datasets/beauty/Beauty.txt --attributes ../shared/datasets/beauty/Beauty_item2attributes.json ' +
         '--local-optimizer sgd --local-epochs 1 --local-lr 0.2 --clip 0.3 --server-optimizer adam --server-lr 0.02 --server-tau 0.000001 ' +
-        '--central-epochs 0 --prior-epsilon 1 --dp central --epsilon 8 --accountant pld --clients-per-round 2000 --rounds 108 ' +
-        '--eval-every 36 --save-weights bench/out/presets/dp8',
+        '--prior-epsilon 1 --central-steps 376 --central-lr 0.008 --dp central --epsilon 8 --accountant pld --clients-per-round 2000 ' +
+        '--rounds 108 --eval-every 36 --save-weights bench/out/presets/dp8',
     );
   });
 
