@@ -220,7 +220,11 @@ const aggregator = await createAggregator({
   }),
   serverOptimizer: serverOptimizer(),
   minParticipants: 1,
-  maxParticipants: clientsPerRound * 2,
+  // no cap that could bind (every user may be selected): the accountant's Poisson sampling
+  // holds with sensitivity C; the fixed denominator is the cohort the sampling aims at
+  maxParticipants: users.length,
+  population: users.length,
+  expectedCohort: clientsPerRound,
   roundDurationMs: 24 * 3600_000,
   // every user checks in once per round; the server selects each with probability q
   selectionProbability,
@@ -244,7 +248,7 @@ const client = new FederatedHttpClient(`http://127.0.0.1:${(server.address() as 
  */
 async function checkIn(): Promise<CheckInResult> {
   if (args.checkin === 'http') return client.checkIn();
-  const req = Object.assign(Readable.from([Buffer.from('{}')]), { method: 'POST', url: '/fl/v1/checkin', headers: { 'content-type': 'application/json', 'content-length': '2' } });
+  const req = Object.assign(Readable.from([Buffer.from('{}')]), { method: 'POST', url: '/fl/v1/checkin', headers: { 'content-type': 'application/json', 'content-length': '2', 'x-silo-client': '1' } });
   let status = 0;
   let body = '';
   const res = {

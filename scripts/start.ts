@@ -5,7 +5,7 @@ import { flattenWeights } from '../federated/summary.ts';
 import { SasRec } from '../models/sasrec.ts';
 import { createAggregator } from '../server/aggregator.ts';
 import { ServerAdam } from '../server/server-optimizers.ts';
-import { BROWSER_MODEL } from '../workers/recommender.ts';
+import { BROWSER_MODEL } from '../models/browser-model.ts';
 import { serveStatic } from './serve.ts';
 
 const port = Number(process.env.PORT ?? 5173);

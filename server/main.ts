@@ -21,7 +21,7 @@ import { parseArgs } from 'node:util';
 import { noiseForEpsilon } from '../federated/accountant.ts';
 import { flattenWeights } from '../federated/summary.ts';
 import { SasRec } from '../models/sasrec.ts';
-import { BROWSER_MODEL } from '../workers/recommender.ts';
+import { BROWSER_MODEL } from '../models/browser-model.ts';
 import { createAggregator } from './aggregator.ts';
 import { FileStore } from './file-store.ts';
 import { RedisStore } from './redis-store.ts';
