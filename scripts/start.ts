@@ -3,7 +3,7 @@
 import { noiseForEpsilon } from '../federated/accountant.ts';
 import { flattenWeights } from '../federated/summary.ts';
 import { SasRec } from '../models/sasrec.ts';
-import { createAggregator } from '../server/aggregator.ts';
+import { createAggregator, PUBLIC_EDGE_LIMITS } from '../server/aggregator.ts';
 import { ServerAdam } from '../server/server-optimizers.ts';
 import { BROWSER_MODEL } from '../models/browser-model.ts';
 import { serveStatic } from './serve.ts';
@@ -27,6 +27,7 @@ const aggregator = await createAggregator({
   bits: 8,
   serverOptimizer: new ServerAdam(),
   popularity: { noiseMultiplier: noiseForEpsilon(1, 1, 1, 1e-5) }, // δ: the aggregator's default
+  edge: PUBLIC_EDGE_LIMITS,
 });
 
 const served = await serveStatic({ dir: 'dist', port, host, handlers: [(req, res) => aggregator.handle(req, res)] });

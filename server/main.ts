@@ -22,7 +22,7 @@ import { noiseForEpsilon } from '../federated/accountant.ts';
 import { flattenWeights } from '../federated/summary.ts';
 import { SasRec } from '../models/sasrec.ts';
 import { BROWSER_MODEL } from '../models/browser-model.ts';
-import { createAggregator } from './aggregator.ts';
+import { createAggregator, PUBLIC_EDGE_LIMITS } from './aggregator.ts';
 import { FileStore } from './file-store.ts';
 import { RedisStore } from './redis-store.ts';
 import type { AggregatorStore } from './store.ts';
@@ -119,6 +119,8 @@ const aggregator = await createAggregator({
   // the shopper's round: plain SGD on its own sequence (one step per epoch)
   training: { epochs: Number(args['local-epochs']), learningRate: Number(args['local-lr']) },
   popularity,
+  // per-source check-in rate and one task per source per round (server/PROTOCOL.md, "Abuse limits")
+  edge: PUBLIC_EDGE_LIMITS,
 });
 
 const server = createServer(async (req, res) => {
