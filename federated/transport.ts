@@ -14,6 +14,13 @@ const NO_CREDENTIALS = { credentials: 'omit' } as const;
 /** The header check-in requires: a cross-site page cannot send it without a CORS preflight, which the aggregator refuses. */
 export const CLIENT_HEADER = 'x-silo-client';
 
+export interface PrivacyAccount {
+  delta: number;
+  epsilon: number | null;
+  rounds: number;
+  epsilonPerMonth?: number | null;
+}
+
 export class FederatedHttpClient {
   constructor(private readonly baseUrl: string) {}
 
@@ -72,11 +79,15 @@ export class FederatedHttpClient {
     return new PopularityPrior(values, weight, Number(headers.get('x-silo-popularity-version')));
   }
 
-  /** The server's public status; the client reads only the privacy account from it. */
-  async status(): Promise<{ modelVersion: number; privacy: { delta: number; epsilon: number | null; rounds: number } }> {
+  /**
+   * The server's public status; the client reads only the privacy account from it.
+   * `epsilonPerMonth`: the most ε one shopper can spend in 30 days under the server's
+   * schedule (null: the server does not bound its rounds; absent: an older server).
+   */
+  async status(): Promise<{ modelVersion: number; privacy: PrivacyAccount }> {
     const res = await fetch(this.url('/status'), NO_CREDENTIALS);
     if (!res.ok) return FederatedHttpClient.fail(res);
-    return (await res.json()) as { modelVersion: number; privacy: { delta: number; epsilon: number | null; rounds: number } };
+    return (await res.json()) as { modelVersion: number; privacy: PrivacyAccount };
   }
 
   /** Resolves once the server has stored the summary durably (202). */
