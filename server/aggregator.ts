@@ -11,7 +11,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { API_PREFIX } from '../federated/protocol.ts';
 import { HEADER_BYTES } from '../federated/summary.ts';
-import { versionCache } from './downloads.ts';
+import { sha256Hex, versionCache } from './downloads.ts';
 import { BodyPool } from './http/body.ts';
 import { sendError } from './http/respond.ts';
 import { aggregatorRoutes } from './http/routes.ts';
@@ -75,7 +75,7 @@ function roundStrategies(config: Config): RoundStrategies {
 async function startAggregator(config: Config, initialWeights: Float32Array, store: AggregatorStore): Promise<Aggregator> {
   const { strategy, length } = config;
   const ledger = new PrivacyLedger(config.delta, config.accountant);
-  const initial: GlobalState = { modelVersion: 1, strategy: strategy.saveState(), accountant: PrivacyLedger.empty(), ledger: [], history: [] };
+  const initial: GlobalState = { modelVersion: 1, strategy: strategy.saveState(), accountant: PrivacyLedger.empty(), ledger: [], history: [], hashes: { models: { 1: sha256Hex(initialWeights) }, popularity: {} } };
   const state = await store.init(initial, initialWeights);
   const model = await store.readModel(state.modelVersion);
   if (!model) throw new Error(`store has no model v${state.modelVersion}`);
@@ -108,8 +108,8 @@ async function startAggregator(config: Config, initialWeights: Float32Array, sto
     store,
     scheduler,
     status,
-    model: versionCache((v) => store.readModel(v)),
-    popularity: versionCache((v) => store.readPopularity(v)),
+    model: versionCache('model version', (v) => store.readModel(v), async (v) => (await store.readState()).hashes?.models[v]),
+    popularity: versionCache('popularity release', (v) => store.readPopularity(v), async (v) => (await store.readState()).hashes?.popularity[v]),
     bodies: new BodyPool(new Set([...[1, 2, 4].map((b) => HEADER_BYTES + length * b), ...(config.popularity ? [HEADER_BYTES + config.popularity.buckets] : [])])),
     maxBody: HEADER_BYTES + Math.max(length, config.popularity?.buckets ?? 0) * 4,
   });

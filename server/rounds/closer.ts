@@ -1,6 +1,7 @@
 // A round's close: its accepted uploads go through its strategy's one `aggregate`, the
 // outcome is accounted in the privacy ledger, and the result is published: a new model
 // version (model rounds, after the server optimiser's step) or a popularity release.
+import { sha256Hex, withHash } from '../downloads.ts';
 import { type Config, NO_CAP } from '../options.ts';
 import type { PrivacyLedger } from '../privacy/ledger.ts';
 import type { AggregatorStore, GlobalState, OpenRound, RoundRecord } from '../store.ts';
@@ -70,7 +71,8 @@ export class RoundCloser {
     if (round.task.kind === 'popularity') {
       const version = (st.popularity?.version ?? 0) + 1;
       await this.store.writePopularity(version, outcome.update);
-      const next = { ...this.withPopularity(accounted, round, version, count), history: [...st.history, record] };
+      const hashes = withHash(st.hashes, 'popularity', version, sha256Hex(outcome.update));
+      const next = { ...this.withPopularity(accounted, round, version, count), history: [...st.history, record], hashes };
       await this.store.commitClose(round.id, next, null, null);
       return true;
     }
@@ -103,7 +105,8 @@ export class RoundCloser {
     new Uint8Array(weights.buffer).set(bytes);
     serverOptimizer.loadState(await this.store.readOptimizer(), length);
     serverOptimizer.apply(weights, outcome.update, outcome.noiseStd, st.modelVersion - 1); // versions start at 1
-    const next: GlobalState = { ...st, modelVersion: record.newModelVersion, strategy: strategy.saveState(), history: [...st.history, record] };
+    const hashes = withHash(st.hashes, 'models', record.newModelVersion, sha256Hex(weights));
+    const next: GlobalState = { ...st, modelVersion: record.newModelVersion, strategy: strategy.saveState(), history: [...st.history, record], hashes };
     await this.store.commitClose(round.id, next, weights, serverOptimizer.saveState());
     return true;
   }
