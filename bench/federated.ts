@@ -222,7 +222,11 @@ const aggregator = await createAggregator({
   }),
   serverOptimizer: serverOptimizer(),
   minParticipants: 1,
-  maxParticipants: clientsPerRound * 2,
+  // no cap that could bind (every user may be selected): the accountant's Poisson sampling
+  // holds with sensitivity C; the fixed denominator is the cohort the sampling aims at
+  maxParticipants: users.length,
+  population: users.length,
+  expectedCohort: clientsPerRound,
   roundDurationMs: 24 * 3600_000,
   // every user checks in once per round; the server selects each with probability q
   selectionProbability,

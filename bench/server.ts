@@ -203,7 +203,7 @@ async function main(): Promise<void> {
   for (let run = 0; run < runs; run++) {
     const c0 = performance.now();
     const tokens = await pool(clients, async (i) => {
-      const r = await call(children[i % nInstances].port, 'POST', '/fl/v1/checkin', empty, { 'content-type': 'application/json' });
+      const r = await call(children[i % nInstances].port, 'POST', '/fl/v1/checkin', empty, { 'content-type': 'application/json', 'x-silo-client': '1' });
       if (r.status !== 200 || r.json.status !== 'task') throw new Error(`check-in ${i}: ${JSON.stringify(r.json)}`);
       return { task: r.json.task as RoundTask, token: r.json.token as string };
     });

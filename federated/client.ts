@@ -104,6 +104,7 @@ export async function trainRoundUpdate(input: RoundUpdateInput): Promise<RoundUp
     clientNoiseStd: task.clientNoiseStd,
     bits: task.bits,
     scale: task.scale,
+    normBound: task.normBound,
     random,
   });
   return { summary: bytes, meanLoss, steps };

@@ -26,8 +26,14 @@ export interface RoundTask {
   learningRate: number;
   batchSize: number;
   optimizer: 'sgd' | 'adam';
-  /** L2 bound on the delta; the server rejects summaries whose decoded norm exceeds normBound */
+  /** L2 bound the client clips its delta to before noise and rounding */
   clipNorm: number;
+  /**
+   * Bound on the decoded summary's L2 norm (after noise and rounding) that the server
+   * enforces (422 above it) and the privacy accountant assumes: the client redraws its
+   * rounding until it holds (summary.ts, conditionalQuantize). Absent from older servers.
+   */
+  normBound?: number;
   /** per-coordinate Gaussian noise std the client adds (distributed DP); 0 when the server adds it */
   clientNoiseStd: number;
   bits: ValueBits;

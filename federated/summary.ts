@@ -5,7 +5,9 @@
 //   noise  optionally add N(0, (σ·C)²/n) per coordinate             (distributed DP: n clients'
 //          noise sums to the central σ·C, so the server never sees an un-noised sum)
 //   round  stochastically to fixed point ints (unbiased: E[q] = x·scale), ready for
-//          secure aggregation, which adds integers modulo 2^k
+//          secure aggregation, which adds integers modulo 2^k; conditionally (Kairouz et
+//          al. 2021): a rounding whose decoded norm exceeds the round's bound is redrawn,
+//          so the bound the server enforces, and the accountant assumes, holds exactly
 //
 // Wire format (little endian), protocol version 1 — see server/PROTOCOL.md:
 //   0  u8[4] magic "SLFU"
@@ -226,6 +228,44 @@ export function dequantize(summary: DecodedSummary): Float32Array {
   return out;
 }
 
+/** ln(1/β) for the rounding bound: an honest client redraws with probability below β = e^-28 ≈ 7e-13 */
+const ROUNDING_TAIL = 28;
+
+/**
+ * The decoded-norm bound of a stochastically rounded vector x (‖x‖ ≤ `norm`, `length`
+ * values, grid 1/scale) that fails with probability below e^-28 (Hoeffding on ⟨x, e⟩ and
+ * on ‖e‖², each rounding error e_i in an interval of width 1 with variance ≤ 1/4):
+ *   B² = norm² + 2·norm·√(t/2)/scale + (length/4 + √(length·t/2))/scale²
+ * `noiseStd`: client noise added before rounding (its norm ≤ std·(√length + 6) except with
+ * negligible probability) widens `norm`.
+ */
+export function roundedNormBound(norm: number, scale: number, length: number, noiseStd = 0): number {
+  const x = norm + (noiseStd > 0 ? noiseStd * (Math.sqrt(length) + 6) : 0);
+  const t = ROUNDING_TAIL;
+  const sq = x * x + (2 * x * Math.sqrt(t / 2)) / scale + (length / 4 + Math.sqrt((length * t) / 2)) / (scale * scale);
+  return Math.sqrt(sq) * (1 + 1e-9);
+}
+
+/** ‖ints / scale‖₂ */
+export function decodedNorm(ints: ArrayLike<number>, scale: number): number {
+  let s = 0;
+  for (let i = 0; i < ints.length; i++) s += ints[i] * ints[i];
+  return Math.sqrt(s) / scale;
+}
+
+/**
+ * Stochastic rounding conditioned on ‖q/scale‖ ≤ normBound: redraws until it holds. For a
+ * vector within roundedNormBound's premises one draw fails with probability < 1e-12, so
+ * the condition barely changes the rounding's distribution.
+ */
+export function conditionalQuantize(v: ArrayLike<number>, scale: number, bits: ValueBits, normBound: number, random: () => number): Int8Array | Int16Array | Int32Array {
+  for (let attempt = 0; attempt < 64; attempt++) {
+    const q = stochasticQuantize(v, scale, bits, random);
+    if (decodedNorm(q, scale) <= normBound) return q;
+  }
+  throw new Error(`no rounding within the round's norm bound ${normBound} in 64 draws: the vector exceeds the bound's premises`);
+}
+
 export interface SummaryOptions {
   roundId: number;
   modelVersion: number;
@@ -234,6 +274,8 @@ export interface SummaryOptions {
   clientNoiseStd: number;
   bits: ValueBits;
   scale: number;
+  /** the round's bound on the decoded norm (RoundTask.normBound); absent: plain stochastic rounding */
+  normBound?: number;
   random?: () => number;
 }
 
@@ -242,7 +284,7 @@ export function summariseDelta(delta: Float32Array, options: SummaryOptions): { 
   const random = options.random ?? secureRandom();
   const normBeforeClip = clipInPlace(delta, options.clipNorm);
   addGaussianNoiseInPlace(delta, options.clientNoiseStd, random);
-  const ints = stochasticQuantize(delta, options.scale, options.bits, random);
+  const ints = options.normBound === undefined ? stochasticQuantize(delta, options.scale, options.bits, random) : conditionalQuantize(delta, options.scale, options.bits, options.normBound, random);
   const bytes = encodeSummary(
     { withinClip: normBeforeClip <= options.clipNorm, roundId: options.roundId, modelVersion: options.modelVersion, scale: options.scale },
     ints,

@@ -5,6 +5,22 @@ import { API_PREFIX, type CheckInResponse } from './protocol.ts';
 
 export type CheckInResult = (CheckInResponse & { token?: string });
 
+/**
+ * Every federated request: no cookies or HTTP auth of the storefront's origin ride along
+ * (the aggregator needs none, and they would tie uploads to a shopper's session).
+ */
+const NO_CREDENTIALS = { credentials: 'omit' } as const;
+
+/** The header check-in requires: a cross-site page cannot send it without a CORS preflight, which the aggregator refuses. */
+export const CLIENT_HEADER = 'x-silo-client';
+
+export interface PrivacyAccount {
+  delta: number;
+  epsilon: number | null;
+  rounds: number;
+  epsilonPerMonth?: number | null;
+}
+
 export class FederatedHttpClient {
   constructor(private readonly baseUrl: string) {}
 
@@ -23,14 +39,14 @@ export class FederatedHttpClient {
   }
 
   async checkIn(): Promise<CheckInResult> {
-    const res = await fetch(this.url('/checkin'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    const res = await fetch(this.url('/checkin'), { ...NO_CREDENTIALS, method: 'POST', headers: { 'content-type': 'application/json', [CLIENT_HEADER]: '1' }, body: '{}' });
     if (!res.ok) return FederatedHttpClient.fail(res);
     return (await res.json()) as CheckInResult;
   }
 
   /** GET of a float32 vector whose SHA-256 header must match the body before it is trusted. */
   private async downloadVerified(path: string, what: string): Promise<{ headers: Headers; values: Float32Array }> {
-    const res = await fetch(this.url(path));
+    const res = await fetch(this.url(path), NO_CREDENTIALS);
     if (!res.ok) return FederatedHttpClient.fail(res);
     const bytes = new Uint8Array(await res.arrayBuffer());
     const expected = res.headers.get('x-silo-sha256');
@@ -63,20 +79,26 @@ export class FederatedHttpClient {
     return new PopularityPrior(values, weight, Number(headers.get('x-silo-popularity-version')));
   }
 
-  /** The server's public status; the client reads only the privacy account from it. */
-  async status(): Promise<{ modelVersion: number; privacy: { delta: number; epsilon: number | null; rounds: number } }> {
-    const res = await fetch(this.url('/status'));
+  /**
+   * The server's public status; the client reads only the privacy account from it.
+   * `epsilonPerMonth`: the most ε one shopper can spend in 30 days under the server's
+   * schedule (null: the server does not bound its rounds; absent: an older server).
+   */
+  async status(): Promise<{ modelVersion: number; privacy: PrivacyAccount }> {
+    const res = await fetch(this.url('/status'), NO_CREDENTIALS);
     if (!res.ok) return FederatedHttpClient.fail(res);
-    return (await res.json()) as { modelVersion: number; privacy: { delta: number; epsilon: number | null; rounds: number } };
+    return (await res.json()) as { modelVersion: number; privacy: PrivacyAccount };
   }
 
-  async uploadSummary(roundId: number, token: string, summary: Uint8Array): Promise<{ accepted: boolean; roundParticipants: number }> {
+  /** Resolves once the server has stored the summary durably (202). */
+  async uploadSummary(roundId: number, token: string, summary: Uint8Array): Promise<{ accepted: boolean }> {
     const res = await fetch(this.url(`/rounds/${roundId}/summary`), {
+      ...NO_CREDENTIALS,
       method: 'POST',
       headers: { 'content-type': 'application/octet-stream', 'x-silo-token': token },
       body: summary as BodyInit,
     });
     if (!res.ok) return FederatedHttpClient.fail(res);
-    return (await res.json()) as { accepted: boolean; roundParticipants: number };
+    return (await res.json()) as { accepted: boolean };
   }
 }

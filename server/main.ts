@@ -1,16 +1,18 @@
 // Standalone aggregation server: `npm run server -- [--port 8787] [--host 127.0.0.1]
 //   [--data .silo-data] [--strategy dp-fedavg|fedavg|trimmed-mean|median]
-//   [--noise-multiplier 1] [--noise central|distributed] [--clip 0.3 (initial clip norm)] [--min 10] [--max 100]
-//   [--round-seconds 600] [--selection-probability 1] [--server-optimizer adam|momentum|sgd] [--server-lr 0.02]
+//   [--noise-multiplier 4] [--noise central|distributed] [--clip 0.3 (initial clip norm)] [--min 10] [--max 100]
+//   [--round-seconds 600] [--round-interval-hours 6] [--selection-probability 0.2]
+//   [--server-optimizer adam|momentum|sgd] [--server-lr 0.02]
 //   [--local-epochs 1] [--local-lr 0.2]
 //   [--store file:DIR | redis://host:port[/db]] [--redis-prefix silo:] [--bits 8|16|32]
 //   [--popularity-epsilon 1 (0: no popularity rounds)] [--popularity-every 100]
-//   [--popularity-weight 0.5] [--popularity-buckets 65536] [--delta 1e-5]
+//   [--popularity-weight 0.5] [--popularity-buckets 65536] [--population N] [--delta min(1e-6, 1/(10·N))]
 //   [--accountant rdp|pld (pld: report the tighter PLD ε, computed in seconds at each round close)]`
-// Defaults: DP-FedAvg with central noise and adaptive clipping, FedAdam on the server, 8-bit
-// summaries (one byte per parameter: a browser's upload stays under 256 KB), and a
-// popularity round (server/PROTOCOL.md) first and after every 100 model rounds, its noise
-// set so that one release alone is (ε = 1, δ)-DP; every release is in the same ledger.
+// Defaults (server/deployment.ts, ε ≤ 8 per shopper per month): DP-FedAvg with central noise
+// and adaptive clipping, FedAdam on the server, 8-bit summaries (one byte per parameter: a
+// browser's upload stays under 256 KB), a round at most every 6 hours, and a popularity
+// round (server/PROTOCOL.md) first and after every 100 model rounds, its noise set so that
+// one release alone is (ε = 1, δ)-DP; every release is in the same ledger.
 // With --noise distributed there are no popularity rounds (they need central noise).
 // With --store redis://… any number of these processes (behind one load balancer or not)
 // share one Redis and serve the same rounds.
@@ -21,8 +23,10 @@ import { parseArgs } from 'node:util';
 import { noiseForEpsilon } from '../federated/accountant.ts';
 import { flattenWeights } from '../federated/summary.ts';
 import { SasRec } from '../models/sasrec.ts';
-import { BROWSER_MODEL } from '../workers/recommender.ts';
-import { createAggregator } from './aggregator.ts';
+import { BROWSER_MODEL } from '../models/browser-model.ts';
+import { createAggregator, PUBLIC_EDGE_LIMITS } from './aggregator.ts';
+import { DEPLOYMENT } from './deployment.ts';
+import { defaultDelta } from './privacy/ledger.ts';
 import { FileStore } from './file-store.ts';
 import { RedisStore } from './redis-store.ts';
 import type { AggregatorStore } from './store.ts';
@@ -37,7 +41,7 @@ const { values: args } = parseArgs({
     store: { type: 'string' },
     'redis-prefix': { type: 'string', default: 'silo:' },
     strategy: { type: 'string', default: 'dp-fedavg' },
-    'noise-multiplier': { type: 'string', default: '1' },
+    'noise-multiplier': { type: 'string', default: String(DEPLOYMENT.noiseMultiplier) },
     noise: { type: 'string', default: 'central' },
     clip: { type: 'string', default: '0.3' },
     'local-epochs': { type: 'string', default: '1' },
@@ -46,9 +50,11 @@ const { values: args } = parseArgs({
     min: { type: 'string', default: '10' },
     max: { type: 'string', default: '100' },
     'round-seconds': { type: 'string', default: '600' },
-    'selection-probability': { type: 'string', default: '1' },
+    'round-interval-hours': { type: 'string', default: String(DEPLOYMENT.roundIntervalHours) },
+    'selection-probability': { type: 'string', default: String(DEPLOYMENT.selectionProbability) },
     'server-optimizer': { type: 'string', default: 'adam' },
-    delta: { type: 'string', default: '1e-5' },
+    delta: { type: 'string' },
+    population: { type: 'string' },
     accountant: { type: 'string', default: 'rdp' },
     bits: { type: 'string', default: '8' },
     'popularity-epsilon': { type: 'string', default: '1' },
@@ -89,11 +95,13 @@ const optimizers = { sgd: () => new ServerSgd(1), momentum: () => new ServerMome
 const makeOptimizer = optimizers[args['server-optimizer'] as keyof typeof optimizers];
 if (!makeOptimizer) throw new Error(`unknown server optimizer ${args['server-optimizer']}`);
 
+const population = args.population === undefined ? undefined : Number(args.population);
+const delta = args.delta === undefined ? defaultDelta(population) : Number(args.delta);
 const popularityEpsilon = Number(args['popularity-epsilon']);
 const popularity =
   popularityEpsilon > 0 && args.noise !== 'distributed'
     ? {
-        noiseMultiplier: noiseForEpsilon(1, 1, popularityEpsilon, Number(args.delta)),
+        noiseMultiplier: noiseForEpsilon(1, 1, popularityEpsilon, delta),
         everyRounds: Number(args['popularity-every']),
         weight: Number(args['popularity-weight']),
         buckets: Number(args['popularity-buckets']),
@@ -112,13 +120,17 @@ const aggregator = await createAggregator({
   minParticipants: Number(args.min),
   maxParticipants: Number(args.max),
   roundDurationMs: Number(args['round-seconds']) * 1000,
+  roundIntervalMs: Number(args['round-interval-hours']) * 3600_000,
   selectionProbability: Number(args['selection-probability']),
-  delta: Number(args.delta),
+  delta,
+  population,
   accountant: args.accountant as 'rdp' | 'pld',
   bits: Number(args.bits) as 8 | 16 | 32,
   // the shopper's round: plain SGD on its own sequence (one step per epoch)
   training: { epochs: Number(args['local-epochs']), learningRate: Number(args['local-lr']) },
   popularity,
+  // per-source check-in rate and one task per source per round (server/PROTOCOL.md, "Abuse limits")
+  edge: PUBLIC_EDGE_LIMITS,
 });
 
 const server = createServer(async (req, res) => {

@@ -31,6 +31,11 @@ export interface GlobalState {
    */
   ledger?: GaussianRounds[];
   history: RoundRecord[];
+  /**
+   * SHA-256 (hex) of each model version's and popularity release's bytes, recorded when they
+   * were written: a file that no longer matches is not served (absent in older states)
+   */
+  hashes?: { models: Record<string, string>; popularity: Record<string, string> };
   /** popularity releases (absent until the first popularity round was opened) */
   popularity?: PopularityState;
 }

@@ -7,23 +7,12 @@ import type { PopularityPrior } from '../federated/popularity.ts';
 import { ItemTable, describeCatalogItem } from '../models/features.ts';
 import { SasRec, type SasRecConfig, makeBatch } from '../models/sasrec.ts';
 import type { EventStore, StoredModel } from './store.ts';
+import { BROWSER_MODEL } from '../models/browser-model.ts';
 
 /** Events that say "this shopper cared about this item", in increasing strength. */
 export const INTEREST_EVENTS: ReadonlySet<string> = new Set(['view_item', 'select_item', 'add_to_wishlist', 'add_to_cart', 'begin_checkout', 'purchase']);
 
-export const BROWSER_MODEL: Partial<SasRecConfig> = {
-  // a smaller hashed vocabulary than the benchmark model: fewer weights to update per step.
-  // Sized so a federated update summary (one int8 per parameter) stays ≤ 256 KB: 226,600
-  // parameters (BENCHMARKS.md "Federated" has what this costs against the 522k-parameter size)
-  features: { idMode: 'hash', idBuckets: 4096, idHashes: 2, attrBuckets: 1024, maxAttrs: 6 },
-  dim: 40,
-  layers: 2,
-  heads: 2,
-  maxLen: 50,
-  dropout: 0.1,
-  loss: 'sampled-softmax',
-  negatives: 256,
-};
+export { BROWSER_MODEL } from '../models/browser-model.ts';
 
 const TRAIN_ROWS = 4;
 

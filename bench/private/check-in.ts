@@ -11,7 +11,7 @@ interface RequestHandler {
 }
 
 export async function inProcessCheckIn(aggregator: RequestHandler): Promise<CheckInResult> {
-  const req = Object.assign(Readable.from([Buffer.from('{}')]), { method: 'POST', url: '/fl/v1/checkin', headers: { 'content-type': 'application/json', 'content-length': '2' } });
+  const req = Object.assign(Readable.from([Buffer.from('{}')]), { method: 'POST', url: '/fl/v1/checkin', headers: { 'content-type': 'application/json', 'content-length': '2', 'x-silo-client': '1' } });
   let status = 0;
   let body = '';
   const res = {

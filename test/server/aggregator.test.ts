@@ -16,7 +16,7 @@ import { FileStore } from '../../server/file-store.ts';
 import { RedisStore } from '../../server/redis-store.ts';
 import { cosineDecay, ServerAdam, ServerMomentum, type ServerOptimizer } from '../../server/server-optimizers.ts';
 import type { AggregatorStore } from '../../server/store.ts';
-import { type AggregationStrategy, DpFedAvg, FedAvg, TrimmedMean } from '../../server/strategies.ts';
+import { type AggregationStrategy, DpFedAvg, FedAvg, type SummedUpdates, TrimmedMean } from '../../server/strategies.ts';
 import { until } from '../until.ts';
 import { startRedis } from './redis-server.ts';
 
@@ -333,19 +333,20 @@ describe.each(['file', 'redis'] as const)('aggregation server over loopback HTTP
     await round(first.base);
     await round(first.base);
     let s = await first.agg.fetchStatus();
+    // z 1 in rounds capped first-come at 3: accounted with sensitivity 2C, i.e. z/2
     const rdp = new RdpAccountant();
-    rdp.step(0.5, 1, 2);
+    rdp.step(0.5, 0.5, 2);
     expect(s.privacy.accountant).toBe('pld');
-    expect(s.privacy.epsilon!).toBeCloseTo(pldEpsilon([{ q: 0.5, noiseMultiplier: 1, count: 2 }], 1e-3), 10);
+    expect(s.privacy.epsilon!).toBeCloseTo(pldEpsilon([{ q: 0.5, noiseMultiplier: 0.5, count: 2 }], 1e-3), 10);
     expect(s.privacy.epsilon!).toBeLessThan(rdp.spent(1e-3).epsilon);
-    expect(s.history[0].epsilonThisRound).toBeCloseTo(pldEpsilon([{ q: 0.5, noiseMultiplier: 1, count: 1 }], 1e-3), 10);
+    expect(s.history[0].epsilonThisRound).toBeCloseTo(pldEpsilon([{ q: 0.5, noiseMultiplier: 0.5, count: 1 }], 1e-3), 10);
 
     await first.stop();
     const second = await start(options);
     await round(second.base);
     s = await second.agg.fetchStatus();
     expect(s.privacy.rounds).toBe(3);
-    expect(s.privacy.epsilon!).toBeCloseTo(pldEpsilon([{ q: 0.5, noiseMultiplier: 1, count: 3 }], 1e-3), 10);
+    expect(s.privacy.epsilon!).toBeCloseTo(pldEpsilon([{ q: 0.5, noiseMultiplier: 0.5, count: 3 }], 1e-3), 10);
   });
 
   it('popularity rounds: indicator uploads, a noised release accounted in the same ledger, then model rounds', async () => {
@@ -385,8 +386,9 @@ describe.each(['file', 'redis'] as const)('aggregation server over loopback HTTP
     let s = await first.agg.fetchStatus();
     expect(s.modelVersion).toBe(1); // a popularity round publishes no model
     expect(s.popularity).toMatchObject({ version: 1, buckets: 4096, participants: 30, weight: 0.5, maxItems: 5 });
+    // popularity z 2 with a first-come cap of 40: accounted with sensitivity 2·√maxItems, i.e. z/2
     const alone = new RdpAccountant();
-    alone.step(1, 2);
+    alone.step(1, 1);
     expect(s.history[0]).toMatchObject({ kind: 'popularity', participants: 30, newModelVersion: 1 });
     expect(s.history[0].epsilonThisRound).toBeCloseTo(alone.spent(1e-3).epsilon, 10);
 
@@ -425,8 +427,8 @@ describe.each(['file', 'redis'] as const)('aggregation server over loopback HTTP
     expect(s.modelVersion).toBe(2);
     expect(s.privacy.rounds).toBe(2);
     const both = new RdpAccountant();
-    both.step(1, 2);
     both.step(1, 1);
+    both.step(1, 0.5);
     expect(s.privacy.epsilon!).toBeCloseTo(both.spent(1e-3).epsilon, 10);
 
     // everyRounds 1: round 3 is a popularity round again; abandoned (1 < 2 participants) it
@@ -609,14 +611,20 @@ describe('embedded store upgrade', () => {
   });
 });
 
+/** deltas summed as the server hands them to a sum strategy */
+function summed(deltas: Float32Array[], withinClip: number): SummedUpdates {
+  const sum = new Float64Array(deltas[0].length);
+  for (const d of deltas) d.forEach((v, i) => (sum[i] += v));
+  return { sum, count: deltas.length, withinClip, noiseStd: 0 };
+}
+
 describe('aggregation strategies', () => {
   it('adaptive clipping shrinks C when most updates are within it and grows it when most are clipped', () => {
     for (const [withinClip, direction] of [[true, -1], [false, 1]] as const) {
       const strategy = new DpFedAvg({ noiseMultiplier: 1, initialClipNorm: 1 });
       const settings = strategy.clientSettings(400);
-      const acc = strategy.begin(3, settings);
-      for (let i = 0; i < 400; i++) acc.add(new Float32Array(3).fill(0.001), withinClip);
-      const { noiseMultiplier } = strategy.finish(acc, mulberry32(5));
+      const round = summed(Array.from({ length: 400 }, () => new Float32Array(3).fill(0.001)), withinClip ? 400 : 0);
+      const { noiseMultiplier } = strategy.aggregate(round, { expectedCohort: 400, settings, sensitivity: 1, random: mulberry32(5) });
       expect(noiseMultiplier).toBe(1);
       // C ← C·exp(−0.2(b̃ − 0.5)), b̃ ≈ 1 or 0 ± 0.05
       expect(Math.sign(strategy.currentClipNorm - 1)).toBe(direction);
@@ -629,12 +637,10 @@ describe('aggregation strategies', () => {
     const length = 20_000;
     const run = (denoiseThreshold: number) => {
       const strategy = new DpFedAvg({ noiseMultiplier: 1, initialClipNorm: 1, adaptiveClipping: false, denoiseThreshold });
-      const acc = strategy.begin(length, strategy.clientSettings(n));
       // coordinate 0 carries a signal far above the noise, every other one none
       const delta = new Float32Array(length);
       delta[0] = 0.5;
-      for (let i = 0; i < n; i++) acc.add(delta, true);
-      return strategy.finish(acc, mulberry32(9));
+      return strategy.aggregate(summed(Array.from({ length: n }, () => delta), n), { expectedCohort: n, settings: strategy.clientSettings(n), sensitivity: 1, random: mulberry32(9) });
     };
     const raw = run(0);
     const denoised = run(2);
@@ -683,10 +689,8 @@ describe('aggregation strategies', () => {
     const deltas = [0.01, 0.012, 0.011, 0.009, 5].map((v) => new Float32Array(4).fill(v));
     const cases: [AggregationStrategy, number][] = [[new TrimmedMean(10, 0.2), 0.02], [new TrimmedMean(10, 0.5), 0.02], [new FedAvg(10), Infinity]];
     for (const [strategy, bound] of cases) {
-      const settings = strategy.clientSettings(5);
-      const acc = strategy.begin(4, settings);
-      deltas.forEach((d) => acc.add(d, true));
-      const { update } = strategy.finish(acc, Math.random);
+      const context = { expectedCohort: 5, settings: strategy.clientSettings(5), sensitivity: 10, random: Math.random };
+      const { update } = strategy.input === 'sum' ? strategy.aggregate(summed(deltas, 5), context) : strategy.aggregate({ updates: deltas, withinClip: 5 }, context);
       if (bound === Infinity) expect(update[0]).toBeGreaterThan(1);
       else expect(update[0]).toBeLessThan(bound);
     }
