@@ -49,7 +49,7 @@ function rangeCheckChunks(
   calls: number,
   gadget: GadgetCall,
 ): bigint {
-  const sharesInv = f.inv(BigInt(numShares));
+  const sharesInv = f.invSmall(numShares);
   const inputs = new Array<bigint>(2 * chunkLength);
   let out = 0n;
   for (let i = 0; i < calls; i++) {
@@ -202,7 +202,7 @@ export class Histogram implements Valid<number, number[]> {
   eval(meas: readonly bigint[], jr: readonly bigint[], n: number, g: readonly GadgetCall[]): bigint[] {
     const f = this.field;
     const rangeCheck = rangeCheckChunks(f, meas, jr, n, this.chunkLength, this.gadgetCalls[0], g[0]);
-    const sumCheck = f.sub(sum(f, meas), f.inv(BigInt(n)));
+    const sumCheck = f.sub(sum(f, meas), f.invSmall(n));
     return [rangeCheck, sumCheck];
   }
   truncate(meas: readonly bigint[]): bigint[] {

@@ -11,6 +11,7 @@ export class Field {
   readonly generator: bigint;
   private readonly rootPowerCache = new Map<number, bigint[]>();
   private readonly inverseRootPowerCache = new Map<number, bigint[]>();
+  private readonly inverseOfSmall = new Map<number, bigint>();
 
   constructor(readonly name: string, modulus: bigint, encodedSize: number, genOrder: bigint, cofactor: bigint) {
     this.modulus = modulus;
@@ -65,6 +66,16 @@ export class Field {
   inv(a: bigint): bigint {
     if (a === 0n) throw new Error(`${this.name}: inverse of zero`);
     return this.pow(a, this.modulus - 2n);
+  }
+
+  /** 1/n for a small positive integer n (cached: the NTT and circuits ask for the same few). */
+  invSmall(n: number): bigint {
+    let v = this.inverseOfSmall.get(n);
+    if (v === undefined) {
+      v = this.inv(BigInt(n));
+      this.inverseOfSmall.set(n, v);
+    }
+    return v;
   }
 
   zeros(length: number): bigint[] {
@@ -130,11 +141,13 @@ export class Field {
     const size = this.encodedSize;
     const out = new Uint8Array(vec.length * size);
     const view = new DataView(out.buffer);
-    for (let i = 0; i < vec.length; i++) {
-      let x = vec[i];
-      for (let off = 0; off < size; off += 8) {
-        view.setBigUint64(i * size + off, x & 0xffffffffffffffffn, true);
-        x >>= 64n;
+    if (size === 8) {
+      for (let i = 0; i < vec.length; i++) view.setBigUint64(8 * i, vec[i], true);
+    } else {
+      for (let i = 0; i < vec.length; i++) {
+        const x = vec[i];
+        view.setBigUint64(16 * i, BigInt.asUintN(64, x), true);
+        view.setBigUint64(16 * i + 8, x >> 64n, true);
       }
     }
     return out;
@@ -157,9 +170,8 @@ export class Field {
 
   /** Reads one little-endian integer of ENCODED_SIZE bytes (not reduced). */
   readElement(view: DataView, offset: number): bigint {
-    let x = 0n;
-    for (let off = this.encodedSize - 8; off >= 0; off -= 8) x = (x << 64n) | view.getBigUint64(offset + off, true);
-    return x;
+    if (this.encodedSize === 8) return view.getBigUint64(offset, true);
+    return (view.getBigUint64(offset + 8, true) << 64n) | view.getBigUint64(offset, true);
   }
 }
 

@@ -59,7 +59,7 @@ export function invNtt(f: Field, values: readonly bigint[], n: number): bigint[]
   if (values.length !== n) throw new Error('invNtt: need exactly n values');
   const a = values.slice();
   transform(f, a, f.inverseNthRootPowers(n));
-  const nInv = f.inv(BigInt(n));
+  const nInv = f.invSmall(n);
   for (let i = 0; i < n; i++) a[i] = (a[i] * nInv) % f.modulus;
   return a;
 }
@@ -95,7 +95,7 @@ export function lagrangeCoefficients(f: Field, n: number, x: bigint): bigint[] |
     if (diffs[i] === 0n) return null;
   }
   const inverses = f.batchInv(diffs);
-  const scale = f.mul(f.sub(f.pow(x, BigInt(n)), 1n), f.inv(BigInt(n)));
+  const scale = f.mul(f.sub(f.pow(x, BigInt(n)), 1n), f.invSmall(n));
   for (let i = 0; i < n; i++) inverses[i] = (((inverses[i] * nodes[i]) % f.modulus) * scale) % f.modulus;
   return inverses;
 }

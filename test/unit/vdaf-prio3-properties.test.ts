@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { decodeInputShare, decodePublicShare, decodeVerifierShare, encodeInputShare, encodePublicShare } from '../../federated/vdaf/codec.ts';
 import type { Prio3, Prio3InputShare } from '../../federated/vdaf/prio3.ts';
 import { prio3Count, prio3Histogram, prio3MultihotCountVec, prio3Sum, prio3SumVec } from '../../federated/vdaf/variants.ts';
 
@@ -129,5 +130,29 @@ describe('Prio3 rejects invalid or tampered reports', () => {
   it('rejects a report verified under a different nonce than it was sharded with', () => {
     const { shards } = shardOf(vdaf.flp.encode(valid));
     expect(() => verifyReport(vdaf, verifyKey, randomBytes(16), shards)).toThrow(/^Prio3: /);
+  });
+});
+
+describe('Prio3 message decoding rejects malformed bytes', () => {
+  const vdaf = prio3MultihotCountVec(2, 16, 3, 4);
+  const nonce = randomBytes(16);
+  const shards = vdaf.shard(ctx, Array.from({ length: 16 }, (_, i) => i < 2), nonce, randomBytes(vdaf.randSize));
+  const leaderBytes = encodeInputShare(vdaf, shards.inputShares[0]);
+  const helperBytes = encodeInputShare(vdaf, shards.inputShares[1]);
+
+  it('round-trips both input shares and the public share', () => {
+    expect(encodeInputShare(vdaf, decodeInputShare(vdaf, 0, leaderBytes))).toEqual(leaderBytes);
+    expect(encodeInputShare(vdaf, decodeInputShare(vdaf, 1, helperBytes))).toEqual(helperBytes);
+    expect(decodePublicShare(vdaf, encodePublicShare(vdaf, shards.publicShare))).toEqual(shards.publicShare);
+  });
+
+  it('rejects truncated, padded or out-of-field shares', () => {
+    expect(() => decodeInputShare(vdaf, 0, leaderBytes.subarray(1))).toThrow(/wrong length/);
+    expect(() => decodeInputShare(vdaf, 1, new Uint8Array(helperBytes.length + 1))).toThrow(/wrong length/);
+    const overflow = leaderBytes.slice();
+    overflow.fill(0xff, 0, 16); // first element = 2^128 - 1 > MODULUS
+    expect(() => decodeInputShare(vdaf, 0, overflow)).toThrow(/overflows/);
+    expect(() => decodePublicShare(vdaf, new Uint8Array(63))).toThrow(/wrong length/);
+    expect(() => decodeVerifierShare(vdaf, new Uint8Array(5))).toThrow(/wrong length/);
   });
 });
