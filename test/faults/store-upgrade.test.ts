@@ -52,9 +52,14 @@ describe('stores written before checksums', () => {
       await store.close();
       expect(readFileSync(join(dir, 'state.json'), 'utf8')).toMatch(/^\{"format":2,"sha256":"[0-9a-f]{64}"/);
       expect(scanLog(readFileSync(join(dir, 'rounds', 'r2.log')), 'strict')).toMatchObject({ damaged: [], tornAt: null, records: { length: 3 } });
-      // and it starts again from the upgraded files
+      // a crash after the sealed state.json was written but before the new log replaced the
+      // old one: the next start finishes the upgrade
+      const logFile = join(dir, 'rounds', 'r2.log');
+      writeFileSync(logFile + '.upgraded', readFileSync(logFile));
+      writeFileSync(logFile, Buffer.concat([unsealedRecord(1, a), unsealedRecord(1, b), unsealedRecord(2, a, new Uint8Array([83, 76, 70, 85, 9]))]));
       const again = new FileStore(dir);
       expect((await again.init(state, model(0))).history).toHaveLength(1);
+      expect(await again.counts(2)).toEqual({ selected: 2, accepted: 1 });
       await again.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
