@@ -21,7 +21,7 @@ import { open, readFile, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { encodeRecord, recordAt, RECORD_HEADER, scanLog, SUMMARY_ACCEPTED, TOKEN_ISSUED } from './integrity-log.ts';
 import { checkDataDir, dataFiles, logPath, modelPath, noStateRefusal, optimizerPath, popularityPath, refusal, STATE_FILE, type StateFile, writeFileDurably } from './integrity-files.ts';
-import { upgradeLegacy, upgradeUnsealed, type LegacyState, type UnsealedState } from './integrity-upgrade.ts';
+import { finishUpgrade, upgradeLegacy, upgradeUnsealed, type LegacyState, type UnsealedState } from './integrity-upgrade.ts';
 import { describeBlob, isSealed, openSealedJson, sealJson, StoreIntegrityError, verifyBlob } from './integrity.ts';
 import type { AcceptResult, AggregatorStore, GlobalState, OpenRound } from './store.ts';
 
@@ -121,6 +121,7 @@ export class FileStore implements AggregatorStore {
       return this.file.state;
     }
     this.file = this.load(readFileSync(this.statePath(), 'utf8'));
+    finishUpgrade(this.dir, this.file);
     const problems = checkDataDir(this.dir, this.file);
     if (problems.length) throw new StoreIntegrityError(refusal(this.dir, problems));
     if (this.file.round) await this.replay(this.file.round.id);

@@ -4,8 +4,10 @@
 //   [u16 token length][token][u32 length][summary]
 // - unsealed: state.json {state, nextRoundId, round} without a checksum, log records
 //   [u8 type][u8 token length][u32 length][token][payload] without checksums, no manifest
-// Their files carry no checksums, so the manifest records them as found.
-import { existsSync, readFileSync } from 'node:fs';
+// Their files carry no checksums, so the manifest records them as found. Crash-safe: the new
+// log is written beside the old one, the sealed state.json is the commit point, and then the
+// new log replaces the old (finishUpgrade, also at the next start if a crash came between).
+import { existsSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { encodeRecord, SUMMARY_ACCEPTED, TOKEN_ISSUED } from './integrity-log.ts';
 import { logPath, modelPath, optimizerPath, popularityPath, type StateFile, versionsIn, writeFileDurably } from './integrity-files.ts';
@@ -22,6 +24,14 @@ export interface LegacyState {
 }
 
 export type UnsealedState = Omit<StateFile, 'files'>;
+
+const UPGRADED = '.upgraded';
+
+/** puts the round log an upgrade wrote in place, once the sealed state naming it is durable */
+export function finishUpgrade(dir: string, file: StateFile): void {
+  const path = file.round && join(dir, logPath(file.round.id));
+  if (path && existsSync(path + UPGRADED)) renameSync(path + UPGRADED, path);
+}
 
 /** the manifest of the blobs present that the state names */
 function manifestOf(dir: string, state: GlobalState): Manifest {
@@ -54,7 +64,7 @@ function unsealedRecords(bytes: Buffer): Uint8Array[] {
 export function upgradeUnsealed(dir: string, old: UnsealedState): StateFile {
   if (old.round) {
     const path = join(dir, logPath(old.round.id));
-    writeFileDurably(path, Buffer.concat(existsSync(path) ? unsealedRecords(readFileSync(path)) : []));
+    writeFileDurably(path + UPGRADED, Buffer.concat(existsSync(path) ? unsealedRecords(readFileSync(path)) : []));
   }
   return { ...old, files: manifestOf(dir, old.state) };
 }
@@ -80,7 +90,7 @@ export function upgradeLegacy(dir: string, old: LegacyState): StateFile {
         off = start + sl;
       }
     }
-    writeFileDurably(path, Buffer.concat(chunks));
+    writeFileDurably(path + UPGRADED, Buffer.concat(chunks));
   }
   return {
     state,

@@ -27,119 +27,24 @@
 // round is open and every token issued and unused, spends the tokens and replaces the
 // instance's partial sum; only then are they acknowledged. A token the script refuses is
 // taken back out of the sum (exact: integers) and the rest are committed by the next try.
+// Integrity (integrity-redis.ts): `state` is sealed with a SHA-256 and records the chunk
+// checksums of every model, popularity release and optimiser blob it names; each partial sum's
+// CRC-32 is kept with its counts and each kept summary carries one. At start an instance
+// checks them, and the ledger against the model history, and refuses to start on damage; on
+// an empty key prefix it initialises, but keys without `state` (a lost ledger) stop it.
 // Durability: an upload is acknowledged once its script has run, i.e. once Redis holds it.
 // A crashed instance loses only uploads it had not acknowledged; its stored partial stays
 // and is counted. For the embedded store's guarantee across a Redis crash run Redis with
 // `appendonly yes` and `appendfsync always` (Redis then fsyncs before it replies, one fsync
 // per event-loop turn: group commit).
 import { randomBytes } from 'node:crypto';
+import { crc32 } from 'node:zlib';
 import { Redis } from 'ioredis';
+import { checkPartial, manifestOfRedis, noStateRedisRefusal, openSummary, parsePartialCounts, parseRedisState, redisProblems, redisRefusal, type RedisState, scanKeys, sealSummary } from './integrity-redis.ts';
+import { describeBlob, sealJson, StoreIntegrityError, verifyBlob } from './integrity.ts';
 import { RunningSum } from './running-sum.ts';
+import { SCRIPTS } from './store/redis-scripts.ts';
 import type { AcceptResult, AggregatorStore, GlobalState, OpenRound, RoundSum, UploadValues } from './store.ts';
-
-const SCRIPTS = {
-  // KEYS: state, model, next-round; ARGV: state JSON, model bytes
-  siloInit: {
-    numberOfKeys: 3,
-    lua: `if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('SET', KEYS[2], ARGV[2])
-redis.call('SET', KEYS[3], '1')
-redis.call('SET', KEYS[1], ARGV[1])
-return 1`,
-  },
-  // KEYS: current, closing, next-round, round:<id>; ARGV: id, round JSON
-  siloOpen: {
-    numberOfKeys: 4,
-    lua: `local cur = redis.call('GET', KEYS[1])
-if cur then return cur end
-if redis.call('EXISTS', KEYS[2]) == 1 then return 'closing' end
-if redis.call('GET', KEYS[3]) ~= ARGV[1] then return 'stale' end
-redis.call('SET', KEYS[4], ARGV[2])
-redis.call('SET', KEYS[1], ARGV[1])
-redis.call('SET', KEYS[3], tostring(tonumber(ARGV[1]) + 1))
-return ARGV[1]`,
-  },
-  // KEYS: current, tokens; ARGV: id, token, max
-  siloIssue: {
-    numberOfKeys: 2,
-    lua: `if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-if redis.call('HLEN', KEYS[2]) >= tonumber(ARGV[3]) then return 0 end
-if redis.call('HSETNX', KEYS[2], ARGV[2], '0') == 0 then return 0 end
-return redis.call('HLEN', KEYS[2])`,
-  },
-  // KEYS: current, tokens, summaries; ARGV: id, token, summary
-  siloAccept: {
-    numberOfKeys: 3,
-    lua: `if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
-local t = redis.call('HGET', KEYS[2], ARGV[2])
-if not t then return -2 end
-if t ~= '0' then return -3 end
-redis.call('HSET', KEYS[2], ARGV[2], '1')
-return redis.call('RPUSH', KEYS[3], ARGV[3])`,
-  },
-  // One group commit of a 'sum' round. Returns {-1}: round not open (nothing changed);
-  // {1, i, code, …}: the tokens at batch positions i are refused (-2 unknown, -3 used, also
-  // a token twice in the batch) and nothing changed; {0, accepted}: all tokens spent, this
-  // instance's partial sum and counts replaced, the round's accepted count adjusted by the
-  // change in this instance's count (so it always equals the sum of the partial counts).
-  // KEYS: current, tokens, partials, partial-counts, accepted
-  // ARGV: id, instance, sum bytes, count, within-clip count, token…
-  siloAcceptBatch: {
-    numberOfKeys: 5,
-    lua: `if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {-1} end
-local refused = {1}
-local seen = {}
-for i = 6, #ARGV do
-  local t = redis.call('HGET', KEYS[2], ARGV[i])
-  if not t then
-    table.insert(refused, i - 6); table.insert(refused, -2)
-  elseif t ~= '0' or seen[ARGV[i]] then
-    table.insert(refused, i - 6); table.insert(refused, -3)
-  end
-  seen[ARGV[i]] = true
-end
-if #refused > 1 then return refused end
-for i = 6, #ARGV do redis.call('HSET', KEYS[2], ARGV[i], '1') end
-local old = redis.call('HGET', KEYS[4], ARGV[2])
-local before = old and tonumber(string.match(old, '^%d+')) or 0
-redis.call('HSET', KEYS[3], ARGV[2], ARGV[3])
-redis.call('HSET', KEYS[4], ARGV[2], ARGV[4] .. ' ' .. ARGV[5])
-return {0, redis.call('INCRBY', KEYS[5], tonumber(ARGV[4]) - before)}`,
-  },
-  // KEYS: current, closing, close-lock; ARGV: id, owner, ttl ms
-  siloClaim: {
-    numberOfKeys: 3,
-    lua: `if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('DEL', KEYS[1])
-  redis.call('SET', KEYS[2], ARGV[1])
-  redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[3])
-  return 1
-end
-if redis.call('GET', KEYS[2]) == ARGV[1] and redis.call('SET', KEYS[3], ARGV[2], 'NX', 'PX', ARGV[3]) then return 1 end
-return 0`,
-  },
-  // KEYS: closing, close-lock, state, model:<v>, optimizer, round, tokens, summaries,
-  //       partials, partial-counts, accepted
-  // ARGV: id, owner, state JSON, has model (1/0), model bytes, optimizer bytes ('' = none)
-  siloCommit: {
-    numberOfKeys: 11,
-    lua: `if redis.call('GET', KEYS[1]) ~= ARGV[1] or redis.call('GET', KEYS[2]) ~= ARGV[2] then return 0 end
-if ARGV[4] == '1' then
-  redis.call('SET', KEYS[4], ARGV[5])
-  if ARGV[6] == '' then redis.call('DEL', KEYS[5]) else redis.call('SET', KEYS[5], ARGV[6]) end
-end
-redis.call('SET', KEYS[3], ARGV[3])
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[6], KEYS[7], KEYS[10], KEYS[11])
-redis.call('UNLINK', KEYS[8], KEYS[9])
-return 1`,
-  },
-  // KEYS: close-lock; ARGV: owner
-  siloRelease: {
-    numberOfKeys: 1,
-    lua: `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
-return 1`,
-  },
-} as const;
 
 type ScriptName = keyof typeof SCRIPTS;
 type Arg = string | number | Buffer;
@@ -209,25 +114,61 @@ export class RedisStore implements AggregatorStore {
     return (this.redis as unknown as Record<ScriptName, (...a: Arg[]) => Promise<unknown>>)[name](...args);
   }
 
+  /**
+   * Initialises an empty key prefix; otherwise checks the stored state against itself and the
+   * keys (refusing to start on damage, a lost state or a ledger that disagrees with the model
+   * history). A state written before checksums gets them here, for the blobs present.
+   */
   async init(state: GlobalState, weights: Float32Array): Promise<GlobalState> {
-    await this.script('siloInit', this.k('state'), this.k('model', state.modelVersion), this.k('next-round'), JSON.stringify(state), bytes(new Uint8Array(weights.buffer, weights.byteOffset, weights.byteLength)));
-    return this.readState();
+    if ((await this.redis.exists(this.k('state'))) === 0) {
+      const found = await scanKeys(this.redis, this.prefix, '*', 20);
+      const model = new Uint8Array(weights.buffer, weights.byteOffset, weights.byteLength);
+      const fresh = sealJson({ state, files: { [`model:${state.modelVersion}`]: describeBlob(model) } });
+      const r = found.length ? -1 : Number(await this.script('siloInit', this.k('state'), this.k('model', state.modelVersion), this.k('next-round'), this.k('current'), this.k('closing'), fresh, bytes(model)));
+      // (keys found: another instance may just have initialised the prefix)
+      if (r === -1 && (await this.redis.exists(this.k('state'))) === 0) throw new StoreIntegrityError(noStateRedisRefusal(this.prefix, found.length ? found : await scanKeys(this.redis, this.prefix, '*', 20)));
+    }
+    let text = (await this.redis.get(this.k('state')))!;
+    let stored = parseRedisState(this.k('state'), text);
+    while (!stored.files) {
+      const sealed = sealJson({ state: stored.state, files: await manifestOfRedis(this.redis, this.prefix, stored.state) });
+      if (Number(await this.script('siloReplaceState', this.k('state'), text, sealed))) text = sealed;
+      else text = (await this.redis.get(this.k('state')))!; // another instance wrote it meanwhile
+      stored = parseRedisState(this.k('state'), text);
+    }
+    const problems = await redisProblems(this.redis, this.prefix, { state: stored.state, files: stored.files });
+    if (problems.length) throw new StoreIntegrityError(redisRefusal(this.prefix, problems));
+    return stored.state;
+  }
+
+  private async readStored(): Promise<RedisState> {
+    const text = await this.redis.get(this.k('state'));
+    if (!text) throw new StoreIntegrityError(`Redis has no ${this.k('state')}: the store was not initialised, or its state was lost`);
+    return parseRedisState(this.k('state'), text);
   }
 
   async readState(): Promise<GlobalState> {
-    const text = await this.redis.get(this.k('state'));
-    if (!text) throw new Error(`Redis has no ${this.k('state')}: store not initialised`);
-    return JSON.parse(text) as GlobalState;
+    return (await this.readStored()).state;
+  }
+
+  /** a blob the state names, checked against its checksums (null: the state names none such) */
+  private async readBlob(name: string): Promise<Uint8Array | null> {
+    const { files } = await this.readStored();
+    const entry = files?.[name];
+    if (files && !entry) return null; // not committed (a release whose close has not finished)
+    const b = await this.redis.getBuffer(this.prefix + name);
+    if (b && entry) verifyBlob(this.prefix + name, b, entry);
+    return b;
   }
 
   async readModel(version: number): Promise<Uint8Array | null> {
     if (!Number.isSafeInteger(version) || version < 1) return null;
-    return this.redis.getBuffer(this.k('model', version));
+    return this.readBlob(`model:${version}`);
   }
 
   async readPopularity(version: number): Promise<Uint8Array | null> {
     if (!Number.isSafeInteger(version) || version < 1) return null;
-    return this.redis.getBuffer(this.k('popularity', version));
+    return this.readBlob(`popularity:${version}`);
   }
 
   async writePopularity(version: number, counts: Float32Array): Promise<void> {
@@ -235,7 +176,7 @@ export class RedisStore implements AggregatorStore {
   }
 
   async readOptimizer(): Promise<Uint8Array | null> {
-    return this.redis.getBuffer(this.k('optimizer'));
+    return this.readBlob('optimizer');
   }
 
   async roundById(id: number): Promise<OpenRound | null> {
@@ -291,7 +232,7 @@ export class RedisStore implements AggregatorStore {
     const round = await this.roundById(roundId);
     if (round?.keep !== 'sum') {
       // every summary kept (or no such round: the script answers "not open")
-      const n = Number(await this.script('siloAccept', this.k('current'), this.k('round', roundId, 'tokens'), this.k('round', roundId, 'summaries'), String(roundId), token, bytes(summary)));
+      const n = Number(await this.script('siloAccept', this.k('current'), this.k('round', roundId, 'tokens'), this.k('round', roundId, 'summaries'), String(roundId), token, sealSummary(summary)));
       if (n > 0) return { ok: true, accepted: n };
       return { ok: false, reason: n === -1 ? 'not-open' : n === -2 ? 'unknown-token' : 'duplicate' };
     }
@@ -359,7 +300,8 @@ export class RedisStore implements AggregatorStore {
             this.owner,
             bytes(p.sum.sum),
             String(p.sum.count + batch.length),
-            String(p.sum.withinClip + within),
+            // the within-clip count, and the sum's checksum (checked at start and close)
+            `${p.sum.withinClip + within} ${crc32(bytes(p.sum.sum))}`,
             ...batch.map((u) => u.token),
           )) as number[];
         } catch (e) {
@@ -416,9 +358,10 @@ export class RedisStore implements AggregatorStore {
     const out: RoundSum = { sum: new Float64Array(length), count: 0, withinClip: 0 };
     const counts = await this.redis.hgetall(this.k('round', roundId, 'partial-counts'));
     for (const [instance, c] of Object.entries(counts)) {
-      const [count, within] = c.split(' ').map(Number);
+      const { count, within, crc } = parsePartialCounts(c);
       const stored = await this.redis.hgetBuffer(this.k('round', roundId, 'partials'), instance);
       if (!stored) throw new Error(`round ${roundId}: partial sum of instance ${instance} is missing`);
+      checkPartial(this.k('round', roundId, 'partials'), instance, stored, crc);
       const aligned = stored.byteOffset % 8 === 0 ? stored : new Uint8Array(stored); // typed views need alignment
       const part = stored.length === length * 4 ? new Int32Array(aligned.buffer, aligned.byteOffset, length) : stored.length === length * 8 ? new Float64Array(aligned.buffer, aligned.byteOffset, length) : null;
       if (!part) throw new Error(`round ${roundId}: partial sum of instance ${instance} has ${stored.length} bytes for ${length} values`);
@@ -442,11 +385,31 @@ export class RedisStore implements AggregatorStore {
     const n = await this.redis.llen(key);
     const chunk = 8; // a few summaries in memory at a time
     for (let i = 0; i < n; i += chunk) {
-      for (const b of await this.redis.lrangeBuffer(key, i, Math.min(n, i + chunk) - 1)) yield b;
+      const entries = await this.redis.lrangeBuffer(key, i, Math.min(n, i + chunk) - 1);
+      for (const [j, b] of entries.entries()) yield openSummary(key, i + j, b);
     }
   }
 
+  /** the state to commit: `next` with the checksums of the blobs it names */
+  private async sealedNext(next: GlobalState, model: Uint8Array | null, optimizer: Uint8Array | null): Promise<string> {
+    const files = { ...((await this.readStored()).files ?? {}) };
+    if (model) {
+      files[`model:${next.modelVersion}`] = describeBlob(model);
+      if (optimizer) files.optimizer = describeBlob(optimizer);
+      else delete files.optimizer;
+    }
+    const release = next.popularity?.version ? `popularity:${next.popularity.version}` : null;
+    if (release && !files[release]) {
+      const b = await this.redis.getBuffer(this.prefix + release);
+      if (!b) throw new Error(`${this.prefix}${release} was not written before its close`);
+      files[release] = describeBlob(b);
+    }
+    return sealJson({ state: next, files });
+  }
+
   async commitClose(roundId: number, next: GlobalState, model: Float32Array | null, optimizer: Uint8Array | null): Promise<void> {
+    const modelBytes = model && new Uint8Array(model.buffer, model.byteOffset, model.byteLength);
+    const sealed = await this.sealedNext(next, modelBytes, optimizer);
     const ok = await this.script(
       'siloCommit',
       this.k('closing'),
@@ -462,9 +425,9 @@ export class RedisStore implements AggregatorStore {
       this.k('round', roundId, 'accepted'),
       String(roundId),
       this.owner,
-      JSON.stringify(next),
-      model ? '1' : '0',
-      model ? bytes(new Uint8Array(model.buffer, model.byteOffset, model.byteLength)) : '',
+      sealed,
+      modelBytes ? '1' : '0',
+      modelBytes ? bytes(modelBytes) : '',
       optimizer ? bytes(optimizer) : '',
     );
     if (ok !== 1) throw new Error(`lost the close of round ${roundId} (lease expired and another instance took it over)`);

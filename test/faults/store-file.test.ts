@@ -176,6 +176,43 @@ describe('embedded store: crash and corruption, as a process', () => {
   });
 });
 
+describe('embedded store: a crash inside a round close, as a process', () => {
+  it('a model written by a close that crashed before its commit is not served, and the close is redone', async () => {
+    const dir = newDir();
+    const first = await started(dir, { min: 2, max: 2 });
+    await fillRound(first, 2);
+    const t = await checkIn(first.client);
+    await first.stop();
+    // what a close killed between its model write and its state.json commit leaves
+    writeFileSync(join(dir, 'models', 'v3.f32'), new Uint8Array(8000).fill(7));
+    writeFileSync(join(dir, 'optimizer', 'v3.bin'), new Uint8Array(16).fill(7));
+    const second = await started(dir, { min: 2, max: 2 });
+    expect((await fetch(`${second.base}/fl/v1/model/3`)).status).toBe(404);
+    expect(await upload(second.base, t.task, t.token, summaryOf(t.task, 0))).toBe(202);
+    const u = await checkIn(second.client);
+    expect(await upload(second.base, u.task, u.token, summaryOf(u.task, 1))).toBe(202);
+    const v3 = await second.client.downloadModel(3);
+    expect(v3.weights.every((w) => Math.abs(w - 0.5) < 0.01)).toBe(true);
+  });
+
+  it('a damaged current model: refuses to start, and repair will not invent one', async () => {
+    const dir = newDir();
+    const first = await started(dir, { min: 2, max: 2 });
+    await fillRound(first, 2);
+    await first.stop();
+    const path = join(dir, 'models', 'v2.f32');
+    const bytes = readFileSync(path);
+    bytes[10] ^= 0x20;
+    writeFileSync(path, bytes);
+    const refused = await tryStart(`file:${dir}`, { min: 2, max: 2 });
+    expect(refused.ok).toBe(false);
+    if (!refused.ok) expect(refused.output).toMatch(/models\/v2\.f32: checksum mismatch at offset 0/);
+    const failed = await repair(dir).catch((e: { code: number; stdout: string }) => e);
+    expect('code' in failed && failed.code).toBe(1);
+    expect(failed.stdout).toMatch(/cannot repair .*models\/v2\.f32.*backup/);
+  });
+});
+
 /** The offset of the record holding the summary at `summaryAt`: the record header and a 32-character token precede it. */
 function findRecordStart(log: Buffer, summaryAt: number): number {
   // records are [u8 type][u8 token length]…[token][payload]: walk back to the token-length byte 32

@@ -13,6 +13,7 @@ import { FederatedHttpClient } from '../../federated/transport.ts';
 import { mulberry32 } from '../../models/metrics.ts';
 import { createAggregator, type Aggregator, type AggregatorOptions } from '../../server/aggregator.ts';
 import { FileStore } from '../../server/file-store.ts';
+import { encodeRecord, RECORD_HEADER, SUMMARY_ACCEPTED } from '../../server/integrity-log.ts';
 import { RedisStore } from '../../server/redis-store.ts';
 import { cosineDecay, ServerAdam, ServerMomentum, type ServerOptimizer } from '../../server/server-optimizers.ts';
 import type { AggregatorStore } from '../../server/store.ts';
@@ -537,11 +538,8 @@ describe('embedded store log', () => {
     const b = await checkInTask(c1);
     await c1.uploadSummary(a.task.roundId, a.token, summaryFor(a.task, 0.01));
     await first.stop();
-    // half a summary record: header promising 1000 payload bytes, 10 of them written
-    const torn = Buffer.alloc(6 + 32 + 10);
-    torn.writeUInt8(2, 0);
-    torn.writeUInt8(32, 1);
-    torn.writeUInt32LE(1000, 2);
+    // half a summary record: an intact header promising 1000 payload bytes, 10 of them written
+    const torn = Buffer.concat(encodeRecord(SUMMARY_ACCEPTED, b.token, new Uint8Array(1000))).subarray(0, RECORD_HEADER + 32 + 10);
     appendFileSync(join(where, 'rounds', `r${a.task.roundId}.log`), torn);
 
     const second = await start({ kind: 'file', where, maxParticipants: 5 });

@@ -1,0 +1,122 @@
+// The Redis store under faults: a lost `state` key, a changed byte in a stored blob, an
+// instance killed mid-batch. The aggregator runs as a real process on a real redis-server.
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startRedis } from '../server/redis-server.ts';
+import { accepted, checkIn, start, summaryOf, tryStart, upload, type AggregatorProcess } from './process.ts';
+
+let redisServer: Awaited<ReturnType<typeof startRedis>>;
+let redis: Redis;
+beforeAll(async () => {
+  redisServer = await startRedis();
+  redis = new Redis(redisServer.url);
+});
+afterAll(async () => {
+  redis?.disconnect();
+  await redisServer?.stop();
+});
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!();
+});
+
+const newPrefix = () => `f${Math.random().toString(36).slice(2)}:`;
+
+async function started(prefix: string, options: { min?: number; max?: number } = {}): Promise<AggregatorProcess> {
+  const p = await start(redisServer.url, { prefix, ...options });
+  cleanups.push(() => p.kill9());
+  return p;
+}
+
+async function fillRound(p: AggregatorProcess, n: number): Promise<void> {
+  const tasks = [];
+  for (let i = 0; i < n; i++) tasks.push(await checkIn(p.client));
+  const statuses = await Promise.all(tasks.map((t, i) => upload(p.base, t.task, t.token, summaryOf(t.task, i))));
+  expect(statuses.every((s) => s === 202)).toBe(true);
+}
+
+/** flips one bit of the byte at `offset` of a string key */
+async function flipByte(key: string, offset: number): Promise<void> {
+  const value = (await redis.getBuffer(key))!;
+  value[offset] ^= 0x04;
+  await redis.set(key, value);
+}
+
+describe('Redis store: crash, lost state and damaged blobs, as a process', () => {
+  it('kill -9 of an instance in the middle of a batch of uploads loses no acknowledged update', async () => {
+    const prefix = newPrefix();
+    const first = await started(prefix, { min: 100, max: 100 });
+    const tasks = [];
+    for (let i = 0; i < 60; i++) tasks.push(await checkIn(first.client));
+    const acked = new Set<number>();
+    let killed: Promise<void> | null = null;
+    await Promise.allSettled(
+      tasks.map(async (t, i) => {
+        if ((await upload(first.base, t.task, t.token, summaryOf(t.task, i))) === 202) acked.add(i);
+        if (acked.size >= 15) killed ??= first.kill9();
+      }),
+    );
+    await killed;
+    const second = await started(prefix, { min: 100, max: 100 });
+    expect(await accepted(second.base)).toBeGreaterThanOrEqual(acked.size);
+    for (const [i, t] of tasks.entries()) {
+      const status = await upload(second.base, t.task, t.token, summaryOf(t.task, i));
+      if (acked.has(i)) expect(status, `client ${i}`).toBe(409);
+      else expect([202, 409]).toContain(status);
+    }
+    expect(await accepted(second.base)).toBe(60);
+  });
+
+  it('the state key lost: refuses to start, naming the model keys it found, and leaves model:1 as it was', async () => {
+    const prefix = newPrefix();
+    const first = await started(prefix, { min: 2, max: 2 });
+    await fillRound(first, 2);
+    await fillRound(first, 2);
+    await first.stop();
+    const v1 = await redis.getBuffer(`${prefix}model:1`);
+    await redis.del(`${prefix}state`);
+    const refused = await tryStart(redisServer.url, { prefix, min: 2, max: 2 });
+    expect(refused.ok).toBe(false);
+    if (!refused.ok) expect(refused.output).toContain(`${prefix}model:3`);
+    expect((await redis.getBuffer(`${prefix}model:1`))!.equals(v1!)).toBe(true);
+    expect(await redis.exists(`${prefix}state`)).toBe(0);
+  });
+
+  it('one changed byte in a stored model: refuses to start naming the key and offset', async () => {
+    const prefix = newPrefix();
+    const first = await started(prefix, { min: 2, max: 2 });
+    await fillRound(first, 2);
+    await first.stop();
+    await flipByte(`${prefix}model:2`, 5000);
+    const refused = await tryStart(redisServer.url, { prefix, min: 2, max: 2 });
+    expect(refused.ok).toBe(false);
+    if (!refused.ok) expect(refused.output).toMatch(new RegExp(`${prefix}model:2.*offset 0`));
+  });
+
+  it('one changed byte in the state: refuses to start naming the key', async () => {
+    const prefix = newPrefix();
+    const first = await started(prefix, { min: 2, max: 2 });
+    await fillRound(first, 2);
+    await first.stop();
+    const text = (await redis.get(`${prefix}state`))!;
+    await flipByte(`${prefix}state`, text.indexOf('"participants":2') + 15);
+    const refused = await tryStart(redisServer.url, { prefix, min: 2, max: 2 });
+    expect(refused.ok).toBe(false);
+    if (!refused.ok) expect(refused.output).toContain(`${prefix}state`);
+  });
+
+  it("one changed byte in an instance's stored partial sum: refuses to start naming it", async () => {
+    const prefix = newPrefix();
+    const first = await started(prefix, { min: 100, max: 100 });
+    await fillRound(first, 5);
+    await first.stop();
+    const key = `${prefix}round:1:partials`;
+    const [field] = await redis.hkeys(key);
+    const sum = (await redis.hgetBuffer(key, field))!;
+    sum[100] ^= 0x10;
+    await redis.hset(key, field, sum);
+    const refused = await tryStart(redisServer.url, { prefix, min: 100, max: 100 });
+    expect(refused.ok).toBe(false);
+    if (!refused.ok) expect(refused.output).toContain(key);
+  });
+});
