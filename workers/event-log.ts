@@ -5,7 +5,8 @@ import type { RejectionReport } from '../src/tracker.ts';
 import type { ItemTable } from '../models/features.ts';
 import { cleanEvents } from './profile/clean.ts';
 import { INTEREST_EVENTS, historyFromEvents, type HistoryEntry } from './recommender.ts';
-import type { EventStore } from './store.ts';
+import { type EventStore, storageFault } from './store.ts';
+import type { StorageState } from './api-types.ts';
 
 /** The stored count of rejected events, with the ids of the reports last added to it. */
 interface RejectionLedger {
@@ -28,6 +29,8 @@ export class EventLog {
   rejected = 0;
   /** ids of the rejection reports counted last (a bounded window: a resent report is a recent one) */
   private rejectionReports: string[] = [];
+  /** events in the store (events in memory can include some the retention policy dropped) */
+  private storedCount = 0;
   /** bumped by clear(): a write in flight across an erase must not refill the memory */
   private generation = 0;
 
@@ -38,6 +41,7 @@ export class EventLog {
 
   async load(): Promise<void> {
     this.events = await this.store.all();
+    this.storedCount = this.events.length;
     const rejections = await this.store.getMeta<number | RejectionLedger>('rejected');
     // a number before reports had ids (IndexedDB v2)
     this.rejected = typeof rejections === 'number' ? rejections : (rejections?.total ?? 0);
@@ -45,8 +49,27 @@ export class EventLog {
     this.history = this.learnableHistory();
   }
 
-  /** Counts fresh rejection reports, then stores the events (one transaction; ones already stored are skipped). */
+  /** the last write's outcome: a full quota or a closed database degrades recording, not the rest */
+  storage: StorageState = { state: 'ok', unsaved: 0, message: null };
+
+  /**
+   * Counts fresh rejection reports, then stores the events (one transaction; ones already
+   * stored are skipped). A write the device refuses (quota, database closed for another tab's
+   * upgrade) throws after noting why in `storage`: the page keeps the batch and sends it again.
+   */
   async record(events: SiloEvent[], rejections: RejectionReport[], paused: boolean): Promise<RecordResult> {
+    try {
+      const result = await this.write(events, rejections, paused);
+      this.storage = { state: 'ok', unsaved: 0, message: null };
+      return result;
+    } catch (err) {
+      const fault = storageFault(err);
+      if (fault) this.storage = { state: fault, unsaved: events.length, message: (err as Error).message || String(err) };
+      throw err;
+    }
+  }
+
+  private async write(events: SiloEvent[], rejections: RejectionReport[], paused: boolean): Promise<RecordResult> {
     const generation = this.generation;
     const fresh = rejections.filter((r) => !this.rejectionReports.includes(r.id));
     if (fresh.length > 0) {
@@ -55,10 +78,16 @@ export class EventLog {
       await this.store.setMeta('rejected', { total: this.rejected, reports: this.rejectionReports } satisfies RejectionLedger);
     }
     if (paused || events.length === 0) return { stored: 0, historyChanged: false };
-    const stored = await this.store.append(events);
+    const { stored, pruned } = await this.store.append(events);
     if (generation !== this.generation) return { stored: 0, historyChanged: false }; // erased meanwhile
     this.events.push(...stored);
-    if (this.events.length > 2 * (await this.store.count())) this.events = await this.store.all();
+    this.storedCount += stored.length - pruned;
+    // events the retention policy dropped stay in memory until they are half of it: re-reading
+    // the store on every batch at the cap would make writes quadratic
+    if (this.events.length > 2 * this.storedCount) {
+      this.events = await this.store.all();
+      this.storedCount = this.events.length;
+    }
     // impressions and searches do not change the item sequence: nothing new to learn, and
     // re-cleaning the whole history for them would make bulk writes quadratic
     if (!stored.some((e) => INTEREST_EVENTS.has(e.name))) return { stored: stored.length, historyChanged: false };
@@ -71,6 +100,7 @@ export class EventLog {
   clear(): void {
     this.generation++;
     this.events = [];
+    this.storedCount = 0;
     this.history = [];
     this.rejected = 0;
     this.rejectionReports = [];

@@ -8,8 +8,11 @@ import { type BackendChoice, type BackendName, BACKEND_ORDER, type RememberedCho
 import { Recommender, type HistoryEntry } from './recommender.ts';
 import type { EventStore } from './store.ts';
 
-/** Optimiser steps per hold of the model lock; the worker takes other calls between chunks. */
-const TRAIN_CHUNK_STEPS = 2;
+/**
+ * Optimiser steps per hold of the model lock; the worker takes other calls between chunks.
+ * One: on WASM and CPU a step runs synchronously, so a call can wait for a whole chunk.
+ */
+const TRAIN_CHUNK_STEPS = 1;
 /** A save copies every weight out of the backend: at most once per this many ms. */
 const SAVE_DEBOUNCE_MS = 2000;
 /** IndexedDB meta key of the remembered backend choice (a device setting, kept across erase). */
@@ -81,7 +84,8 @@ export class Learner {
     const [choice, items] = await Promise.all([chooseBackend(learner.order, remembered), catalog]);
     learner.choice = choice;
     learner.catalog = items;
-    if (!choice.rememberedAt) await learner.rememberChoice();
+    // only a cache: a full quota must not stop the worker
+    if (!choice.rememberedAt) await learner.rememberChoice().catch(() => undefined);
     learner.slot = new ModelSlot(learner.newRecommender());
     return learner;
   }
@@ -162,6 +166,8 @@ export class Learner {
   }
 
   private async trainUntilCurrent(generation: number): Promise<void> {
+    // the call that scheduled this (record) replies first
+    await yieldToEvents();
     do {
       this.pendingTrain = false;
       await this.update(generation);

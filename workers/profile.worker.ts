@@ -9,14 +9,14 @@ import * as Comlink from 'comlink';
 import { parseCatalog, type CatalogItem } from '../src/catalog.ts';
 import type { SiloEvent } from '../src/events.ts';
 import type { RejectionReport } from '../src/tracker.ts';
-import type { Recommendation, RecommendRequest, RerankRequest, RerankResponse, UpdateListener, WorkerOptions, WorkerStatus } from './api-types.ts';
+import type { Recommendation, RecommendRequest, RerankRequest, RerankResponse, StorageState, UpdateListener, WorkerOptions, WorkerStatus } from './api-types.ts';
 import { EventLog } from './event-log.ts';
 import { FederatedParticipant } from './federated-participant.ts';
 import { Learner } from './learner.ts';
 import { Personaliser } from './personaliser.ts';
 import { buildCatalogStats } from './profile/catalog-stats.ts';
 import type { ShopperProfile } from './profile/profile.ts';
-import { DEFAULT_RETENTION, EventStore, openStore } from './store.ts';
+import { DEFAULT_RETENTION, EventStore, isClosedForUpgrade, openStore } from './store.ts';
 
 export type { Recommendation, RecommendRequest, RerankRequest, RerankResponse, WorkerOptions, WorkerStatus } from './api-types.ts';
 
@@ -126,7 +126,8 @@ export class SiloWorker {
       backend: choice?.backend ?? null,
       skipped: choice?.skipped ?? [],
       backendReason: choice ? choice.reason + remembered : undefined,
-      events: this.store ? await this.store.count() : 0,
+      // a database closed for another tab's upgrade cannot be counted: what this worker holds
+      events: this.store ? await this.store.count().catch(() => this.log.events.length) : 0,
       rejected: this.log?.rejected ?? 0,
       catalogSize: this.catalogSize,
       modelParameters: this.learner?.recommender.model.parameterCount ?? 0,
@@ -135,8 +136,15 @@ export class SiloWorker {
       lastLoss: this.learner?.lastLoss ?? null,
       lastError: this.learner?.lastError ?? null,
       paused: this.paused,
+      storage: this.storageState(),
       federated: { participate: this.participate, ...this.participant?.state },
     };
+  }
+
+  private storageState(): StorageState {
+    const state = this.log?.storage ?? { state: 'ok', unsaved: 0, message: null };
+    if (state.state === 'ok' && isClosedForUpgrade()) return { state: 'blocked', unsaved: 0, message: 'the database was closed for a newer version of Silo in another tab: reload this page' };
+    return state;
   }
 
   async pause(paused: boolean): Promise<void> {

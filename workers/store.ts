@@ -1,6 +1,6 @@
 // Everything Silo keeps on the device lives in one IndexedDB database, owned by the worker.
 // The schema is versioned; `upgrade` runs each migration from the stored version up.
-import { type DBSchema, type IDBPDatabase, deleteDB, openDB } from 'idb';
+import { type DBSchema, type IDBPDatabase, type IDBPTransaction, deleteDB, openDB } from 'idb';
 import type { SiloEvent } from '../src/events.ts';
 
 export const DB_NAME = 'silo';
@@ -43,6 +43,8 @@ interface SiloDB extends DBSchema {
 
 export type SiloDatabase = IDBPDatabase<SiloDB>;
 
+let closedForUpgrade = false;
+
 export interface RetentionPolicy {
   maxEvents: number;
   maxAgeMs: number;
@@ -50,21 +52,60 @@ export interface RetentionPolicy {
 
 export const DEFAULT_RETENTION: RetentionPolicy = { maxEvents: 5000, maxAgeMs: 90 * 24 * 3600 * 1000 };
 
-export function openStore(name = DB_NAME): Promise<SiloDatabase> {
-  return openDB<SiloDB>(name, DB_VERSION, {
-    upgrade(db, oldVersion, _newVersion, transaction) {
-      // migrations in order: a v0 database gets every one, a v1 database only the later ones
-      if (oldVersion < 1) {
-        const events = db.createObjectStore('events', { keyPath: 'id', autoIncrement: true });
-        events.createIndex('ts', 'ts');
-        db.createObjectStore('meta');
-        db.createObjectStore('models', { keyPath: 'key' });
-      }
-      if (oldVersion < 2) db.createObjectStore('summaries', { autoIncrement: true });
-      // events stored before v3 have no eventId; an index skips them
-      if (oldVersion < 3) transaction.objectStore('events').createIndex('eventId', 'eventId', { unique: true });
-    },
+/** How long an upgrade waits for another tab to close an older version before init gives up. */
+export const BLOCKED_TIMEOUT_MS = 5000;
+
+/**
+ * Opens (and migrates) the database. An upgrade another tab blocks (it holds an older version
+ * open) fails after `blockedTimeoutMs` with an error that says so; the stored data is untouched.
+ * This connection closes itself when a newer version in another tab needs to upgrade.
+ */
+export function openStore(name = DB_NAME, blockedTimeoutMs = BLOCKED_TIMEOUT_MS): Promise<SiloDatabase> {
+  return new Promise((resolve, reject) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let gaveUp = false;
+    const opening = openDB<SiloDB>(name, DB_VERSION, {
+      upgrade(db, oldVersion, _newVersion, transaction) {
+        // migrations in order: a v0 database gets every one, a v1 database only the later ones
+        if (oldVersion < 1) {
+          const events = db.createObjectStore('events', { keyPath: 'id', autoIncrement: true });
+          events.createIndex('ts', 'ts');
+          db.createObjectStore('meta');
+          db.createObjectStore('models', { keyPath: 'key' });
+        }
+        if (oldVersion < 2) db.createObjectStore('summaries', { autoIncrement: true });
+        // events stored before v3 have no eventId; an index skips them
+        if (oldVersion < 3) transaction.objectStore('events').createIndex('eventId', 'eventId', { unique: true });
+      },
+      blocked(currentVersion) {
+        timer ??= setTimeout(() => {
+          gaveUp = true;
+          reject(new Error(`IndexedDB upgrade blocked: another tab holds the version-${currentVersion} database open (close the other tabs of this shop and reload); nothing stored was changed`));
+        }, blockedTimeoutMs);
+      },
+      blocking(_currentVersion, _blockedVersion, event) {
+        // a newer Silo in another tab needs to upgrade: let it (writes here then fail as 'blocked')
+        closedForUpgrade = true;
+        (event.target as IDBDatabase).close();
+      },
+    });
+    opening.then(
+      (db) => {
+        clearTimeout(timer);
+        if (gaveUp) db.close();
+        else resolve(db);
+      },
+      (err) => {
+        clearTimeout(timer);
+        reject(err);
+      },
+    );
   });
+}
+
+/** Whether this worker's connection was closed for another tab's upgrade. */
+export function isClosedForUpgrade(): boolean {
+  return closedForUpgrade;
 }
 
 export class EventStore {
@@ -78,11 +119,11 @@ export class EventStore {
   }
 
   /**
-   * Appends a batch in one transaction, skipping events whose eventId is already stored (a
-   * batch sent again after a worker crash), then drops what the retention policy no longer
-   * allows. Returns the events it stored.
+   * Appends a batch, skipping events whose eventId is already stored (a batch sent again
+   * after a worker crash), and drops what the retention policy no longer allows, all in one
+   * transaction. Returns the events it stored and how many old ones it dropped.
    */
-  async append(events: readonly SiloEvent[], now = Date.now()): Promise<SiloEvent[]> {
+  async append(events: readonly SiloEvent[], now = Date.now()): Promise<{ stored: SiloEvent[]; pruned: number }> {
     const tx = this.db.transaction('events', 'readwrite');
     const byEventId = tx.store.index('eventId');
     // every lookup is issued at once: one wait for the batch, not one per event
@@ -92,17 +133,24 @@ export class EventStore {
     events.forEach((e, i) => {
       if (e.eventId !== undefined && (held[i] !== undefined || seen.has(e.eventId))) return;
       if (e.eventId !== undefined) seen.add(e.eventId);
-      void tx.store.add({ ...e });
+      // a failed add (quota) fails the whole transaction: tx.done reports it, once
+      tx.store.add({ ...e }).catch(() => undefined);
       stored.push(e);
     });
+    const pruned = await this.pruneIn(tx, now);
     await tx.done;
-    await this.prune(now);
-    return stored;
+    return { stored, pruned };
   }
 
   async prune(now = Date.now()): Promise<number> {
-    let removed = 0;
     const tx = this.db.transaction('events', 'readwrite');
+    const removed = await this.pruneIn(tx, now);
+    await tx.done;
+    return removed;
+  }
+
+  private async pruneIn(tx: IDBPTransaction<SiloDB, ['events'], 'readwrite'>, now: number): Promise<number> {
+    let removed = 0;
     // too old: walk the ts index from the oldest
     let cursor = await tx.store.index('ts').openCursor(IDBKeyRange.upperBound(now - this.retention.maxAgeMs, true));
     while (cursor) {
@@ -119,7 +167,6 @@ export class EventStore {
       excess--;
       byId = await byId.continue();
     }
-    await tx.done;
     return removed;
   }
 
@@ -176,6 +223,17 @@ export class EventStore {
       tx.done,
     ]);
   }
+}
+
+/**
+ * 'quota' when a write failed because the origin's storage is full, 'blocked' when the
+ * database was closed for another tab's schema upgrade; null for any other error.
+ */
+export function storageFault(err: unknown): 'quota' | 'blocked' | null {
+  const name = (err as { name?: string } | null)?.name;
+  if (name === 'QuotaExceededError') return 'quota';
+  if (name === 'InvalidStateError' && closedForUpgrade) return 'blocked';
+  return null;
 }
 
 export async function destroyStore(db: SiloDatabase, name = DB_NAME): Promise<void> {
