@@ -7,6 +7,7 @@ import wasmPlain from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm
 import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
 import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
 import { registerWasmPatches } from '../models/backend-patches.ts';
+import { wasmBlockedReason } from './wasm-csp.ts';
 import { registerWebGpuPatches } from './webgpu-patches.ts';
 
 export type BackendName = 'webgpu' | 'webgl' | 'wasm' | 'cpu';
@@ -69,6 +70,7 @@ async function precheck(name: BackendName): Promise<string | null> {
   // first adapter's device unusable in Chromium workers)
   if (name === 'webgpu' && !g.navigator?.gpu) return 'navigator.gpu is not available';
   if (name === 'webgl' && typeof g.OffscreenCanvas === 'undefined') return 'no OffscreenCanvas in this worker';
+  if (name === 'wasm') return wasmBlockedReason();
   return null;
 }
 

@@ -26,8 +26,11 @@ export interface WorkerOptions {
   /** optimiser steps after each batch of new events */
   trainSteps?: number;
   dbName?: string;
-  /** the federated aggregator's base URL (server/PROTOCOL.md); default: the catalog's origin */
-  federatedServer?: string;
+  /**
+   * the federated aggregator's base URL (server/PROTOCOL.md); default: the catalog's origin.
+   * null: none, so no federated request at all (no global model, no popularity prior, no rounds)
+   */
+  federatedServer?: string | null;
 }
 
 export interface RecommendRequest {
@@ -151,7 +154,7 @@ export class SiloWorker {
     this.paused = (await this.store.getMeta<boolean>('paused')) ?? false;
     this.history = this.learnableHistory();
     let restored = await this.recommender.load(this.store);
-    this.participant = new FederatedParticipant(this.store, options.federatedServer ?? new URL(options.catalogUrl).origin, {
+    this.participant = options.federatedServer === null ? null : new FederatedParticipant(this.store, options.federatedServer ?? new URL(options.catalogUrl).origin, {
       recommender: () => this.recommender,
       sequence: () => this.history.map((h) => h.index),
       runModelWork: (work) => this.withFallback(work),
@@ -165,10 +168,10 @@ export class SiloWorker {
     // public downloads that send nothing, side by side: the popularity prior (every shopper),
     // and, with no model of the shopper's own yet, the published global model as its start
     // (random init when there is none)
-    const popularity = this.participant.refreshPopularity();
-    if (!restored) restored = await this.participant.adoptGlobalModel();
+    const popularity = this.participant?.refreshPopularity();
+    if (!restored && this.participant) restored = await this.participant.adoptGlobalModel();
     await popularity;
-    if (this.participate) this.participant.start();
+    if (this.participate) this.participant?.start();
     if (!restored || this.recommender.trainedOnEvents < this.events.length) this.scheduleTraining();
     return this.status();
   }
