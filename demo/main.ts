@@ -69,7 +69,7 @@ function renderListing() {
   );
   if (shown.length === 0) $('#listing').append(el('p', { textContent: 'No products match.' }));
   // the storefront's GA4 tag reports the listing through the dataLayer; Silo picks it up
-  window.dataLayer.push({ event: 'view_item_list', ecommerce: { item_list_name: department ?? 'all', items: shown.slice(0, 20).map((i) => gaItem(i)) } });
+  (window.dataLayer ??= []).push({ event: 'view_item_list', ecommerce: { item_list_name: department ?? 'all', items: shown.slice(0, 20).map((i) => gaItem(i)) } });
 }
 
 function openProduct(item: CatalogItem) {

@@ -5,7 +5,7 @@
 // puts the security headers a storefront would on every answer.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { resolve } from 'node:path';
-import { BadPath, chooseEncoding, FileCache, listFiles, locate, type StaticFile } from './static-files.ts';
+import { BadPath, chooseEncoding, FileCache, locate, type StaticFile } from './static-files.ts';
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => boolean | Promise<boolean>;
 
@@ -89,14 +89,20 @@ async function serveFile(req: IncomingMessage, res: ServerResponse, cache: FileC
   res.end(req.method === 'HEAD' ? undefined : body);
 }
 
-export async function serveStatic(options: StaticServerOptions): Promise<{ server: Server; url: string; close(): Promise<void> }> {
+export interface StaticServer {
+  server: Server;
+  url: string;
+  /** resolves once every file is compressed (until then, files not yet done go out plain) */
+  compressed: Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function serveStatic(options: StaticServerOptions): Promise<StaticServer> {
   const root = resolve(options.dir);
   const cache = new FileCache(root);
   const csp = options.csp === undefined ? DEMO_CSP : options.csp;
   // compress everything once now, in the background: the first visitor does not wait for it
-  void listFiles(root)
-    .then((files) => Promise.all(files.map((f) => cache.get(f).catch(() => undefined))))
-    .catch(() => undefined);
+  const compressed = cache.warm().catch(() => undefined);
   const server = createServer(async (req, res) => {
     try {
       securityHeaders(res, csp);
@@ -120,11 +126,14 @@ export async function serveStatic(options: StaticServerOptions): Promise<{ serve
   const port = typeof address === 'object' && address ? address.port : options.port;
   return {
     server,
+    compressed,
     url: `http://${options.host ?? '127.0.0.1'}:${port}`,
     close: () =>
       new Promise<void>((ok) => {
         server.close(() => ok());
         server.closeIdleConnections();
+        // a browser's keep-alive connections would hold close() open: cut them after a moment
+        setTimeout(() => server.closeAllConnections(), 1000).unref();
       }),
   };
 }

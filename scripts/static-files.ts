@@ -71,9 +71,15 @@ export async function locate(root: string, urlPath: string): Promise<string | nu
   }
 }
 
-/** Compressed-once cache of the served files, keyed by path and checked against mtime and size. */
+/**
+ * The served files, read once and compressed once per version (checked against mtime and
+ * size). Compression runs in the background, one file at a time, smallest first, so it never
+ * takes every thread of libuv's pool (file reads wait there too); a request that comes before
+ * its file is compressed gets the plain bytes.
+ */
 export class FileCache {
   private readonly files = new Map<string, Promise<StaticFile>>();
+  private queue: Promise<unknown> = Promise.resolve();
 
   constructor(readonly root: string) {}
 
@@ -84,28 +90,40 @@ export class FileCache {
       const file = await cached.catch(() => null);
       if (file && file.mtimeMs === info.mtimeMs && file.size === info.size) return file;
     }
-    const loading = load(path, info.mtimeMs);
+    const loading = readFile(path).then((raw) => describe(path, raw, info.mtimeMs));
     this.files.set(path, loading);
-    loading.catch(() => this.files.delete(path));
+    loading.then((file) => this.compressLater(file)).catch(() => this.files.delete(path));
     return loading;
+  }
+
+  /** Reads and compresses every file under the root; resolves when all are compressed. */
+  async warm(): Promise<void> {
+    const paths = await listFiles(this.root);
+    const sizes = await Promise.all(paths.map(async (p) => ({ p, size: (await stat(p)).size })));
+    for (const { p } of sizes.sort((a, b) => a.size - b.size)) await this.get(p).catch(() => undefined);
+    await this.queue;
+  }
+
+  private compressLater(file: StaticFile): void {
+    this.queue = this.queue.then(() => compress(file)).catch(() => undefined);
   }
 }
 
-async function load(path: string, mtimeMs: number): Promise<StaticFile> {
-  const raw = await readFile(path);
-  const ext = extname(path).toLowerCase();
+function describe(path: string, raw: Buffer, mtimeMs: number): StaticFile {
   const etag = `"${createHash('sha256').update(raw).digest('base64url').slice(0, 22)}"`;
-  const file: StaticFile = { path, type: CONTENT_TYPES[ext] ?? 'application/octet-stream', raw, etag, mtimeMs, size: raw.length };
-  if (COMPRESSIBLE.has(ext) && raw.length >= MIN_COMPRESS_BYTES) {
-    const [br, gz] = await Promise.all([
-      brotli(raw, { params: { [zlib.BROTLI_PARAM_QUALITY]: 11, [zlib.BROTLI_PARAM_SIZE_HINT]: raw.length } }),
-      gzipAsync(raw, { level: 9 }),
-    ]);
-    // keep an encoding only where it is smaller
-    if (br.length < raw.length) file.br = br;
-    if (gz.length < raw.length) file.gzip = gz;
-  }
-  return file;
+  return { path, type: CONTENT_TYPES[extname(path).toLowerCase()] ?? 'application/octet-stream', raw, etag, mtimeMs, size: raw.length };
+}
+
+async function compress(file: StaticFile): Promise<void> {
+  const { raw } = file;
+  if (!COMPRESSIBLE.has(extname(file.path).toLowerCase()) || raw.length < MIN_COMPRESS_BYTES || file.br || file.gzip) return;
+  const [br, gz] = await Promise.all([
+    brotli(raw, { params: { [zlib.BROTLI_PARAM_QUALITY]: 11, [zlib.BROTLI_PARAM_SIZE_HINT]: raw.length } }),
+    gzipAsync(raw, { level: 9 }),
+  ]);
+  // keep an encoding only where it is smaller
+  if (br.length < raw.length) file.br = br;
+  if (gz.length < raw.length) file.gzip = gz;
 }
 
 /** The best encoding the client accepts: brotli, then gzip, else none (q=0 refuses). */

@@ -4,9 +4,13 @@ import * as Comlink from 'comlink';
 import type { EventSource, TrackResult } from './events.ts';
 import { Tracker, listenToDataLayer } from './tracker.ts';
 import type { BackendName } from '../workers/backend.ts';
+import { startWorker } from './worker-start.ts';
 import type { Recommendation, RecommendRequest, RerankRequest, SiloWorkerApi, WorkerStatus } from '../workers/profile.worker.ts';
 
 export type { Recommendation, RecommendRequest, WorkerStatus, TrackResult };
+
+/** What status() returns: the worker's status plus the main thread's own counts. */
+export type SiloStatus = WorkerStatus & { accepted: number; pending: number; recording: boolean; failure: string | null; aggregator: string | null };
 
 export interface RerankOptions {
   /** item_id: the product on screen (a "more like this" list is ordered after it) */
@@ -35,7 +39,10 @@ export interface SiloOptions {
   dataLayer?: boolean;
   /** IndexedDB database name (tests use their own) */
   dbName?: string;
-  /** base URL of the federated aggregator (its API is under /fl/v1); default: the catalog's origin */
+  /**
+   * base URL of the federated aggregator (its API is under /fl/v1). Unset: no federated
+   * learning, and no request to any aggregator (no global model, no popularity prior).
+   */
   federatedServer?: string;
 }
 
@@ -67,6 +74,8 @@ interface WorkerConnection {
   ready: Promise<WorkerStatus>;
   /** rejects when the worker is lost */
   lost: Promise<never>;
+  /** true once init has finished (rerank() does not wait for it) */
+  started: boolean;
   lose(reason: string): void;
 }
 
@@ -111,20 +120,33 @@ export class Silo extends EventTarget {
   }
 
   private start(): void {
-    const worker = new Worker(new URL('../workers/profile.worker.ts', import.meta.url), { type: 'module', name: 'silo' });
+    let started: ReturnType<typeof startWorker>;
+    try {
+      started = startWorker();
+    } catch (err) {
+      // a page policy (CSP, Trusted Types) refused the worker: stand down, never throw from the tag
+      const lost = Promise.reject(new WorkerLost((err as Error).message));
+      lost.catch(() => undefined);
+      this.connection = { remote: null as unknown as Comlink.Remote<SiloWorkerApi>, ready: lost, lost, started: false, lose: () => undefined };
+      this.fail((err as Error).message);
+      return;
+    }
+    const { worker } = started;
     let reject: (err: WorkerLost) => void = () => undefined;
     const lost = new Promise<never>((_, r) => (reject = r));
     lost.catch(() => undefined);
     const link = {
       remote: Comlink.wrap<SiloWorkerApi>(worker),
       lost,
+      started: false,
       lose: (reason: string) => {
         worker.terminate();
         reject(new WorkerLost(reason));
       },
     };
     const connection: WorkerConnection = { ...link, ready: this.init(link) };
-    connection.ready.catch(() => undefined); // surfaced through status(); an embed must not throw
+    connection.ready.then(() => (connection.started = true)).catch(() => undefined); // surfaced through status(); an embed must not throw
+    connection.ready.finally(started.loaded).catch(() => undefined);
     this.connection = connection;
     worker.addEventListener('error', (e) => {
       e.preventDefault(); // handled here, not an error of the page
@@ -145,7 +167,7 @@ export class Silo extends EventTarget {
     this.start();
   }
 
-  private async init({ remote, lost }: Omit<WorkerConnection, 'ready'>): Promise<WorkerStatus> {
+  private async init({ remote, lost }: Omit<WorkerConnection, 'ready' | 'started'>): Promise<WorkerStatus> {
     const race = <T>(call: Promise<T>) => Promise.race([call, lost]);
     const catalogUrl = new URL(this.options.catalog, location.href).href;
     try {
@@ -154,7 +176,8 @@ export class Silo extends EventTarget {
         backends: this.options.backends,
         trainSteps: this.options.trainSteps,
         dbName: this.options.dbName,
-        federatedServer: this.options.federatedServer ? new URL(this.options.federatedServer, location.href).href.replace(/\/$/, '') : undefined,
+        // null: no aggregator, so the worker makes no federated request at all
+        federatedServer: this.federatedServer,
         retention: {
           maxEvents: this.options.maxEvents ?? 5000,
           maxAgeMs: (this.options.maxAgeDays ?? 90) * 24 * 3600 * 1000,
@@ -211,6 +234,11 @@ export class Silo extends EventTarget {
     return this.tracker.track(name, params, source);
   }
 
+  /** Whether this page has recorded an event of this name (from any source). */
+  trackedOnThisPage(name: string): boolean {
+    return this.tracker.seen.has(name);
+  }
+
   /** Items for this shopper, each with a score and a short reason. [] while unavailable. */
   async recommend(request: Partial<RecommendRequest> = {}): Promise<Recommendation[]> {
     return this.call((remote) => remote.recommend({ k: request.k ?? 8, exclude: request.exclude, context: request.context }), { value: [] });
@@ -233,7 +261,9 @@ export class Silo extends EventTarget {
     if (w && ![w.model, w.affinity, w.shop].every((x) => typeof x === 'number' && Number.isFinite(x) && x >= 0)) {
       throw new TypeError('rerank: weights.model, weights.affinity and weights.shop must be numbers ≥ 0');
     }
-    if (this.failure || items.length < 2) return [...items];
+    // never waits for a worker that is still starting (a fresh page's first second): until it
+    // runs there is nothing to personalise with, so the shop's own order comes back at once
+    if (this.failure || items.length < 2 || !this.connection.started) return [...items];
     // only the fields the ranking reads cross to the worker; the page keeps its own objects
     const request: RerankRequest = {
       items: items.map((it) => {
@@ -252,8 +282,9 @@ export class Silo extends EventTarget {
     return this.call((remote) => remote.profile());
   }
 
-  async status(): Promise<WorkerStatus & { accepted: number; pending: number; recording: boolean; failure: string | null }> {
-    const base = { accepted: this.tracker.accepted, pending: this.tracker.pending, recording: this.tracker.recording, failure: this.failure };
+  /** The worker's status, the tracker's counts, and `aggregator`: the federated server in use, or null. */
+  async status(): Promise<SiloStatus> {
+    const base = { accepted: this.tracker.accepted, pending: this.tracker.pending, recording: this.tracker.recording, failure: this.failure, aggregator: this.federatedServer };
     if (this.failure) {
       return { backend: null, skipped: [], events: 0, rejected: this.tracker.rejected, catalogSize: 0, modelParameters: 0, trainedOnEvents: 0, lastTrainMs: null, lastLoss: null, lastError: null, paused: false, federated: { participate: false }, ...base };
     }
@@ -292,8 +323,17 @@ export class Silo extends EventTarget {
     await this.call((remote) => remote.settled(), { value: undefined });
   }
 
+  /** The aggregator's base URL, or null when none is configured (data-federated unset or "off"). */
+  get federatedServer(): string | null {
+    const server = this.options.federatedServer;
+    return server ? new URL(server, location.href).href.replace(/\/$/, '') : null;
+  }
+
   /** Whether this device may take part in federated rounds (off by default). */
   async federated(options: { participate: boolean }): Promise<void> {
+    if (options.participate && !this.federatedServer) {
+      throw new Error('no federated aggregator is configured (set data-federated on the script tag)');
+    }
     await this.call((remote) => remote.federated(options));
   }
 

@@ -54,7 +54,8 @@ export interface EventParams {
   item_list_name?: string;
 }
 
-export type EventSource = 'track' | 'dataLayer' | 'widget';
+/** Who reported an event: the page's track() call, its dataLayer, Silo's widget, or a product page's JSON-LD. */
+export type EventSource = 'track' | 'dataLayer' | 'widget' | 'jsonld';
 
 /** One validated event, as queued to the worker and stored in IndexedDB. */
 export interface SiloEvent {

@@ -5,16 +5,18 @@
 //   panel.silo = api;           // optional; falls back to window.silo
 //
 // Main-thread code, so it stays small: Shadow DOM built with DOM APIs only (every data
-// string goes in through textContent, never innerHTML). Theming: CSS custom properties
+// string goes in through textContent, never innerHTML), styled by an adopted stylesheet (a
+// strict CSP allows it), and redrawn when Silo reports new events. Theming: CSS custom properties
 // (--silo-panel-bg, --silo-panel-fg, --silo-panel-accent, --silo-panel-danger,
 // --silo-panel-radius, --silo-panel-font, --silo-chart-1 … --silo-chart-6) and ::part()
 // on: panel, heading, counts, words, propensity, chart, legend, button, pause, export, erase,
 // confirm, federated, epsilon, message.
 import type { ShopperProfile } from '../workers/profile/profile.ts';
+import { adoptStyles } from './shadow-style.ts';
 
 /** The part of the Silo API this panel uses (the SDK implements it). */
-export interface SiloPanelApi {
-  ready: Promise<void>;
+export interface SiloPanelApi extends Partial<Pick<EventTarget, 'addEventListener' | 'removeEventListener'>> {
+  ready: Promise<unknown>;
   profile(): Promise<ShopperProfile & { words: string[] }>;
   export(): Promise<object>;
   erase(): Promise<void>;
@@ -26,6 +28,8 @@ export interface SiloPanelApi {
     backend: string;
     federated?: { participate: boolean; epsilon?: number; delta?: number };
     privacy?: { epsilon?: number; delta?: number };
+    /** the federated aggregator in use; null: none configured, so the setting is hidden */
+    aggregator?: string | null;
   }>;
   federated(opts: { participate: boolean }): Promise<void>;
 }
@@ -73,15 +77,30 @@ export class SiloPrivacyPanel extends Base {
     erase: HTMLButtonElement;
     confirm: HTMLDivElement;
     federated: HTMLInputElement;
+    federatedRow: HTMLDivElement;
     epsilon: HTMLSpanElement;
     message: HTMLParagraphElement;
   };
   private paused = false;
+  /** the API whose `update` events this panel listens to */
+  private listeningTo?: SiloPanelApi;
+  private refreshTimer: ReturnType<typeof setTimeout> | null = null;
+  /** new events arrive in bursts: one redraw per burst */
+  private readonly onUpdate = () => {
+    if (this.refreshTimer) return;
+    this.refreshTimer = setTimeout(() => {
+      this.refreshTimer = null;
+      void this.refresh();
+    }, 250);
+  };
 
   /** The API to talk to; setting it refreshes the panel. */
   set silo(api: SiloPanelApi | undefined) {
     this.api = api;
-    if (this.isConnected) void this.refresh();
+    if (this.isConnected) {
+      this.listen();
+      void this.refresh();
+    }
   }
   get silo(): SiloPanelApi | undefined {
     return this.api ?? (globalThis as { silo?: SiloPanelApi }).silo;
@@ -89,13 +108,26 @@ export class SiloPrivacyPanel extends Base {
 
   connectedCallback(): void {
     if (!this.root) this.build();
+    this.listen();
     void this.refresh();
+  }
+
+  disconnectedCallback(): void {
+    this.listeningTo?.removeEventListener?.('update', this.onUpdate);
+    this.listeningTo = undefined;
+  }
+
+  private listen(): void {
+    const api = this.silo;
+    if (api === this.listeningTo) return;
+    this.listeningTo?.removeEventListener?.('update', this.onUpdate);
+    api?.addEventListener?.('update', this.onUpdate);
+    this.listeningTo = api;
   }
 
   private build(): void {
     const root = (this.root = this.attachShadow({ mode: 'open' }));
-    const style = document.createElement('style');
-    style.textContent = STYLE;
+    adoptStyles(root, STYLE);
     const panel = el('section', 'panel');
     panel.className = 'panel';
     panel.setAttribute('aria-label', 'Your data on this device');
@@ -111,6 +143,7 @@ export class SiloPrivacyPanel extends Base {
     ui.message.setAttribute('role', 'status');
 
     ui.pause = this.button('pause', 'Pause recording', () => this.togglePause());
+    ui.pause.setAttribute('aria-pressed', 'false');
     ui.exportButton = this.button('export', 'Download my data', () => this.download());
     ui.erase = this.button('erase', 'Erase everything', () => this.showConfirm(true));
     ui.erase.classList.add('danger');
@@ -136,7 +169,7 @@ export class SiloPrivacyPanel extends Base {
     const controls = el('div');
     controls.className = 'row';
     controls.append(ui.pause, ui.exportButton, ui.erase);
-    const fedRow = el('div');
+    const fedRow = (ui.federatedRow = el('div'));
     fedRow.className = 'row';
     fedRow.append(fedLabel, ui.epsilon);
 
@@ -153,7 +186,7 @@ export class SiloPrivacyPanel extends Base {
       fedRow,
       ui.message,
     );
-    root.append(style, panel);
+    root.append(panel);
   }
 
   private button(part: string, label: string, onClick: () => void): HTMLButtonElement {
@@ -182,7 +215,9 @@ export class SiloPrivacyPanel extends Base {
         `${status.events} events recorded on this device` +
         (status.rejected ? `, ${status.rejected} ignored as repeats or automated traffic` : '') +
         (status.paused ? '. Recording is paused.' : '.');
-      ui.pause.textContent = status.paused ? 'Resume recording' : 'Pause recording';
+      // one toggle button with a fixed name, its state in aria-pressed
+      ui.pause.textContent = 'Pause recording';
+      ui.pause.setAttribute('aria-pressed', String(status.paused));
       ui.words.replaceChildren(...profile.words.map((w) => el('li', undefined, w)));
       // said either way, so a shopper knows whether a purchase likelihood is being estimated
       const propensity = profile.purchasePropensity;
@@ -193,6 +228,7 @@ export class SiloPrivacyPanel extends Base {
           : `Purchase likelihood: not estimated (${propensity.reason}).`;
       this.drawChart(profile.interestsOverTime ?? []);
       const fed = status.federated;
+      ui.federatedRow.hidden = status.aggregator === null;
       ui.federated.checked = !!fed?.participate;
       const epsilon = status.privacy?.epsilon ?? fed?.epsilon;
       ui.epsilon.textContent = epsilon !== undefined ? `Privacy budget spent so far: ε = ${epsilon.toFixed(2)}` : '';

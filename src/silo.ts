@@ -1,15 +1,18 @@
 // The one-script-tag embed:
 //   <script type="module" src="/silo.js" data-catalog="/catalog.json"></script>
 // Reads its settings from data-* attributes, starts tracking and the worker, defines
-// <silo-recommendations>, and exposes the API on window.silo and as ESM exports.
+// <silo-recommendations>, reads a product page's JSON-LD, and exposes the API on
+// window.silo and as ESM exports.
 import { Silo, type SiloOptions } from './api.ts';
+import { jsonLdBlocks, viewItemFromJsonLd } from './jsonld.ts';
 import { defineRecommendationsElement } from './widget.ts';
 import type { BackendName } from '../workers/backend.ts';
 
 export { Silo } from './api.ts';
-export type { SiloOptions, Recommendation, RecommendRequest, RerankOptions, WorkerStatus, TrackResult } from './api.ts';
-export type { SiloEvent, EventName, Ga4Item, EventParams } from './events.ts';
+export type { SiloOptions, SiloStatus, Recommendation, RecommendRequest, RerankOptions, WorkerStatus, TrackResult } from './api.ts';
+export type { SiloEvent, EventName, EventSource, Ga4Item, EventParams } from './events.ts';
 export type { CatalogItem } from './catalog.ts';
+export { TRUSTED_TYPES_POLICY } from './worker-start.ts';
 
 /** The <script> that loaded this module (module scripts have no document.currentScript). */
 function ownScript(): HTMLScriptElement | null {
@@ -29,9 +32,30 @@ function optionsFrom(script: HTMLScriptElement | null): SiloOptions {
     trainSteps: num(d.trainSteps),
     dataLayer: d.dataLayer !== 'false',
     dbName: d.dbName,
-    federatedServer: d.federated,
+    // no attribute (or "off"): no aggregator, and no request to one
+    federatedServer: d.federated && d.federated !== 'off' ? d.federated : undefined,
     onError: d.onError ? (reason, event) => (window as unknown as Record<string, (r: string, e: unknown) => void>)[d.onError!]?.(reason, event) : undefined,
   };
+}
+
+/** Time after the load event for the page's own tags to push their view_item first. */
+const JSONLD_GRACE_MS = 500;
+
+/**
+ * A product page that describes its product in schema.org JSON-LD and reports no view_item
+ * of its own (dataLayer or track()) by shortly after load gets one from the JSON-LD.
+ */
+function captureJsonLd(silo: Silo, script: HTMLScriptElement | null): void {
+  const d = script?.dataset ?? {};
+  if (d.jsonld === 'off') return;
+  const check = () =>
+    setTimeout(() => {
+      if (silo.trackedOnThisPage('view_item')) return;
+      const event = viewItemFromJsonLd(jsonLdBlocks(document), d.jsonldId || undefined);
+      if (event) silo.track('view_item', { ...event }, 'jsonld');
+    }, JSONLD_GRACE_MS);
+  if (document.readyState === 'complete') check();
+  else window.addEventListener('load', check, { once: true });
 }
 
 declare global {
@@ -40,9 +64,11 @@ declare global {
   }
 }
 
-export const silo: Silo = window.silo ?? new Silo(optionsFrom(ownScript()));
+const script = ownScript();
+export const silo: Silo = window.silo ?? new Silo(optionsFrom(script));
 window.silo = silo;
 defineRecommendationsElement(() => silo);
+captureJsonLd(silo, script);
 
 // The privacy panel is its own chunk: pages that place <silo-privacy-panel> load it.
 function loadPanelIfUsed(): void {

@@ -39,6 +39,8 @@ export class Tracker {
   private timer: ReturnType<typeof setTimeout> | null = null;
   private sink: EventSink | null = null;
   recording = true;
+  /** names of the events accepted on this page (the JSON-LD capture looks for a view_item) */
+  readonly seen = new Set<string>();
   accepted = 0;
   rejected = 0;
 
@@ -66,6 +68,7 @@ export class Tracker {
       return { ok: false, reason: result.reason };
     }
     this.accepted++;
+    this.seen.add(result.event.name);
     this.queue.push({ ...result.event, eventId: `${this.token}-${++this.sequence}` });
     const max = this.options.maxQueued ?? 1000;
     if (this.queue.length > max) this.queue.splice(0, this.queue.length - max);

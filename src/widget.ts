@@ -1,16 +1,19 @@
-// <silo-recommendations k="8" heading="Picked for you">: renders the shopper's
-// recommendations from the public catalog in Shadow DOM. Text goes in with textContent
-// only (catalog strings are never parsed as HTML). Themable through CSS custom properties
-// (--silo-accent, --silo-radius, --silo-gap, --silo-font, --silo-card-bg) and ::part
-// (list, card, image, title, price, reason, empty, loading).
+// <silo-recommendations k="8" heading="Picked for you" heading-level="2">: renders the
+// shopper's recommendations from the public catalog in Shadow DOM. Text goes in with
+// textContent only (catalog strings are never parsed as HTML); styles are an adopted
+// stylesheet, which a strict CSP allows. Themable through CSS custom properties
+// (--silo-accent, --silo-focus, --silo-radius, --silo-gap, --silo-font, --silo-card-bg) and
+// ::part (list, card, image, title, price, reason, empty, loading, heading).
 import type { Recommendation, Silo } from './api.ts';
+import { adoptStyles } from './shadow-style.ts';
 
 const STYLE = `
 :host{display:block;font-family:var(--silo-font,inherit);color:inherit}
-h2{font-size:1.1em;margin:0 0 .5em}
+[part~=heading]{font-size:1.1em;margin:0 0 .5em}
 ol{list-style:none;margin:0;padding:0;display:grid;gap:var(--silo-gap,12px);grid-template-columns:repeat(auto-fill,minmax(var(--silo-card-width,150px),1fr))}
-li{background:var(--silo-card-bg,#fff);border-radius:var(--silo-radius,8px);box-shadow:0 1px 3px #0002;overflow:hidden}
-a{display:block;color:inherit;text-decoration:none;padding:8px}
+li{background:var(--silo-card-bg,#fff);border-radius:var(--silo-radius,8px);box-shadow:0 1px 3px #0002}
+a{display:block;color:inherit;text-decoration:none;padding:8px;border-radius:inherit}
+a:focus-visible{outline:3px solid var(--silo-focus,var(--silo-accent,#b12704));outline-offset:-3px}
 img{width:100%;aspect-ratio:1;object-fit:cover;border-radius:calc(var(--silo-radius,8px) - 2px);background:#eee}
 .t{font-weight:600;margin:.3em 0 .1em;font-size:.9em}
 .p{color:var(--silo-accent,#b12704);font-weight:700}
@@ -21,7 +24,7 @@ export function defineRecommendationsElement(getSilo: () => Silo): void {
   if (customElements.get('silo-recommendations')) return;
 
   class SiloRecommendations extends HTMLElement {
-    static observedAttributes = ['k', 'context', 'heading'];
+    static observedAttributes = ['k', 'context', 'heading', 'heading-level'];
     private readonly root: ShadowRoot;
     private readonly onUpdate = () => this.refresh();
     private generation = 0;
@@ -30,9 +33,8 @@ export function defineRecommendationsElement(getSilo: () => Silo): void {
     constructor() {
       super();
       this.root = this.attachShadow({ mode: 'open' });
-      const style = document.createElement('style');
-      style.textContent = STYLE;
-      this.root.append(style, this.state('loading', 'Loading recommendations…'));
+      adoptStyles(this.root, STYLE);
+      this.root.append(this.state('loading', 'Loading recommendations…'));
     }
 
     connectedCallback(): void {
@@ -72,11 +74,12 @@ export function defineRecommendationsElement(getSilo: () => Silo): void {
     }
 
     private render(recs: Recommendation[]): void {
-      const style = this.root.querySelector('style')!;
-      this.root.replaceChildren(style);
+      this.root.replaceChildren(...this.root.querySelectorAll('style'));
       const heading = this.getAttribute('heading');
       if (heading) {
-        const h = document.createElement('h2');
+        // heading-level fits the widget into the page's outline (default 2)
+        const level = Math.min(6, Math.max(1, Math.floor(Number(this.getAttribute('heading-level'))) || 2));
+        const h = document.createElement(`h${level}`);
         h.part.add('heading');
         h.textContent = heading;
         this.root.append(h);
@@ -110,7 +113,7 @@ export function defineRecommendationsElement(getSilo: () => Silo): void {
       });
       const img = document.createElement('img');
       img.part.add('image');
-      img.alt = rec.item.item_name;
+      img.alt = ''; // decorative: the title beside it names the link once
       img.loading = 'lazy';
       const src = safeUrl(rec.item.image);
       if (src) img.src = src;

@@ -14,8 +14,11 @@ export interface WorkerOptions {
   /** optimiser steps after each batch of new events */
   trainSteps?: number;
   dbName?: string;
-  /** the federated aggregator's base URL (server/PROTOCOL.md); default: the catalog's origin */
-  federatedServer?: string;
+  /**
+   * the federated aggregator's base URL (server/PROTOCOL.md); default: the catalog's origin.
+   * null: none, so no federated request at all (no global model, no popularity prior, no rounds)
+   */
+  federatedServer?: string | null;
 }
 
 export interface RecommendRequest {

@@ -6,6 +6,7 @@
 // The WebGPU and WASM backends' code is imported only when one of them is tried.
 import * as tf from '@tensorflow/tfjs';
 import type { GpuAdapterLike } from './backends/webgpu.ts';
+import { wasmBlockedReason } from './wasm-csp.ts';
 
 export type BackendName = 'webgpu' | 'webgl' | 'wasm' | 'cpu';
 export const BACKEND_ORDER: BackendName[] = ['webgpu', 'webgl', 'wasm', 'cpu'];
@@ -74,6 +75,10 @@ function probeWebGl(): Probe {
 async function probe(name: BackendName): Promise<Probe> {
   if (name === 'webgpu') return probeWebGpu();
   if (name === 'webgl') return probeWebGl();
+  if (name === 'wasm') {
+    const blocked = wasmBlockedReason();
+    if (blocked) return { error: blocked };
+  }
   return { adapter: name === 'wasm' ? 'WebAssembly on the CPU' : 'JavaScript on the CPU' };
 }
 

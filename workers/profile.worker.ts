@@ -57,7 +57,7 @@ export class SiloWorker {
     this.paused = (await this.store.getMeta<boolean>('paused')) ?? false;
     await this.log.load();
     let restored = await this.learner.load();
-    this.participant = new FederatedParticipant(this.store, options.federatedServer ?? new URL(options.catalogUrl).origin, {
+    this.participant = options.federatedServer === null ? null : new FederatedParticipant(this.store, options.federatedServer ?? new URL(options.catalogUrl).origin, {
       recommender: () => this.learner.recommender,
       sequence: () => this.log.history.map((h) => h.index),
       runModelWork: (work) =>
@@ -75,10 +75,10 @@ export class SiloWorker {
     // public downloads that send nothing, side by side: the popularity prior (every shopper),
     // and, with no model of the shopper's own yet, the published global model as its start
     // (random init when there is none)
-    const popularity = this.participant.refreshPopularity();
-    if (!restored) restored = await this.participant.adoptGlobalModel();
+    const popularity = this.participant?.refreshPopularity();
+    if (!restored && this.participant) restored = await this.participant.adoptGlobalModel();
     await popularity;
-    if (this.participate) this.participant.start();
+    if (this.participate) this.participant?.start();
     if (!restored || this.learner.recommender.trainedOnEvents < this.log.events.length) this.learner.schedule();
     return this.status();
   }

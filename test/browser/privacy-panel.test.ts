@@ -63,9 +63,10 @@ describe('<silo-privacy-panel>', () => {
     const { page, errors } = await openPanel();
     const pause = page.locator('silo-privacy-panel [part~="pause"]');
     await pause.click();
-    await expect.poll(() => pause.textContent()).toBe('Resume recording');
+    await expect.poll(() => pause.getAttribute('aria-pressed')).toBe('true');
     await pause.click();
-    await expect.poll(() => pause.textContent()).toBe('Pause recording');
+    await expect.poll(() => pause.getAttribute('aria-pressed')).toBe('false');
+    expect(await pause.textContent()).toBe('Pause recording');
 
     const download = page.waitForEvent('download');
     await page.locator('silo-privacy-panel [part~="export"]').click();

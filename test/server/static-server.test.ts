@@ -48,6 +48,7 @@ beforeAll(async () => {
   symlinkSync(join(dir, 'outside.txt'), join(site, 'link.txt'));
   symlinkSync(join(dir, 'dist-private'), join(site, 'private-dir'));
   served = await serveStatic({ dir: site });
+  await served.compressed;
 });
 
 afterAll(async () => {
@@ -121,6 +122,19 @@ describe('compression', () => {
     expect(plain.headers['content-encoding']).toBeUndefined();
     expect(plain.body.toString()).toBe(script);
     expect(Number(plain.headers['content-length'])).toBe(script.length);
+  });
+
+  it('sends a file plain while its compressed forms are not ready yet', async () => {
+    const fresh = await serveStatic({ dir: join(dir, 'dist') });
+    try {
+      const first = await get(fresh.url, '/silo.js', { 'accept-encoding': 'br' });
+      expect(first.status).toBe(200);
+      expect(first.body.toString()).toBe(script);
+      await fresh.compressed;
+      expect((await get(fresh.url, '/silo.js', { 'accept-encoding': 'br' })).headers['content-encoding']).toBe('br');
+    } finally {
+      await fresh.close();
+    }
   });
 
   it('leaves tiny files uncompressed, and HEAD sends the headers only', async () => {
