@@ -78,8 +78,8 @@ export class RoundScheduler {
   private async closeUntracked(roundId: number): Promise<boolean> {
     if (!(await this.store.claimClose(roundId))) return false;
     let produced: boolean;
+    const cur = await this.store.currentRound();
     try {
-      const cur = await this.store.currentRound();
       if (!cur || cur.round.id !== roundId) throw new Error(`round ${roundId} vanished while closing`);
       produced = await this.closer.finish(cur.round);
     } catch (e) {
@@ -91,7 +91,8 @@ export class RoundScheduler {
       }
       // give up: nothing released, no privacy spent; the next round can open
       console.error(`aggregator: abandoning round ${roundId} after ${failures} failed closes:`, e);
-      await this.store.commitClose(roundId, await this.store.readState(), null, null);
+      if (cur) await this.closer.abandon(cur.round);
+      else await this.store.commitClose(roundId, await this.store.readState(), null, null);
       produced = false;
     }
     this.failedCloses.delete(roundId);
@@ -120,6 +121,9 @@ export class RoundScheduler {
   private async openRound(now: number): Promise<OpenRound | null> {
     if (now < this.lastOpenedAt + this.config.roundIntervalMs) return null;
     const st = await this.store.readState();
+    // the state knows the rounds other instances and earlier processes opened
+    this.lastOpenedAt = Math.max(this.lastOpenedAt, st.lastRoundOpenedAt ?? -Infinity);
+    if (now < this.lastOpenedAt + this.config.roundIntervalMs) return null;
     const strategy = this.closer.strategies.model;
     strategy.loadState(st.strategy); // another instance may have adapted the clip norm
     const deadline = now + this.config.roundDurationMs;
