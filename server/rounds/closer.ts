@@ -6,6 +6,7 @@ import { type Config, NO_CAP } from '../options.ts';
 import type { PrivacyLedger } from '../privacy/ledger.ts';
 import type { AggregatorStore, GlobalState, OpenRound, RoundRecord } from '../store.ts';
 import type { AggregationStrategy, RoundOutcome } from '../strategies/types.ts';
+import { capOf } from './plan.ts';
 import { decodeSum, type RoundSumSource } from './round-sum.ts';
 
 export interface RoundStrategies {
@@ -27,7 +28,7 @@ export class RoundCloser {
   }
 
   capOf(round: OpenRound): number {
-    return round.maxParticipants ?? this.config.maxParticipants;
+    return capOf(round, this.config);
   }
 
   /** Poisson rate q of the round's selection */

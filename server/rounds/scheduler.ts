@@ -118,6 +118,29 @@ export class RoundScheduler {
     else await this.refresh();
   }
 
+  /** Runs tick() on a timer (never two at once); stop() waits for a running tick. */
+  startTimer(): { stop: () => Promise<void> } {
+    let closed = false;
+    let ticking = false;
+    const timer = setInterval(() => {
+      if (ticking || closed) return;
+      ticking = true;
+      this.tick(this.config.clock())
+        .catch((e: unknown) => {
+          if (!closed) console.error('aggregator tick:', e);
+        })
+        .finally(() => (ticking = false));
+    }, Math.min(1000, Math.max(50, this.config.roundDurationMs / 4)));
+    timer.unref();
+    return {
+      stop: async () => {
+        closed = true;
+        clearInterval(timer);
+        while (ticking) await new Promise((r) => setTimeout(r, 5));
+      },
+    };
+  }
+
   private async openRound(now: number): Promise<OpenRound | null> {
     if (now < this.lastOpenedAt + this.config.roundIntervalMs) return null;
     const st = await this.store.readState();
