@@ -18,9 +18,10 @@ import { aggregatorRoutes } from './http/routes.ts';
 import { type AggregatorOptions, type Config, resolveOptions } from './options.ts';
 import { PrivacyLedger } from './privacy/ledger.ts';
 import { RoundCloser, type RoundStrategies } from './rounds/closer.ts';
+import { capOf } from './rounds/plan.ts';
 import { RoundSums } from './rounds/round-sum.ts';
 import { RoundScheduler } from './rounds/scheduler.ts';
-import { checkValues } from './rounds/upload-gate.ts';
+import { storedUploadCheck } from './rounds/upload-gate.ts';
 import { FileStore } from './file-store.ts';
 import { StatusView, type AggregatorStatus } from './status.ts';
 import type { AggregatorStore, GlobalState } from './store.ts';
@@ -85,18 +86,9 @@ async function startAggregator(config: Config, initialWeights: Float32Array, sto
   // must be the one trusted to add noise: not for a strategy that noises on the client
   if (config.popularity && strategy.clientSettings(config.expectedCohort).clientNoiseStd > 0) throw new Error('popularity rounds need a strategy with central noise');
 
-  let closer: RoundCloser;
   // stored uploads are re-checked before they count (a store is not trusted blindly)
-  const sums = new RoundSums(store, (round) => closer.capOf(round), (round, view, sumSq) => {
-    try {
-      checkValues(view, round, sumSq);
-      return true;
-    } catch (e) {
-      console.error(`aggregator: a stored upload of round ${round.id} fails its check and is left out: ${(e as Error).message}`);
-      return false;
-    }
-  });
-  closer = new RoundCloser(store, config, roundStrategies(config), sums, ledger);
+  const sums = new RoundSums(store, (round) => capOf(round, config), storedUploadCheck);
+  const closer = new RoundCloser(store, config, roundStrategies(config), sums, ledger);
   const status = new StatusView(store, config, closer, ledger);
   const scheduler = new RoundScheduler(store, config, closer, sums, () => status.refresh(), (id, counts) => status.note(id, counts));
   await status.refresh();
@@ -114,20 +106,7 @@ async function startAggregator(config: Config, initialWeights: Float32Array, sto
     maxBody: HEADER_BYTES + Math.max(length, config.popularity?.buckets ?? 0) * 4,
   });
 
-  let closed = false;
-  let ticking = false;
-  const timer = setInterval(() => {
-    if (ticking || closed) return;
-    ticking = true;
-    scheduler
-      .tick(config.clock())
-      .catch((e: unknown) => {
-        if (!closed) console.error('aggregator tick:', e);
-      })
-      .finally(() => (ticking = false));
-  }, Math.min(1000, Math.max(50, config.roundDurationMs / 4)));
-  timer.unref();
-
+  const timer = scheduler.startTimer();
   return {
     async handle(req, res) {
       const url = new URL(req.url ?? '/', 'http://localhost');
@@ -153,9 +132,7 @@ async function startAggregator(config: Config, initialWeights: Float32Array, sto
       );
     },
     async close() {
-      closed = true;
-      clearInterval(timer);
-      while (ticking) await new Promise((r) => setTimeout(r, 5));
+      await timer.stop();
       await store.close();
     },
   };

@@ -36,6 +36,8 @@ export interface GlobalState {
    * were written: a file that no longer matches is not served (absent in older states)
    */
   hashes?: { models: Record<string, string>; popularity: Record<string, string> };
+  /** when the last closed round opened (ms since the epoch): the next opens no sooner than the round interval after it */
+  lastRoundOpenedAt?: number;
   /** popularity releases (absent until the first popularity round was opened) */
   popularity?: PopularityState;
 }

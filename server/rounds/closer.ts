@@ -6,7 +6,8 @@ import { type Config, NO_CAP } from '../options.ts';
 import type { PrivacyLedger } from '../privacy/ledger.ts';
 import type { AggregatorStore, GlobalState, OpenRound, RoundRecord } from '../store.ts';
 import type { AggregationStrategy, RoundOutcome } from '../strategies/types.ts';
-import { decodeSum, type RoundSums } from './round-sum.ts';
+import { capOf } from './plan.ts';
+import { decodeSum, type RoundSumSource } from './round-sum.ts';
 
 export interface RoundStrategies {
   model: AggregationStrategy;
@@ -18,7 +19,7 @@ export class RoundCloser {
     private readonly store: AggregatorStore,
     private readonly config: Config,
     readonly strategies: RoundStrategies,
-    private readonly sums: RoundSums,
+    private readonly sums: RoundSumSource,
     private readonly ledger: PrivacyLedger,
   ) {}
 
@@ -27,7 +28,7 @@ export class RoundCloser {
   }
 
   capOf(round: OpenRound): number {
-    return round.maxParticipants ?? this.config.maxParticipants;
+    return capOf(round, this.config);
   }
 
   /** Poisson rate q of the round's selection */
@@ -45,15 +46,26 @@ export class RoundCloser {
     return cap >= NO_CAP || cap >= population ? z : z / 2;
   }
 
+  /** The state with the round's opening recorded, for the round interval (also across restarts and instances). */
+  opened(st: GlobalState, round: OpenRound): GlobalState {
+    return { ...st, lastRoundOpenedAt: Math.max(st.lastRoundOpenedAt ?? 0, round.task.deadline - this.config.roundDurationMs) };
+  }
+
+  /** Closes the round without a release: nothing published, no privacy spent. */
+  async abandon(round: OpenRound): Promise<void> {
+    const st = this.opened(await this.store.readState(), round);
+    // a popularity round still moves the popularity schedule
+    await this.store.commitClose(round.id, round.task.kind === 'popularity' ? this.withPopularity(st, round, 0, 0) : st, null, null);
+  }
+
   /** Aggregates and publishes the round; true if a model version or popularity release resulted. */
   async finish(round: OpenRound): Promise<boolean> {
-    const st = await this.store.readState();
+    const st = this.opened(await this.store.readState(), round);
     const strategy = this.strategyOf(round);
     strategy.loadState(round.task.kind === 'popularity' ? null : st.strategy);
     const aggregated = await this.aggregate(round, strategy);
     if (!aggregated) {
-      // abandoned: nothing released, no privacy spent; a popularity round still moves the schedule
-      await this.store.commitClose(round.id, round.task.kind === 'popularity' ? this.withPopularity(st, round, 0, 0) : st, null, null);
+      await this.abandon(round);
       return false;
     }
     const { outcome, count } = aggregated;

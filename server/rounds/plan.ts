@@ -6,6 +6,11 @@ import type { Config, ResolvedPopularity } from '../options.ts';
 import type { GlobalState, OpenRound } from '../store.ts';
 import type { AggregationStrategy } from '../strategies/types.ts';
 
+/** The round's task cap (rounds opened before caps were stored: the option's). */
+export function capOf(round: OpenRound, config: Pick<Config, 'maxParticipants'>): number {
+  return round.maxParticipants ?? config.maxParticipants;
+}
+
 /** A popularity round opens first, then after every `everyRounds` rounds (counted from the last one opened, released or not). */
 export function popularityDue(popularity: ResolvedPopularity | null, st: GlobalState, id: number): boolean {
   return !!popularity && (!st.popularity || id - st.popularity.lastRoundId > popularity.everyRounds);

@@ -27,7 +27,16 @@ export function decodeSum(total: IntegerSum): SummedUpdates {
   return { sum, count: total.count, withinClip: total.withinClip, noiseStd: 0 };
 }
 
-export class RoundSums {
+/**
+ * What a round's close reads its uploads through. RoundSums serves the single-aggregator
+ * deployments; a secure-aggregation leader would serve its sum of shares plus the helper's.
+ */
+export interface RoundSumSource {
+  integerSum(round: OpenRound): Promise<IntegerSum>;
+  collected(round: OpenRound): Promise<CollectedUpdates>;
+}
+
+export class RoundSums implements RoundSumSource {
   private running: RunningSum | null = null;
 
   constructor(private readonly store: AggregatorStore, private readonly capOf: (round: OpenRound) => number, private readonly check: StoredCheck) {}

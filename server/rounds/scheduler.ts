@@ -78,8 +78,8 @@ export class RoundScheduler {
   private async closeUntracked(roundId: number): Promise<boolean> {
     if (!(await this.store.claimClose(roundId))) return false;
     let produced: boolean;
+    const cur = await this.store.currentRound();
     try {
-      const cur = await this.store.currentRound();
       if (!cur || cur.round.id !== roundId) throw new Error(`round ${roundId} vanished while closing`);
       produced = await this.closer.finish(cur.round);
     } catch (e) {
@@ -91,7 +91,8 @@ export class RoundScheduler {
       }
       // give up: nothing released, no privacy spent; the next round can open
       console.error(`aggregator: abandoning round ${roundId} after ${failures} failed closes:`, e);
-      await this.store.commitClose(roundId, await this.store.readState(), null, null);
+      if (cur) await this.closer.abandon(cur.round);
+      else await this.store.commitClose(roundId, await this.store.readState(), null, null);
       produced = false;
     }
     this.failedCloses.delete(roundId);
@@ -117,9 +118,35 @@ export class RoundScheduler {
     else await this.refresh();
   }
 
+  /** Runs tick() on a timer (never two at once); stop() waits for a running tick. */
+  startTimer(): { stop: () => Promise<void> } {
+    let closed = false;
+    let ticking = false;
+    const timer = setInterval(() => {
+      if (ticking || closed) return;
+      ticking = true;
+      this.tick(this.config.clock())
+        .catch((e: unknown) => {
+          if (!closed) console.error('aggregator tick:', e);
+        })
+        .finally(() => (ticking = false));
+    }, Math.min(1000, Math.max(50, this.config.roundDurationMs / 4)));
+    timer.unref();
+    return {
+      stop: async () => {
+        closed = true;
+        clearInterval(timer);
+        while (ticking) await new Promise((r) => setTimeout(r, 5));
+      },
+    };
+  }
+
   private async openRound(now: number): Promise<OpenRound | null> {
     if (now < this.lastOpenedAt + this.config.roundIntervalMs) return null;
     const st = await this.store.readState();
+    // the state knows the rounds other instances and earlier processes opened
+    this.lastOpenedAt = Math.max(this.lastOpenedAt, st.lastRoundOpenedAt ?? -Infinity);
+    if (now < this.lastOpenedAt + this.config.roundIntervalMs) return null;
     const strategy = this.closer.strategies.model;
     strategy.loadState(st.strategy); // another instance may have adapted the clip norm
     const deadline = now + this.config.roundDurationMs;

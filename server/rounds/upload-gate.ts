@@ -54,3 +54,14 @@ export function checkValues(s: ParsedUpload, round: OpenRound, sumOfSquares: num
   if (round.task.kind === 'popularity') checkIndicator(s.ints, round.task.maxItems ?? 0);
   checkNorm(sumOfSquares, s.scale, round);
 }
+
+/** For uploads read back from a store: true if they still pass the checks; false (logged) leaves one out. */
+export function storedUploadCheck(round: OpenRound, s: ParsedUpload, sumOfSquares: number): boolean {
+  try {
+    checkValues(s, round, sumOfSquares);
+    return true;
+  } catch (e) {
+    console.error(`aggregator: a stored upload of round ${round.id} fails its check and is left out: ${(e as Error).message}`);
+    return false;
+  }
+}

@@ -84,6 +84,17 @@ describe('privacy accounting', () => {
     expect((await client.checkIn()).status).toBe('task');
   });
 
+  it('keeps the round interval across a restart (the state records when the last round opened)', async () => {
+    let now = Date.now();
+    const dir = tempDir(cleanups);
+    const first = await startServer(cleanups, { dir, clock: () => now, roundIntervalMs: 3_600_000, maxParticipants: 2 });
+    await uploadRound(first.base, [0.01, 0.01]);
+    await first.stop();
+    now += 600_000;
+    const second = await startServer(cleanups, { dir, clock: () => now, roundIntervalMs: 3_600_000, maxParticipants: 2 });
+    expect(await new FederatedHttpClient(second.base).checkIn()).toEqual({ status: 'wait', retryAfterSeconds: 3000 });
+  });
+
   it('reports ε per shopper per month; at the shipped settings it is at most 8', async () => {
     const open = await startServer(cleanups, { dir: tempDir(cleanups), strategy: quietDp() });
     expect(open.agg.status().privacy.epsilonPerMonth).toBeNull(); // no round interval: unbounded
