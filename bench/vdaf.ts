@@ -117,6 +117,8 @@ async function runCase(label: string, task: SecureTask, makeReport: () => Sharde
     helperPrepCpuMs: helperCpu,
     leaderReportsPerCoreSecond: 1000 / leaderCpu,
     helperReportsPerCoreSecond: 1000 / helperCpu,
+    // Without the HPKE open: the VDAF's own share of the aggregator's work.
+    helperVdafOnlyReportsPerCoreSecond: 1000 / (helperCpu - cpu.helperOpen),
     medianWallMs: wall,
     medianCpuMs: cpu,
   };
@@ -124,7 +126,7 @@ async function runCase(label: string, task: SecureTask, makeReport: () => Sharde
   console.log(
     `${label.padEnd(40)} chunk ${String(row.chunkLength).padStart(5)}  upload ${(row.uploadBytes / 1024).toFixed(0).padStart(6)} KiB` +
       `  shard+prove cpu ${f(cpu.shard)} ms (wall ${f(wall.shard)})  seal cpu ${f(cpu.seal)} ms` +
-      `  leader cpu ${f(leaderCpu)} ms = ${f(row.leaderReportsPerCoreSecond)}/core·s  helper cpu ${f(helperCpu)} ms = ${f(row.helperReportsPerCoreSecond)}/core·s`,
+      `  leader cpu ${f(leaderCpu)} ms = ${f(row.leaderReportsPerCoreSecond)}/core·s  helper cpu ${f(helperCpu)} ms = ${f(row.helperReportsPerCoreSecond)}/core·s (VDAF only ${f(row.helperVdafOnlyReportsPerCoreSecond)})`,
   );
   results.push(row);
 }
