@@ -1,16 +1,19 @@
 // Secure-aggregation cost: `npm run bench:vdaf -- [--only popularity|model|sweep] [--reps 5]
 //   [--length 65536] [--max-weight 20] [--chunks 258,1041,256] [--model-length 226600]
 //   [--bits 8] [--model-chunks 1773] [--model-reps 1] [--sweep 1024,2048,4096,16384]
-//   [--json OUT]`
+//   [--browser] [--json OUT]`
 // Single-threaded, one report at a time. Client: shard + prove (Prio3), then HPKE-seal both
 // shares. Each aggregator: HPKE-open its share, then verify_init (the helper first expands its
 // seed); then one verifier-share combine and verify_next. Prints medians over --reps reports
 // (one unrecorded warm-up first) and reports/s per core = 1000 / the aggregator's median ms.
 // Each phase is timed twice: wall clock, and this process's CPU time (process.cpuUsage, user +
 // system), which stays meaningful on a shared, overloaded machine; the per-core rates use CPU.
+// --browser also times the client (shard + prove + seal) in a module Web Worker in headless
+// Chromium (wall clock only: the browser exposes no CPU clock).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { beginVerify, combineVerifierShares, finishVerify, openShare } from '../federated/secure/aggregator.ts';
 import { generateAggregatorKeyPair } from '../federated/secure/hpke.ts';
@@ -30,6 +33,7 @@ const { values: args } = parseArgs({
     'model-reps': { type: 'string', default: '1' },
     sweep: { type: 'string', default: '1024,2048,4096,8192,16384' },
     json: { type: 'string' },
+    browser: { type: 'boolean', default: false },
   },
 });
 
@@ -113,6 +117,8 @@ async function runCase(label: string, task: SecureTask, makeReport: () => Sharde
     helperPrepCpuMs: helperCpu,
     leaderReportsPerCoreSecond: 1000 / leaderCpu,
     helperReportsPerCoreSecond: 1000 / helperCpu,
+    // Without the HPKE open: the VDAF's own share of the aggregator's work.
+    helperVdafOnlyReportsPerCoreSecond: 1000 / (helperCpu - cpu.helperOpen),
     medianWallMs: wall,
     medianCpuMs: cpu,
   };
@@ -120,7 +126,7 @@ async function runCase(label: string, task: SecureTask, makeReport: () => Sharde
   console.log(
     `${label.padEnd(40)} chunk ${String(row.chunkLength).padStart(5)}  upload ${(row.uploadBytes / 1024).toFixed(0).padStart(6)} KiB` +
       `  shard+prove cpu ${f(cpu.shard)} ms (wall ${f(wall.shard)})  seal cpu ${f(cpu.seal)} ms` +
-      `  leader cpu ${f(leaderCpu)} ms = ${f(row.leaderReportsPerCoreSecond)}/core·s  helper cpu ${f(helperCpu)} ms = ${f(row.helperReportsPerCoreSecond)}/core·s`,
+      `  leader cpu ${f(leaderCpu)} ms = ${f(row.leaderReportsPerCoreSecond)}/core·s  helper cpu ${f(helperCpu)} ms = ${f(row.helperReportsPerCoreSecond)}/core·s (VDAF only ${f(row.helperVdafOnlyReportsPerCoreSecond)})`,
   );
   results.push(row);
 }
@@ -167,7 +173,71 @@ if (!args.only || args.only === 'model') {
   }
 }
 
+if (args.browser) {
+  const length = Number(args.length);
+  const modelLength = 4096;
+  const timings = await browserClientTimes({ length, maxWeight, reps, modelLength, bits: Number(args.bits) });
+  for (const [label, ms] of Object.entries(timings)) {
+    console.log(`browser worker: ${label.padEnd(40)} shard+prove median ${median(ms.shard).toFixed(0)} ms, seal ${median(ms.seal).toFixed(0)} ms (wall)`);
+    results.push({ label: `browser ${label}`, shardProveWallMs: median(ms.shard), sealWallMs: median(ms.seal), reps });
+  }
+}
+
 if (args.json) {
   mkdirSync(dirname(args.json), { recursive: true });
   writeFileSync(args.json, JSON.stringify({ node: process.version, cpu: cpus()[0]?.model, loadavg: loadavg(), results }, null, 2));
+}
+
+/** Bundles the client for the browser and times it inside a module Worker in headless Chromium. */
+async function browserClientTimes(p: { length: number; maxWeight: number; reps: number; modelLength: number; bits: number }) {
+  const { build } = await import('esbuild');
+  const { launchChromium } = await import('../test/browser/chromium.ts');
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  const worker = `
+    import { modelUpdateReport, popularityReport, sealReport } from './federated/secure/report.ts';
+    import { generateAggregatorKeyPair } from './federated/secure/hpke.ts';
+    self.onmessage = async ({ data: p }) => {
+      const configs = { leader: (await generateAggregatorKeyPair(1)).config, helper: (await generateAggregatorKeyPair(2)).config };
+      const taskId = crypto.getRandomValues(new Uint8Array(32));
+      const cases = {
+        ['popularity length ' + p.length + ', maxWeight ' + p.maxWeight]: () =>
+          popularityReport(Array.from({ length: p.maxWeight }, () => Math.floor(Math.random() * p.length)), { taskId, length: p.length, maxWeight: p.maxWeight }),
+        ['model update length ' + p.modelLength + ', ' + p.bits + ' bits']: () =>
+          modelUpdateReport(Array.from({ length: p.modelLength }, () => Math.floor(Math.random() * 2 ** p.bits) - 2 ** (p.bits - 1)), { taskId, bits: p.bits }),
+      };
+      const out = {};
+      for (const [label, make] of Object.entries(cases)) {
+        out[label] = { shard: [], seal: [] };
+        for (let i = 0; i <= p.reps; i++) {
+          const t0 = performance.now();
+          const sharded = make();
+          const t1 = performance.now();
+          await sealReport(sharded, configs);
+          const t2 = performance.now();
+          if (i > 0) { out[label].shard.push(t1 - t0); out[label].seal.push(t2 - t1); }
+        }
+      }
+      self.postMessage(out);
+    };`;
+  const bundle = await build({ stdin: { contents: worker, resolveDir: root, loader: 'ts' }, bundle: true, format: 'esm', platform: 'browser', write: false });
+  const code = bundle.outputFiles[0].text;
+  const browser = await launchChromium();
+  try {
+    const page = await browser.newPage();
+    // A secure origin, so the worker has WebCrypto.
+    await page.route('https://bench.silo.test/', (route) => route.fulfill({ body: '<!doctype html><title>vdaf</title>', contentType: 'text/html' }));
+    await page.goto('https://bench.silo.test/');
+    return await page.evaluate(
+      ({ code, p }) =>
+        new Promise<Record<string, { shard: number[]; seal: number[] }>>((resolve, reject) => {
+          const w = new Worker(URL.createObjectURL(new Blob([code], { type: 'text/javascript' })), { type: 'module' });
+          w.onmessage = (e) => resolve(e.data);
+          w.onerror = (e) => reject(new Error(e.message));
+          w.postMessage(p);
+        }),
+      { code, p },
+    );
+  } finally {
+    await browser.close();
+  }
 }

@@ -45,6 +45,7 @@ export function decodeInputShare(vdaf: AnyPrio3, aggId: number, bytes: Uint8Arra
     return {
       kind: 'leader',
       measShare: vdaf.field.decodeVec(bytes.subarray(0, measBytes)),
+      measShareEncoding: bytes.slice(0, measBytes),
       proofsShare: vdaf.field.decodeVec(bytes.subarray(measBytes, measBytes + proofBytes)),
       blind: blindLen ? bytes.slice(measBytes + proofBytes) : null,
     };

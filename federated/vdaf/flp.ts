@@ -4,7 +4,7 @@
  */
 import { type Field, nextPowerOf2 } from './field.ts';
 import { type Gadget, gadgetPolyLen, wirePolyLen } from './gadgets.ts';
-import { extendValuesToPowerOf2, lagrangeCoefficients, polyEvalBatched } from './poly.ts';
+import { extendValuesToPowerOf2, lagrangeCoefficients } from './poly.ts';
 
 /** What a circuit calls: a gadget, possibly wrapped to record its wires. */
 export interface GadgetCall {
@@ -65,24 +65,53 @@ class ProveCall extends WireRecorder implements GadgetCall {
   }
 }
 
-class QueryCall extends WireRecorder implements GadgetCall {
+/**
+ * Answers each call from the gadget polynomial and, instead of storing the wires, folds each
+ * call's inputs straight into the wire polynomials' values at the test point t: the Lagrange
+ * form is linear in the wire values, so Σ_k L_k(t)·wire[k] is the same number the draft's
+ * record-then-evaluate computes, with one pass and no per-call storage.
+ */
+class QueryCall implements GadgetCall {
   /** The gadget polynomial's values at the n-th roots of unity, n = next power of 2. */
   readonly poly: bigint[];
   private readonly step: number;
+  private readonly coeffs: bigint[];
+  private readonly acc: bigint[];
+  private calls = 0;
 
-  constructor(f: Field, seeds: readonly bigint[], gadgetPoly: readonly bigint[], gadget: Gadget, gadgetCalls: number) {
-    super(f, seeds, gadgetCalls);
+  constructor(
+    private readonly f: Field,
+    seeds: readonly bigint[],
+    gadgetPoly: readonly bigint[],
+    gadget: Gadget,
+    gadgetCalls: number,
+    t: bigint,
+  ) {
     const p = wirePolyLen(gadgetCalls);
     const n = nextPowerOf2(gadgetPoly.length);
+    if (nextPowerOf2(gadgetPolyLen(gadget.degree, p)) !== n) throw new Error('gadget polynomial has the wrong length');
     this.poly = extendValuesToPowerOf2(f, gadgetPoly, n);
     // Gadget output k sits at the p-th root w_p**k = w_n**(k * n/p).
     this.step = n / p;
-    if (nextPowerOf2(gadgetPolyLen(gadget.degree, p)) !== n) throw new Error('gadget polynomial has the wrong length');
+    // A test point among the wire polynomials' nodes would reveal a recorded wire value.
+    const coeffs = f.pow(t, BigInt(p)) === 1n ? null : lagrangeCoefficients(f, p, t);
+    if (!coeffs) throw new Error('query: test point is a root of unity');
+    this.coeffs = coeffs;
+    this.acc = seeds.map((s) => coeffs[0] * s);
   }
 
   eval(inp: readonly bigint[]): bigint {
-    const k = this.record(inp);
+    const k = ++this.calls;
+    if (k >= this.coeffs.length) throw new Error('gadget called more often than declared');
+    if (inp.length !== this.acc.length) throw new Error('gadget called with the wrong arity');
+    const c = this.coeffs[k];
+    for (let j = 0; j < inp.length; j++) this.acc[j] += c * inp[j];
     return this.poly[k * this.step];
+  }
+
+  /** Each wire polynomial evaluated at t (the zero padding after the last call adds nothing). */
+  wireChecks(): bigint[] {
+    return this.acc.map((x) => this.f.reduce(x));
   }
 }
 
@@ -151,6 +180,7 @@ export class FlpBBCGGI19<M, R> {
   ): bigint[] {
     const f = this.field;
     if (meas.length !== this.measLen || proof.length !== this.proofLen) throw new Error('query: wrong share length');
+    const tOffset = this.valid.evalOutputLen > 1 ? this.valid.evalOutputLen : 0;
     let offset = 0;
     const calls = this.valid.gadgets.map((g, i) => {
       const p = wirePolyLen(this.valid.gadgetCalls[i]);
@@ -159,27 +189,21 @@ export class FlpBBCGGI19<M, R> {
       const len = gadgetPolyLen(g.degree, p);
       const poly = proof.slice(offset, offset + len);
       offset += len;
-      return new QueryCall(f, seeds, poly, g, this.valid.gadgetCalls[i]);
+      return new QueryCall(f, seeds, poly, g, this.valid.gadgetCalls[i], queryRand[tOffset + i]);
     });
     const out = this.valid.eval(meas, jointRand, numShares, calls);
-    let rest = 0;
     let v: bigint;
     if (this.valid.evalOutputLen > 1) {
       let acc = 0n;
       for (let i = 0; i < out.length; i++) acc += queryRand[i] * out[i];
       v = acc % f.modulus;
-      rest = this.valid.evalOutputLen;
     } else {
       v = out[0];
     }
     const verifier = [v];
     calls.forEach((call, i) => {
-      const t = queryRand[rest + i];
-      const p = call.wires[0].length;
-      // A test point among the wire polynomials' nodes would reveal a recorded wire value.
-      if (f.pow(t, BigInt(p)) === 1n) throw new Error('query: test point is a root of unity');
-      verifier.push(...polyEvalBatched(f, call.wires, t));
-      verifier.push(evalLagrange(f, call.poly, t));
+      verifier.push(...call.wireChecks());
+      verifier.push(evalLagrange(f, call.poly, queryRand[tOffset + i]));
     });
     return verifier;
   }

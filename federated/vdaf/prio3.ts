@@ -16,7 +16,14 @@ const USAGE_QUERY_RANDOMNESS = 5;
 const USAGE_JOINT_RAND_SEED = 6;
 const USAGE_JOINT_RAND_PART = 7;
 
-export type LeaderInputShare = { kind: 'leader'; measShare: bigint[]; proofsShare: bigint[]; blind: Uint8Array | null };
+export type LeaderInputShare = {
+  kind: 'leader';
+  measShare: bigint[];
+  proofsShare: bigint[];
+  blind: Uint8Array | null;
+  /** The bytes measShare was decoded from, if unchanged since: spares re-encoding it for hashing. */
+  measShareEncoding?: Uint8Array;
+};
 export type HelperInputShare = { kind: 'helper'; seed: Uint8Array; blind: Uint8Array | null };
 export type Prio3InputShare = LeaderInputShare | HelperInputShare;
 /** The joint randomness parts of every aggregator, or null when the circuit needs none. */
@@ -115,14 +122,14 @@ export class Prio3<M, R> {
     if (verifyKey.length !== this.verifyKeySize) throw new Error('Prio3: incorrect verify key size');
     if (nonce.length !== this.nonceSize) throw new Error('Prio3: incorrect nonce size');
     if (aggId < 0 || aggId >= this.shares) throw new Error('Prio3: aggregator id out of range');
-    const { measShare, proofsShare, blind } = this.expandInputShare(ctx, aggId, inputShare);
+    const { measShare, proofsShare, blind, measShareEncoding } = this.expandInputShare(ctx, aggId, inputShare);
     const outShare = this.flp.truncate(measShare);
     let jointRands: bigint[] = [];
     let correctedJointRandSeed: Uint8Array | null = null;
     let jointRandPart: Uint8Array | null = null;
     if (this.usesJointRand) {
       if (!blind || !publicShare || publicShare.length !== this.shares) throw new Error('Prio3: missing joint randomness inputs');
-      jointRandPart = this.jointRandPart(ctx, aggId, blind, measShare, nonce);
+      jointRandPart = this.jointRandPart(ctx, aggId, blind, measShare, nonce, measShareEncoding);
       const parts = publicShare.slice();
       parts[aggId] = jointRandPart;
       correctedJointRandSeed = this.jointRandSeed(ctx, parts);
@@ -191,22 +198,32 @@ export class Prio3<M, R> {
     return this.flp.decode(this.merge(aggShares), numMeasurements);
   }
 
-  expandInputShare(ctx: Uint8Array, aggId: number, share: Prio3InputShare): { measShare: bigint[]; proofsShare: bigint[]; blind: Uint8Array | null } {
+  expandInputShare(
+    ctx: Uint8Array,
+    aggId: number,
+    share: Prio3InputShare,
+  ): { measShare: bigint[]; proofsShare: bigint[]; blind: Uint8Array | null; measShareEncoding: Uint8Array | null } {
     if (aggId === 0) {
       if (share.kind !== 'leader') throw new Error('Prio3: aggregator 0 needs the leader share');
-      return share;
+      return { ...share, measShareEncoding: share.measShareEncoding ?? null };
     }
     if (share.kind !== 'helper') throw new Error('Prio3: helpers need a seed share');
+    const { vec, encoding } = this.helperMeasShareWithEncoding(ctx, aggId, share.seed);
     return {
-      measShare: this.helperMeasShare(ctx, aggId, share.seed),
+      measShare: vec,
       proofsShare: this.helperProofsShare(ctx, aggId, share.seed),
       blind: share.blind,
+      measShareEncoding: encoding,
     };
   }
 
   helperMeasShare(ctx: Uint8Array, aggId: number, seed: Uint8Array): bigint[] {
+    return this.helperMeasShareWithEncoding(ctx, aggId, seed).vec;
+  }
+
+  private helperMeasShareWithEncoding(ctx: Uint8Array, aggId: number, seed: Uint8Array): { vec: bigint[]; encoding: Uint8Array | null } {
     const dst = this.domainSeparationTag(USAGE_MEAS_SHARE, ctx);
-    return XofTurboShake128.expandIntoVec(this.field, seed, dst, new Uint8Array([aggId]), this.flp.measLen);
+    return new XofTurboShake128(seed, dst, new Uint8Array([aggId])).nextVecWithEncoding(this.field, this.flp.measLen);
   }
 
   helperProofsShare(ctx: Uint8Array, aggId: number, seed: Uint8Array): bigint[] {
@@ -226,9 +243,17 @@ export class Prio3<M, R> {
     return XofTurboShake128.expandIntoVec(this.field, verifyKey, dst, binder, this.flp.queryRandLen * this.proofs);
   }
 
-  jointRandPart(ctx: Uint8Array, aggId: number, blind: Uint8Array, measShare: readonly bigint[], nonce: Uint8Array): Uint8Array {
+  jointRandPart(
+    ctx: Uint8Array,
+    aggId: number,
+    blind: Uint8Array,
+    measShare: readonly bigint[],
+    nonce: Uint8Array,
+    measShareEncoding?: Uint8Array | null,
+  ): Uint8Array {
     const dst = this.domainSeparationTag(USAGE_JOINT_RAND_PART, ctx);
-    const binder = concatBytes([new Uint8Array([aggId]), nonce, this.field.encodeVec(measShare)]);
+    const encoded = measShareEncoding ?? this.field.encodeVec(measShare);
+    const binder = concatBytes([new Uint8Array([aggId]), nonce, encoded]);
     return XofTurboShake128.deriveSeed(blind, dst, binder);
   }
 

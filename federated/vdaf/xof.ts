@@ -32,18 +32,29 @@ export class XofTurboShake128 {
 
   /** The next `length` field elements, by rejection sampling of ENCODED_SIZE-byte chunks. */
   nextVec(field: Field, length: number): bigint[] {
+    return this.nextVecWithEncoding(field, length).vec;
+  }
+
+  /**
+   * Like nextVec, and when no chunk was rejected (all but certain: both moduli lie within
+   * 2^-60 of a power of 2^64) also the bytes read, which are then exactly encodeVec(vec).
+   */
+  nextVecWithEncoding(field: Field, length: number): { vec: bigint[]; encoding: Uint8Array | null } {
     const size = field.encodedSize;
     // Both fields' moduli lie just below a power of 2**64, so the draft's mask keeps every bit.
-    const out: bigint[] = [];
-    while (out.length < length) {
-      const chunk = this.next((length - out.length) * size);
+    const vec: bigint[] = [];
+    let encoding: Uint8Array | null = null;
+    while (vec.length < length) {
+      const chunk = this.next((length - vec.length) * size);
       const view = new DataView(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+      const before = vec.length;
       for (let off = 0; off < chunk.length; off += size) {
         const x = field.readElement(view, off);
-        if (x < field.modulus) out.push(x);
+        if (x < field.modulus) vec.push(x);
       }
+      if (before === 0 && vec.length === length) encoding = chunk;
     }
-    return out;
+    return { vec, encoding };
   }
 
   static deriveSeed(seed: Uint8Array, dst: Uint8Array, binder: Uint8Array): Uint8Array {
