@@ -146,7 +146,7 @@ function modelCase(length: number, bits: number, chunkLength: number) {
 
 const reps = Number(args.reps);
 const maxWeight = Number(args['max-weight']);
-const bitsForWeight = Math.floor(Math.log2(maxWeight)) + 1;
+const bitsForWeight = maxWeight.toString(2).length;
 console.log(`vdaf bench: node ${process.version}, ${cpus()[0]?.model ?? 'cpu'} × ${cpus().length}, load ${loadavg()[0].toFixed(2)}`);
 
 if (!args.only || args.only === 'popularity') {

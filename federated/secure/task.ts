@@ -38,7 +38,7 @@ export function defaultChunkLength(encodedLength: number): number {
 }
 
 function bitLength(x: number): number {
-  return x === 0 ? 0 : Math.floor(Math.log2(x)) + 1;
+  return x === 0 ? 0 : x.toString(2).length;
 }
 
 export function chunkLengthOf(params: TaskParams): number {

@@ -8,7 +8,7 @@ import { type Gadget, Mul, ParallelSum, PolyEval } from './gadgets.ts';
 
 function bitLength(x: number): number {
   if (!Number.isSafeInteger(x) || x < 0) throw new Error(`not a non-negative safe integer: ${x}`);
-  return x === 0 ? 0 : Math.floor(Math.log2(x)) + 1;
+  return x === 0 ? 0 : x.toString(2).length;
 }
 
 /** Bits 0..bits-2 of the value (or value - lastWeight), then a last 0/1 with weight lastWeight. */

@@ -74,6 +74,16 @@ describe('Prio3 round trips on random measurements give the true aggregate', () 
   }
 });
 
+describe('Prio3Sum at a large bound', () => {
+  it('encodes 2^49 - 1 with 49 bits and sums values near the bound exactly', () => {
+    const max = 2 ** 49 - 1;
+    const vdaf = prio3Sum(2, max);
+    expect(vdaf.flp.measLen).toBe(49);
+    const ms = [max, max - 1, 2 ** 48, 0];
+    expect(roundTrip(vdaf, ms)).toBe(ms.reduce((a, b) => a + b, 0));
+  });
+});
+
 describe('Prio3 rejects invalid or tampered reports', () => {
   const vdaf = prio3MultihotCountVec(2, 32, 3, 6);
   const verifyKey = randomBytes(32);
