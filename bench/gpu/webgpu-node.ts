@@ -29,8 +29,9 @@
 //       __dirname=__fu(new URL('.',import.meta.url));"          (one line: tfjs's CommonJS parts)
 //   cp node_modules/@tensorflow/tfjs-backend-wasm/dist/*.wasm public/catalog.json OUT/
 //   node OUT/bench.mjs --dawn .../dawn.node --wasm-dir OUT/ --catalog OUT/catalog.json
-// Dawn on Linux needs the Vulkan loader (libvulkan1) and a Vulkan driver; the adapter it
-// found is printed first (vendor, architecture, description, isFallbackAdapter), so a
+// Dawn on Linux needs the Vulkan loader (libvulkan1) and a Vulkan driver (NVIDIA: set
+// VK_DRIVER_FILES to the driver's nvidia_icd.json; no GPU: Chromium's vk_swiftshader_icd.json
+// from /usr/lib/chromium works for a dry run); the adapter it found is printed first (vendor, architecture, description, isFallbackAdapter), so a
 // figure can be told from a software adapter's.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
