@@ -139,6 +139,9 @@ const server = createServer(async (req, res) => {
     res.end(JSON.stringify({ error: 'not found: the aggregator serves /fl/v1/ only' }));
   }
 });
+// request headers and whole requests must arrive in bounded time (bodies: the aggregator's own 30 s limit)
+server.headersTimeout = 20_000;
+server.requestTimeout = 60_000;
 server.listen(Number(args.port), args.host, () => {
   console.log(`Silo aggregator on http://${args.host}:${args.port}/fl/v1/ (store: ${where}, strategy: ${args.strategy}${popularity ? `, popularity rounds: z ${popularity.noiseMultiplier.toFixed(2)} every ${popularity.everyRounds} rounds` : ''})`);
 });

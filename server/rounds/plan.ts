@@ -39,9 +39,21 @@ export function popularityRound(p: ResolvedPopularity, id: number, st: GlobalSta
   return { id, modelVersion: st.modelVersion, task, settings: { clipNorm, clientNoiseStd: 0 }, normBound: task.normBound!, keep: 'sum', maxParticipants: p.maxParticipants };
 }
 
+/**
+ * Where the grid saturates, as a multiple of the clip. 8 bits: at C/4, not C. In one-step
+ * browser-model deltas of 40 Beauty shoppers (clipped), no coordinate held more than 22.8% of
+ * the norm, so nothing was clamped, while the rounding error that the norm bound and the DP
+ * noise must cover shrinks 4×: B = 1.11·C instead of 2.16·C at 226,600 parameters. Clamping
+ * only shrinks a coordinate, so the bound holds for any vector. With client noise: 2·C.
+ */
+function gridHeadroom(config: Config, clientNoiseStd: number): number {
+  if (clientNoiseStd > 0) return 2;
+  return config.bits === 8 ? 0.25 : 1;
+}
+
 export function modelRound(config: Config, strategy: AggregationStrategy, id: number, st: GlobalState, deadline: number): OpenRound {
   const settings = strategy.clientSettings(config.expectedCohort);
-  const scale = defaultScale(settings.clipNorm, config.bits, settings.clientNoiseStd > 0 ? 2 : 1);
+  const scale = defaultScale(settings.clipNorm, config.bits, gridHeadroom(config, settings.clientNoiseStd));
   // held exactly by the client's conditional rounding (federated/summary.ts)
   const normBound = roundedNormBound(settings.clipNorm, scale, config.length, settings.clientNoiseStd);
   const task: RoundTask = {

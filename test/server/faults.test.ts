@@ -19,7 +19,9 @@ describe('a round that cannot close', () => {
     const errors: string[] = [];
     vi.spyOn(console, 'error').mockImplementation((...args: unknown[]) => void errors.push(args.map(String).join(' ')));
     const dir = tempDir(cleanups);
-    const { base, agg } = await startServer(cleanups, { dir, serverOptimizer: new ServerAdam(0.01), minParticipants: 1, maxParticipants: 2, roundDurationMs: 400 });
+    // a clock that stands still: no deadline passes, the timer (every 100 ms) only retries closes
+    const now = Date.now();
+    const { base, agg } = await startServer(cleanups, { dir, serverOptimizer: new ServerAdam(0.01), minParticipants: 1, maxParticipants: 2, roundDurationMs: 400, clock: () => now });
     const client = new FederatedHttpClient(base);
     for (let i = 0; i < 2; i++) {
       const { task, token } = await checkInTask(client);

@@ -46,12 +46,14 @@ describe('model uploads', () => {
     const client = new FederatedHttpClient(base);
     const { task, token } = await checkInTask(client);
     expect(task.normBound).toBeCloseTo(roundedNormBound(1, task.scale, LENGTH), 9);
-    // the 8-bit grid's slack is large at this size: the old bound 1 + √d/scale was 2.11·C
-    expect(task.normBound!).toBeLessThan(1.2);
+    // the old bound C + √d/scale would be 1.28·C on this grid
+    expect(1 + Math.sqrt(LENGTH) / task.scale).toBeGreaterThan(1.27);
+    expect(task.normBound!).toBeLessThan(1.03);
     const path = `/fl/v1/rounds/${task.roundId}/summary`;
-    // an attacker's vector of norm 1.5·C, rounded to the grid: within the old bound, not the new one
-    const attack = stochasticQuantize(new Float32Array(LENGTH).fill(1.5 / Math.sqrt(LENGTH)), task.scale, 8, mulberry32(2));
-    expect(decodedNorm(attack, task.scale)).toBeGreaterThan(1.4);
+    // an attacker's vector of norm 1.2·C, rounded to the grid: within the old bound, not the new one
+    const attack = stochasticQuantize(new Float32Array(LENGTH).fill(1.2 / Math.sqrt(LENGTH)), task.scale, 8, mulberry32(2));
+    expect(decodedNorm(attack, task.scale)).toBeGreaterThan(1.15);
+    expect(decodedNorm(attack, task.scale)).toBeLessThan(1.27);
     const refused = await post(base, path, encodeSummary({ withinClip: false, roundId: task.roundId, modelVersion: task.modelVersion, scale: task.scale }, attack), { 'x-silo-token': token });
     expect(refused.status).toBe(422);
     // an honest client: a large delta, clipped to C and conditionally rounded, always passes
