@@ -102,8 +102,10 @@ export async function redisProblems(redis: Redis, prefix: string, { state, files
   const open = current ?? closing;
   if (open !== null) {
     const key = `${prefix}round:${open}:partials`;
-    for (const [instance, text] of Object.entries(await redis.hgetall(`${prefix}round:${open}:partial-counts`))) {
-      const stored = await redis.hgetBuffer(key, instance);
+    const countsKey = `${prefix}round:${open}:partial-counts`;
+    for (const instance of await redis.hkeys(countsKey)) {
+      // the counts and the sum together: a group commit of a running instance replaces both at once
+      const [[, text], [, stored]] = (await redis.multi().hget(countsKey, instance).hgetBuffer(key, instance).exec()) as [[unknown, string], [unknown, Buffer | null]];
       if (!stored) problems.push(`${key} field ${instance}: missing (its counts are stored)`);
       else {
         try {
