@@ -35,7 +35,8 @@ class Repair {
   loadState(): StateFile | null {
     const path = join(this.dir, STATE_FILE);
     if (!existsSync(path)) {
-      this.report.push(noStateRefusal(this.dir, dataFiles(this.dir)));
+      const present = dataFiles(this.dir);
+      this.report.push(present.length ? noStateRefusal(this.dir, present) : `${this.dir} holds no store: nothing to repair (a store starts fresh in an empty directory).`);
       return null;
     }
     const text = readFileSync(path, 'utf8');
