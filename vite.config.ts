@@ -14,7 +14,8 @@ const siloEntryInDev: Plugin = {
 // One config for the demo build and every test project.
 // - build: the storefront demo (index.html) plus the embeddable SDK at a stable /silo.js
 // - test projects: 'unit' (pure logic in Node), 'server' (the aggregator over loopback,
-//   a real redis-server), 'faults' (crashes, corrupt stores, hostile clients), 'browser' (real headless Chromium driven by playwright-core)
+//   a real redis-server), 'faults' (crashes, corrupt stores, hostile clients), 'browser'
+//   (real headless Chromium driven by playwright-core)
 export default defineConfig({
   plugins: [siloEntryInDev],
   // relative URLs: the SDK finds its worker and chunks next to silo.js, wherever it is hosted
@@ -35,7 +36,7 @@ export default defineConfig({
       { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], environment: 'node', testTimeout: 60_000 } },
       { test: { name: 'server', include: ['test/server/**/*.test.ts'], environment: 'node', testTimeout: 120_000, fileParallelism: false } },
       // fault and abuse suite (`npm run test:faults`): crashes, corrupt stores, hostile clients; part of `npm test`
-      { test: { name: 'faults', include: ['test/faults/**/*.test.ts'], environment: 'node', testTimeout: 180_000, hookTimeout: 60_000, fileParallelism: false } },
+      { test: { name: 'faults', include: ['test/faults/**/*.test.ts'], environment: 'node', testTimeout: 300_000, hookTimeout: 60_000, fileParallelism: false } },
       {
         test: {
           name: 'browser',

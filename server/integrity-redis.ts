@@ -81,16 +81,64 @@ export async function manifestOfRedis(redis: Redis, prefix: string, state: Globa
   return files;
 }
 
-/** What disagrees between the state and the keys (empty: the store may start). */
-export async function redisProblems(redis: Redis, prefix: string, { state, files }: RedisState & { files: Manifest }): Promise<string[]> {
-  const problems = ledgerProblems(state).map((p) => `${prefix}state: ${p}`);
-  if (!files[`model:${state.modelVersion}`]) problems.push(`${prefix}model:${state.modelVersion}: the current model is not recorded in the state`);
+/** a damaged blob the state names: `name` without the prefix */
+export interface BlobProblem {
+  name: string;
+  message: string;
+}
+
+export async function blobProblems(redis: Redis, prefix: string, files: Manifest): Promise<BlobProblem[]> {
+  const problems: BlobProblem[] = [];
   for (const [name, entry] of Object.entries(files)) {
     const b = await redis.getBuffer(prefix + name);
     const damage = b ? blobDamage(b, entry) : 'missing (the state records it)';
-    if (damage) problems.push(`${prefix}${name}: ${damage}`);
+    if (damage) problems.push({ name, message: `${prefix}${name}: ${damage}` });
   }
-  // a model is written with the state that names it (one script), a popularity release just before
+  return problems;
+}
+
+/** damage in the open (or closing) round's stored uploads: an instance's partial sum, or a kept summary */
+export interface RoundDamage {
+  key: string;
+  /** a partial sum: the instance's field; a kept summary: its list index */
+  at: string | number;
+  message: string;
+}
+
+export async function roundDamage(redis: Redis, prefix: string): Promise<RoundDamage[]> {
+  const [current, closing] = await redis.mget(prefix + 'current', prefix + 'closing');
+  const open = current ?? closing;
+  if (open === null) return [];
+  const damage: RoundDamage[] = [];
+  const key = `${prefix}round:${open}:partials`;
+  const countsKey = `${prefix}round:${open}:partial-counts`;
+  for (const instance of await redis.hkeys(countsKey)) {
+    // the counts and the sum together: a group commit of a running instance replaces both at once
+    const [[, text], [, stored]] = (await redis.multi().hget(countsKey, instance).hgetBuffer(key, instance).exec()) as [[unknown, string], [unknown, Buffer | null]];
+    try {
+      if (!stored) throw new StoreIntegrityError(`${key} field ${instance}: missing (its counts are stored)`);
+      checkPartial(key, instance, stored, parsePartialCounts(text).crc);
+    } catch (e) {
+      damage.push({ key, at: instance, message: (e as Error).message });
+    }
+  }
+  const list = `${prefix}round:${open}:summaries`;
+  const n = await redis.llen(list);
+  for (let i = 0; i < n; i += 8) {
+    for (const [j, entry] of (await redis.lrangeBuffer(list, i, i + 7)).entries()) {
+      try {
+        openSummary(list, i + j, entry);
+      } catch (e) {
+        damage.push({ key: list, at: i + j, message: (e as Error).message });
+      }
+    }
+  }
+  return damage;
+}
+
+/** models or releases newer than the state names (a model is written with the state that names it, in one script; a release just before) */
+export async function newerThanState(redis: Redis, prefix: string, state: GlobalState): Promise<string[]> {
+  const problems: string[] = [];
   const newer = (vs: number[], latest: number, allowed: number, name: string) => {
     const beyond = vs.filter((v) => v > allowed).map((v) => `${prefix}${name}:${v}`);
     if (beyond.length) problems.push(`${beyond.join(', ')} exist but ${prefix}state names ${name} ${latest} as the latest: the state is older than the data; its privacy ledger would not cover them`);
@@ -98,27 +146,21 @@ export async function redisProblems(redis: Redis, prefix: string, { state, files
   newer(await versions(redis, prefix, 'model'), state.modelVersion, state.modelVersion, 'model');
   const released = state.popularity?.version ?? 0;
   newer(await versions(redis, prefix, 'popularity'), released, released + 1, 'popularity');
-  const [current, closing] = await redis.mget(prefix + 'current', prefix + 'closing');
-  const open = current ?? closing;
-  if (open !== null) {
-    const key = `${prefix}round:${open}:partials`;
-    for (const [instance, text] of Object.entries(await redis.hgetall(`${prefix}round:${open}:partial-counts`))) {
-      const stored = await redis.hgetBuffer(key, instance);
-      if (!stored) problems.push(`${key} field ${instance}: missing (its counts are stored)`);
-      else {
-        try {
-          checkPartial(key, instance, stored, parsePartialCounts(text).crc);
-        } catch (e) {
-          problems.push((e as Error).message);
-        }
-      }
-    }
-  }
+  return problems;
+}
+
+/** What disagrees between the state and the keys (empty: the store may start). */
+export async function redisProblems(redis: Redis, prefix: string, { state, files }: RedisState & { files: Manifest }): Promise<string[]> {
+  const problems = ledgerProblems(state).map((p) => `${prefix}state: ${p}`);
+  if (!files[`model:${state.modelVersion}`]) problems.push(`${prefix}model:${state.modelVersion}: the current model is not recorded in the state`);
+  problems.push(...(await blobProblems(redis, prefix, files)).map((p) => p.message));
+  problems.push(...(await newerThanState(redis, prefix, state)));
+  problems.push(...(await roundDamage(redis, prefix)).map((d) => d.message));
   return problems;
 }
 
 export function redisRefusal(prefix: string, problems: string[]): string {
-  return `the Redis store ${prefix}* refuses to start:\n  ${problems.join('\n  ')}\nRestore the keys named from a backup (an RDB/AOF copy); the store will not start on damaged data or without its privacy ledger.`;
+  return `the Redis store ${prefix}* refuses to start:\n  ${problems.join('\n  ')}\nStop every instance and run \`npm run server:repair -- REDIS_URL --redis-prefix ${prefix}\` (it moves damaged keys aside and reports what is dropped), or restore the keys named from a backup (an RDB/AOF copy): the store will not start on damaged data or without its privacy ledger.`;
 }
 
 export function noStateRedisRefusal(prefix: string, found: string[]): string {

@@ -11,7 +11,7 @@ import { existsSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { encodeRecord, SUMMARY_ACCEPTED, TOKEN_ISSUED } from './integrity-log.ts';
 import { logPath, modelPath, optimizerPath, popularityPath, type StateFile, versionsIn, writeFileDurably } from './integrity-files.ts';
-import { describeBlob, type Manifest } from './integrity.ts';
+import { describeBlob, StoreIntegrityError, type Manifest } from './integrity.ts';
 import type { GlobalState, OpenRound } from './store.ts';
 
 export interface LegacyState {
@@ -45,8 +45,8 @@ function manifestOf(dir: string, state: GlobalState): Manifest {
   return files;
 }
 
-/** the unsealed layout's round log records, up to the first incomplete one */
-function unsealedRecords(bytes: Buffer): Uint8Array[] {
+/** the unsealed layout's round log records, up to an incomplete last one; an unknown type is damage */
+function unsealedRecords(path: string, bytes: Buffer): Uint8Array[] {
   const chunks: Uint8Array[] = [];
   let off = 0;
   while (off + 6 <= bytes.length) {
@@ -54,7 +54,10 @@ function unsealedRecords(bytes: Buffer): Uint8Array[] {
     const tl = bytes.readUInt8(off + 1);
     const pl = bytes.readUInt32LE(off + 2);
     const end = off + 6 + tl + pl;
-    if (end > bytes.length || (type !== TOKEN_ISSUED && type !== SUMMARY_ACCEPTED)) break; // torn, never acknowledged
+    if (type !== TOKEN_ISSUED && type !== SUMMARY_ACCEPTED) {
+      throw new StoreIntegrityError(`${path}: damaged record at byte offset ${off} (unknown record type ${type}) in a log written before checksums; the records after it cannot be read safely. Restore the data directory from a backup, or move the log aside to start the round over without its uploads.`);
+    }
+    if (end > bytes.length) break; // torn, never acknowledged
     chunks.push(...encodeRecord(type, bytes.toString('utf8', off + 6, off + 6 + tl), type === SUMMARY_ACCEPTED ? bytes.subarray(off + 6 + tl, end) : null));
     off = end;
   }
@@ -64,7 +67,7 @@ function unsealedRecords(bytes: Buffer): Uint8Array[] {
 export function upgradeUnsealed(dir: string, old: UnsealedState): StateFile {
   if (old.round) {
     const path = join(dir, logPath(old.round.id));
-    writeFileDurably(path + UPGRADED, Buffer.concat(existsSync(path) ? unsealedRecords(readFileSync(path)) : []));
+    writeFileDurably(path + UPGRADED, Buffer.concat(existsSync(path) ? unsealedRecords(path, readFileSync(path)) : []));
   }
   return { ...old, files: manifestOf(dir, old.state) };
 }

@@ -128,17 +128,21 @@ export class RedisStore implements AggregatorStore {
       // (keys found: another instance may just have initialised the prefix)
       if (r === -1 && (await this.redis.exists(this.k('state'))) === 0) throw new StoreIntegrityError(noStateRedisRefusal(this.prefix, found.length ? found : await scanKeys(this.redis, this.prefix, '*', 20)));
     }
-    let text = (await this.redis.get(this.k('state')))!;
-    let stored = parseRedisState(this.k('state'), text);
-    while (!stored.files) {
-      const sealed = sealJson({ state: stored.state, files: await manifestOfRedis(this.redis, this.prefix, stored.state) });
-      if (Number(await this.script('siloReplaceState', this.k('state'), text, sealed))) text = sealed;
-      else text = (await this.redis.get(this.k('state')))!; // another instance wrote it meanwhile
-      stored = parseRedisState(this.k('state'), text);
+    for (let attempt = 1; ; attempt++) {
+      let text = (await this.redis.get(this.k('state')))!;
+      let stored = parseRedisState(this.k('state'), text);
+      while (!stored.files) {
+        const sealed = sealJson({ state: stored.state, files: await manifestOfRedis(this.redis, this.prefix, stored.state) });
+        if (Number(await this.script('siloReplaceState', this.k('state'), text, sealed))) text = sealed;
+        else text = (await this.redis.get(this.k('state')))!; // another instance wrote it meanwhile
+        stored = parseRedisState(this.k('state'), text);
+      }
+      const problems = await redisProblems(this.redis, this.prefix, { state: stored.state, files: stored.files });
+      if (!problems.length) return stored.state;
+      // another instance committed a close while this one checked: check the new state
+      if (attempt < 5 && (await this.redis.get(this.k('state'))) !== text) continue;
+      throw new StoreIntegrityError(redisRefusal(this.prefix, problems));
     }
-    const problems = await redisProblems(this.redis, this.prefix, { state: stored.state, files: stored.files });
-    if (problems.length) throw new StoreIntegrityError(redisRefusal(this.prefix, problems));
-    return stored.state;
   }
 
   private async readStored(): Promise<RedisState> {

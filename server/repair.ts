@@ -1,5 +1,7 @@
 // Repairs an embedded store's data directory that refuses to start because of damage:
 //   npm run server:repair -- [--data] DIR      (or: npx tsx server/repair.ts DIR)
+// (a Redis store: npm run server:repair -- redis://host:port [--redis-prefix silo:], with every
+// instance stopped; see store/repair-redis.ts)
 // Keeps every intact record of the open round's log and every intact blob, moves each damaged
 // file to DIR/damaged/<time>/ (never deletes), and prints what it dropped (counts, offsets).
 // It will not invent what only a backup holds: a damaged or missing state.json (the privacy
@@ -11,6 +13,7 @@ import { parseArgs } from 'node:util';
 import { scanLog, TOKEN_ISSUED } from './integrity-log.ts';
 import { checkDataDir, DAMAGED_DIR, dataFiles, logPath, noStateRefusal, STATE_FILE, type StateFile, writeFileDurably } from './integrity-files.ts';
 import { isSealed, openSealedJson, sealJson } from './integrity.ts';
+import { repairRedis } from './store/repair-redis.ts';
 
 class Repair {
   private readonly aside: string;
@@ -32,7 +35,8 @@ class Repair {
   loadState(): StateFile | null {
     const path = join(this.dir, STATE_FILE);
     if (!existsSync(path)) {
-      this.report.push(noStateRefusal(this.dir, dataFiles(this.dir)));
+      const present = dataFiles(this.dir);
+      this.report.push(present.length ? noStateRefusal(this.dir, present) : `${this.dir} holds no store: nothing to repair (a store starts fresh in an empty directory).`);
       return null;
     }
     const text = readFileSync(path, 'utf8');
@@ -125,13 +129,13 @@ export function repairDataDir(dir: string): { ok: boolean; report: string[] } {
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const { values, positionals } = parseArgs({ options: { data: { type: 'string' } }, allowPositionals: true });
-  const dir = values.data ?? positionals[0];
-  if (!dir) {
-    console.error('usage: npm run server:repair -- [--data] DIR');
+  const { values, positionals } = parseArgs({ options: { data: { type: 'string' }, store: { type: 'string' }, 'redis-prefix': { type: 'string', default: 'silo:' } }, allowPositionals: true });
+  const where = values.store ?? values.data ?? positionals[0];
+  if (!where) {
+    console.error('usage: npm run server:repair -- [--data] DIR | redis://host:port [--redis-prefix silo:]');
     process.exit(2);
   }
-  const { ok, report } = repairDataDir(dir);
+  const { ok, report } = /^rediss?:\/\//.test(where) ? await repairRedis(where, values['redis-prefix']) : repairDataDir(where.replace(/^file:/, ''));
   console.log(report.join('\n'));
   process.exit(ok ? 0 : 1);
 }

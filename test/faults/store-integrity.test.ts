@@ -3,6 +3,7 @@
 // checked against the model history. Pure logic, exhaustive over small inputs.
 import { describe, expect, it } from 'vitest';
 import { encodeRecord, scanLog, SUMMARY_ACCEPTED, TOKEN_ISSUED } from '../../server/integrity-log.ts';
+import { openSummary, sealSummary } from '../../server/integrity-redis.ts';
 import { blobDamage, CHUNK_BYTES, describeBlob, ledgerProblems, openSealedJson, sealJson } from '../../server/integrity.ts';
 import type { GlobalState } from '../../server/store.ts';
 
@@ -78,6 +79,19 @@ describe('blobs and the sealed state', () => {
     for (let i = 0; i < text.length; i++) {
       const changed = text.slice(0, i) + String.fromCharCode(text.charCodeAt(i) ^ 0x02) + text.slice(i + 1);
       expect(() => openSealedJson('state.json', changed), `byte ${i}`).toThrow(/state\.json/);
+    }
+  });
+});
+
+describe('summaries kept in Redis', () => {
+  it('a kept summary round-trips, and every single-byte change of it is refused naming the key and index', () => {
+    const summary = Buffer.from('SLFU-a-summary-of-some-length');
+    const sealed = sealSummary(summary);
+    expect(openSummary('k', 3, sealed).equals(summary)).toBe(true);
+    for (let i = 0; i < sealed.length; i++) {
+      const changed = Buffer.from(sealed);
+      changed[i] ^= 0x08;
+      expect(() => openSummary('k', 3, changed), `byte ${i}`).toThrow(/k\[3\]/);
     }
   });
 });

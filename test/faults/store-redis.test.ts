@@ -1,5 +1,7 @@
 // The Redis store under faults: a lost `state` key, a changed byte in a stored blob, an
 // instance killed mid-batch. The aggregator runs as a real process on a real redis-server.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startRedis } from '../server/redis-server.ts';
@@ -20,6 +22,7 @@ afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
 
+const repair = (prefix: string) => promisify(execFile)(process.execPath, ['--import', 'tsx', 'server/repair.ts', redisServer.url, '--redis-prefix', prefix]);
 const newPrefix = () => `f${Math.random().toString(36).slice(2)}:`;
 
 async function started(prefix: string, options: { min?: number; max?: number } = {}): Promise<AggregatorProcess> {
@@ -82,15 +85,21 @@ describe('Redis store: crash, lost state and damaged blobs, as a process', () =>
     expect(await redis.exists(`${prefix}state`)).toBe(0);
   });
 
-  it('one changed byte in a stored model: refuses to start naming the key and offset', async () => {
+  it('one changed byte in an older model: refuses to start naming the key and offset; repair renames it aside and the rest is served', async () => {
     const prefix = newPrefix();
     const first = await started(prefix, { min: 2, max: 2 });
+    await fillRound(first, 2);
     await fillRound(first, 2);
     await first.stop();
     await flipByte(`${prefix}model:2`, 5000);
     const refused = await tryStart(redisServer.url, { prefix, min: 2, max: 2 });
     expect(refused.ok).toBe(false);
     if (!refused.ok) expect(refused.output).toMatch(new RegExp(`${prefix}model:2.*offset 0`));
+    const { stdout } = await repair(prefix);
+    expect(stdout).toContain(`dropped ${prefix}model:2`);
+    const second = await started(prefix, { min: 2, max: 2 });
+    expect((await fetch(`${second.base}/fl/v1/model/2`)).status).toBe(404);
+    expect((await second.client.downloadModel(3)).weights.length).toBe(2000);
   });
 
   it('one changed byte in the state: refuses to start naming the key', async () => {
@@ -118,5 +127,10 @@ describe('Redis store: crash, lost state and damaged blobs, as a process', () =>
     const refused = await tryStart(redisServer.url, { prefix, min: 100, max: 100 });
     expect(refused.ok).toBe(false);
     if (!refused.ok) expect(refused.output).toContain(key);
+    // repair drops that instance's partial sum: the uploads it held are lost, and reported
+    const { stdout } = await repair(prefix);
+    expect(stdout).toMatch(/instance .*, 5 acknowledged uploads/);
+    const second = await started(prefix, { min: 100, max: 100 });
+    expect(await accepted(second.base)).toBe(0);
   });
 });

@@ -66,6 +66,23 @@ describe('stores written before checksums', () => {
     }
   });
 
+  it('a log written before checksums with a damaged record type is refused, not cut short', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'silo-upgrade-'));
+    try {
+      for (const sub of ['models', 'rounds']) mkdirSync(join(dir, sub));
+      writeFileSync(join(dir, 'models', 'v1.f32'), asBytes(model(0.5)));
+      writeFileSync(join(dir, 'models', 'v2.f32'), asBytes(model(0.6)));
+      writeFileSync(join(dir, 'state.json'), JSON.stringify({ state, nextRoundId: 3, round }));
+      const records = [unsealedRecord(1, 'a'.repeat(32)), unsealedRecord(2, 'a'.repeat(32), new Uint8Array(8)), unsealedRecord(1, 'b'.repeat(32))];
+      records[1][0] = 6; // the summary record's type byte
+      writeFileSync(join(dir, 'rounds', 'r2.log'), Buffer.concat(records));
+      const store = new FileStore(dir);
+      await expect(store.init(state, model(0))).rejects.toThrow(`r2.log: damaged record at byte offset ${records[0].length}`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   describe('Redis', () => {
     let redis: Awaited<ReturnType<typeof startRedis>>;
     beforeAll(async () => {
