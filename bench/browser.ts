@@ -1,4 +1,4 @@
-// `npm run bench:browser [-- --backends default,wasm,webgl,webgpu] [--runs 5]`: the on-device
+// `npm run bench:browser [-- --backends default,wasm,webgl,webgpu] [--runs 5] [--waits-only] [--train-steps N]`: the on-device
 // budgets measured in headless Chromium on the built demo: main-thread bundle size, track()
 // cost, long tasks while the worker trains, track→recommendation latency, recommend() time
 // over 1k/10k/100k-item catalogs, IndexedDB write throughput and bytes per 10k events, and
@@ -13,7 +13,13 @@ import { serveStatic } from '../scripts/serve.ts';
 import { launchChromium } from '../test/browser/chromium.ts';
 
 const { values: args } = parseArgs({
-  options: { backends: { type: 'string', default: 'wasm,webgl,webgpu' }, runs: { type: 'string', default: '5' }, 'waits-only': { type: 'boolean', default: false } },
+  options: {
+    backends: { type: 'string', default: 'wasm,webgl,webgpu' },
+    runs: { type: 'string', default: '5' },
+    'waits-only': { type: 'boolean', default: false },
+    // optimiser steps per model update (the worker's default is 8): heavier training to wait behind
+    'train-steps': { type: 'string' },
+  },
 });
 const backends = args.backends.split(',');
 const runs = Number(args.runs);
@@ -45,7 +51,7 @@ async function open(browser: Browser, baseUrl: string, backend: string, catalog 
   await page.route(`${baseUrl}/bench.html`, (route) =>
     route.fulfill({
       contentType: 'text/html',
-      body: `<!doctype html><script type="module" src="/silo.js" data-catalog="${catalog}" ${backend === 'default' ? '' : `data-backends="${backend}"`} data-max-events="100000"></script>`,
+      body: `<!doctype html><script type="module" src="/silo.js" data-catalog="${catalog}" ${backend === 'default' ? '' : `data-backends="${backend}"`} ${args['train-steps'] ? `data-train-steps="${Number(args['train-steps'])}"` : ''} data-max-events="100000"></script>`,
     }),
   );
   await page.goto(`${baseUrl}/bench.html`);
@@ -134,7 +140,7 @@ async function measureBackend(browser: Browser, baseUrl: string, backend: string
 }
 
 /**
- * What a shopper waits for while the model trains (8 steps per update, the default): erase()
+ * What a shopper waits for while the model trains (8 steps per update unless --train-steps): erase()
  * called while 28 new views are being learned, then three add_to_carts until profile() shows
  * them. `runs` rounds on one page (each erase starts the next round from nothing).
  */

@@ -271,7 +271,11 @@ export class FederatedParticipant {
       return;
     }
     const summary = await this.summarise(task, sequence);
-    if (epoch !== this.epoch) return; // erased meanwhile: computed from data that is gone
+    if (epoch !== this.epoch) {
+      // erased meanwhile: computed from data that is gone. The token lapses; ask again later
+      this.schedule((this.state.nextCheckIn ?? 0) - Date.now());
+      return;
+    }
     // from here on both kinds of round are one path: pending in IndexedDB, upload, retry
     const id = await this.store.addSummary({ round: String(task.roundId), token, deadline: task.deadline, bytes: summary.slice().buffer });
     this.state.pending++;

@@ -15,7 +15,7 @@ import type { EventStore } from './store.ts';
 const TRAIN_CHUNK_STEPS = 1;
 /** A save copies every weight out of the backend: at most once per this many ms. */
 const SAVE_DEBOUNCE_MS = 2000;
-/** IndexedDB meta key of the remembered backend choice (a device setting, kept across erase). */
+/** IndexedDB meta key of the remembered backend choice (erased with everything else). */
 const BACKEND_META = 'backend.choice';
 
 export interface LearnerHost {
@@ -84,8 +84,7 @@ export class Learner {
     const [choice, items] = await Promise.all([chooseBackend(learner.order, remembered), catalog]);
     learner.choice = choice;
     learner.catalog = items;
-    // only a cache: a full quota must not stop the worker
-    if (!choice.rememberedAt) await learner.rememberChoice().catch(() => undefined);
+    if (!choice.rememberedAt) await learner.rememberChoice();
     learner.slot = new ModelSlot(learner.newRecommender());
     return learner;
   }
@@ -99,11 +98,11 @@ export class Learner {
     return this.training !== null;
   }
 
-  /** Keeps the choice for the next visit (a device setting: erase writes it back). */
-  async rememberChoice(): Promise<void> {
+  /** Keeps the choice for the next visit. Never throws: it is only a cache. */
+  private async rememberChoice(): Promise<void> {
     const record: RememberedChoice = { ...this.choice, order: this.order.join(','), userAgent: globalThis.navigator?.userAgent ?? '', at: this.choice.rememberedAt ?? Date.now() };
     delete record.rememberedAt;
-    await this.store.setMeta(BACKEND_META, record);
+    await this.store.setMeta(BACKEND_META, record).catch(() => undefined);
   }
 
   /** Restores the saved personal model; false if there is none (or it is foreign or corrupt). */
@@ -140,14 +139,14 @@ export class Learner {
       const rest = this.order.slice(this.order.indexOf(failed) + 1);
       if (rest.length === 0 || slot !== this.slot) throw err;
       const reason = `failed while running: ${(err as Error).message}`;
-      const next = await chooseBackend(rest);
-      this.choice = { backend: next.backend, reason: next.reason, skipped: [...this.choice.skipped, { backend: failed, reason }, ...next.skipped] };
+      const choice = await chooseBackend(rest);
+      this.choice = { backend: choice.backend, reason: choice.reason, skipped: [...this.choice.skipped, { backend: failed, reason }, ...choice.skipped] };
       await this.rememberChoice();
       // the old backend's tensors may be unreadable: rebuild, then take the last saved weights
       const recommender = this.newRecommender();
       await recommender.load(this.store);
-      this.slot = new ModelSlot(recommender);
-      return work(recommender);
+      const replacement = (this.slot = new ModelSlot(recommender));
+      return replacement.run(() => work(recommender));
     }
   }
 

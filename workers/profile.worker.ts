@@ -186,10 +186,10 @@ export class SiloWorker {
     this.log.clear();
     this.personaliser.clear();
     this.learner.reset();
-    // a pause, a participation choice and the backend choice are settings, not data about the shopper
+    // a pause or a participation choice is a setting, not data about the shopper (the
+    // remembered backend choice goes too: erase leaves nothing the shopper did not choose)
     if (this.paused) await this.store.setMeta('paused', true);
     if (this.participate) await this.store.setMeta('federated.participate', true);
-    await this.learner.rememberChoice();
     // a fresh personal model starts from the global one again, as on a first visit (a
     // download: not waited for)
     if (this.participate) void this.participant?.adoptGlobalModel();

@@ -11,7 +11,7 @@ import { useChromium } from './use-chromium.ts';
 const baseUrl = inject('baseUrl');
 const browser = useChromium();
 
-it('default settings skip software GPU adapters for WASM, say why, and remember it', async () => {
+it('default settings skip software GPU adapters for WASM, say why, and remember it until erased', async () => {
   const { context, errors } = await freshContext(browser());
   const requested: string[] = [];
   await context.route('**/*', (route) => {
@@ -42,10 +42,9 @@ it('default settings skip software GPU adapters for WASM, say why, and remember 
   expect(second.backendReason).toMatch(/remembered on this device/);
   expect(second.skipped.map((s) => s.backend)).toEqual(['webgpu', 'webgl']);
 
-  // a remembered choice is a device setting, not shopper data: erase keeps it
+  // erase leaves nothing the shopper did not choose: the next visit probes again
   await page.evaluate(() => window.silo.erase());
-  const afterErase = await storeRows<{ backend?: string }>(page, 'silo', 'meta');
-  expect(afterErase.some((r) => r?.backend === 'wasm')).toBe(true);
+  expect(await storeRows(page, 'silo', 'meta')).toEqual([]);
   expect(errors).toEqual([]);
   await context.close();
 });

@@ -36,7 +36,7 @@ describe('client-side privacy floors', () => {
     // distributed: σ = z·C/√n per client; at n = 100 and z = 1 each share is 0.1·C
     expect(refusalReason(task(model, { clientNoiseStd: 0.03, minParticipants: 100 }))).toBeNull();
     expect(refusalReason(task(model, { clientNoiseStd: 0.003, minParticipants: 100 }))).toMatch(/noise multiplier 0.100/);
-    // the case: noise sized for a large cap, a small cohort actually promised
+    // noise sized for a large cap (0.014 per client), a small cohort actually promised
     expect(refusalReason(task(model, { clientNoiseStd: 0.3 * 0.014, minParticipants: 10 }))).toMatch(/noise multiplier/);
   });
 
