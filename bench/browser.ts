@@ -1,7 +1,9 @@
 // `npm run bench:browser [-- --backends wasm,webgl,webgpu] [--runs 5]`: the on-device budgets
 // measured in headless Chromium on the built demo: main-thread bundle size, track() cost,
 // long tasks while the worker trains, track→recommendation latency, recommend() time over
-// 1k/10k/100k-item catalogs, IndexedDB write throughput and bytes per 10k events.
+// 1k/10k/100k-item catalogs, IndexedDB write throughput and bytes per 10k events; and the
+// bytes of a first and a repeat visit to the demo (bench/transfer.ts). `--backends none`
+// measures the bytes only.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
@@ -9,9 +11,10 @@ import { parseArgs } from 'node:util';
 import type { Browser, Page } from 'playwright-core';
 import { serveStatic } from '../scripts/serve.ts';
 import { launchChromium } from '../test/browser/chromium.ts';
+import { measureTransfer, transferReport } from './transfer.ts';
 
 const { values: args } = parseArgs({ options: { backends: { type: 'string', default: 'wasm,webgl,webgpu' }, runs: { type: 'string', default: '5' } } });
-const backends = args.backends.split(',');
+const backends = args.backends.split(',').filter((b) => b && b !== 'none');
 const runs = Number(args.runs);
 
 const median = (xs: number[]) => {
@@ -128,6 +131,7 @@ const bundleGzip = gzipSync(readFileSync('dist/silo.js')).length;
 const served = await serveStatic({ dir: 'dist' });
 const browser = await launchChromium();
 console.log(`main-thread JavaScript (dist/silo.js, gzip): ${(bundleGzip / 1024).toFixed(2)} KB`);
+console.log(transferReport(await measureTransfer(browser)));
 console.log('| backend | track() p50 µs | long tasks while training | track→recs p50 ms | recommend k=20, 1k / 10k / 100k items (ms) | IndexedDB events/s | bytes per 10k events |');
 console.log('|---|---|---|---|---|---|---|');
 for (const backend of backends) {
