@@ -24,6 +24,8 @@ export default defineConfig({
     target: 'es2022',
     rollupOptions: {
       input: { silo: 'src/silo.ts', index: 'index.html' },
+      // keep silo.js's exports: `import { silo } from '…/silo.js'` is part of the API
+      preserveEntrySignatures: 'exports-only',
       output: {
         entryFileNames: (chunk) => (chunk.name === 'silo' ? 'silo.js' : 'assets/[name]-[hash].js'),
       },
