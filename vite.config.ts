@@ -25,12 +25,16 @@ export default defineConfig({
     target: 'es2022',
     rollupOptions: {
       input: { silo: 'src/silo.ts', index: 'index.html' },
+      // keep silo.js's exports: `import { silo } from '…/silo.js'` is part of the API
+      preserveEntrySignatures: 'allow-extension',
       output: {
         entryFileNames: (chunk) => (chunk.name === 'silo' ? 'silo.js' : 'assets/[name]-[hash].js'),
       },
     },
   },
-  worker: { format: 'es' },
+  // the worker's own chunks (a backend's code, imported only when that backend is chosen) are
+  // named worker-*: hashed, so served immutable, and told apart in bench:browser's byte counts
+  worker: { format: 'es', rollupOptions: { output: { chunkFileNames: 'assets/worker-[name]-[hash].js' } } },
   test: {
     projects: [
       { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], environment: 'node', testTimeout: 60_000 } },

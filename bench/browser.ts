@@ -1,9 +1,11 @@
 // `npm run bench:browser [-- --backends default,wasm,webgl,webgpu] [--runs 5] [--waits-only] [--train-steps N]`: the on-device
 // budgets measured in headless Chromium on the built demo: main-thread bundle size, track()
 // cost, long tasks while the worker trains, track→recommendation latency, recommend() time
-// over 1k/10k/100k-item catalogs, IndexedDB write throughput and bytes per 10k events, and
-// the calls a shopper waits for while the model trains: erase() and event→profile().
-// 'default' leaves the backend to the worker's own choice (no data-backends).
+// over 1k/10k/100k-item catalogs, IndexedDB write throughput and bytes per 10k events, the
+// calls a shopper waits for while the model trains (erase() and event→profile()), and the
+// bytes of a first and a repeat visit to the demo (bench/transfer.ts).
+// 'default' leaves the backend to the worker's own choice (no data-backends); `--backends none`
+// measures the bytes only.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
@@ -11,6 +13,7 @@ import { parseArgs } from 'node:util';
 import type { Browser, Page } from 'playwright-core';
 import { serveStatic } from '../scripts/serve.ts';
 import { launchChromium } from '../test/browser/chromium.ts';
+import { measureTransfer, transferReport } from './transfer.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -21,7 +24,7 @@ const { values: args } = parseArgs({
     'train-steps': { type: 'string' },
   },
 });
-const backends = args.backends.split(',');
+const backends = args.backends.split(',').filter((b) => b && b !== 'none');
 const runs = Number(args.runs);
 
 const median = (xs: number[]) => {
@@ -191,6 +194,7 @@ if (args['waits-only']) {
   await served.close();
   process.exit(0);
 }
+console.log(transferReport(await measureTransfer(browser)));
 console.log('| backend | track() p50 µs | long tasks while training | track→recs p50 ms | recommend k=20, 1k / 10k / 100k items (ms) | IndexedDB events/s | bytes per 10k events | erase() while training p50 / p95 ms | event→profile p50 / p95 ms |');
 console.log('|---|---|---|---|---|---|---|---|---|');
 for (const backend of backends) {

@@ -132,6 +132,7 @@ describe('the SDK on a CDN origin, under a sub-path', () => {
     cdn = await serveStatic({ dir: join(dir, 'cdn') });
     mkdirSync(join(dir, 'shop'));
     cpSync('dist/catalog.json', join(dir, 'shop', 'catalog.json'));
+    cpSync('dist/img', join(dir, 'shop', 'img'), { recursive: true });
     const html = `<!doctype html><html><head><link rel="icon" href="data:,">${tag('data-db-name="silo-cdn"', `${cdn.url}/vendor/silo/silo.js`)}</head><body><silo-recommendations k="4"></silo-recommendations></body></html>`;
     writeFileSync(join(dir, 'shop', 'index.html'), html);
     shop = await serveStatic({ dir: join(dir, 'shop'), csp: strictCsp(cdn.url) });

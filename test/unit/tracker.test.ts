@@ -50,4 +50,16 @@ describe('Tracker', () => {
     await tracker.flush();
     expect(calls).toHaveLength(1);
   });
+
+  it('remembers which events this page recorded (the JSON-LD capture steps aside for a view_item)', () => {
+    vi.spyOn(console, 'warn').mockImplementation(() => {});
+    const tracker = new Tracker({ flushDelayMs: 60_000 });
+    tracker.track('view_item', {}); // rejected: no items
+    expect(tracker.seen.has('view_item')).toBe(false);
+    tracker.track('view_item', { items: [{ item_id: 'a', quantity: '1' }] }, 'dataLayer');
+    expect([...tracker.seen]).toEqual(['view_item']);
+    tracker.recording = false;
+    tracker.track('add_to_cart', { items: [{ item_id: 'a' }] });
+    expect(tracker.seen.has('add_to_cart')).toBe(false);
+  });
 });
