@@ -129,14 +129,20 @@ const updater = new OnDeviceUpdater(new SasRec(BROWSER_MODEL), tableTensor, unde
 log(`on-device update: the worker's Recommender.train, ${updater.steps} steps, Adam lr ${updater.learningRate}, ${config.device.schedule}`);
 const neighbours = new AttributeNeighbours(data.itemAttrs);
 const inputs = { globalModel, table: tableTensor, device: { updater, globalWeights: fed.weights }, prior: fed.prior, neighbours: neighbours.informative ? neighbours : null };
-const BETAS = fed.prior ? [0, 0.25, 0.5, 1, 2] : [0];
-const GAMMAS = inputs.neighbours ? [0, 0.5, 1, 2, 4, 8] : [0];
+const BETAS = fed.prior ? [0, 0.25, 0.5, 1, 2, 4] : [0];
+const GAMMAS = inputs.neighbours ? [0, 1, 2, 4, 8, 16, 32] : [0];
 const grid: Variant[] = [
   ...BETAS.map((beta): Variant => ({ base: 'global', beta, gamma: 0 })),
   ...BETAS.flatMap((beta) => GAMMAS.map((gamma): Variant => ({ base: 'device', beta, gamma }))),
 ];
-const progress = (what: string, total: number) => (done: number) => {
-  if (done % 1024 < 128 || done === total) log(`${what}: ${done}/${total}`);
+/** a log line about every 1,024 cases (rankVariants reports after each batch of 128) */
+const progress = (what: string, total: number) => {
+  let logged = 0;
+  return (done: number) => {
+    if (done - logged < 1024 && done < total) return;
+    logged = done;
+    log(`${what}: ${done}/${total}`);
+  };
 };
 const validationRanks = await rankVariants(validationCases, grid, inputs, progress('validation', validationCases.length));
 const pick = (filter: (v: Variant) => boolean) => bestOnValidation(grid.filter(filter), validationRanks);

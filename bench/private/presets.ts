@@ -50,12 +50,13 @@ export const PRESETS: Record<string, PrivateBenchConfig> = {
   recommended: RECOMMENDED,
   /** the headline: every Beauty shopper and test user */
   beauty: { ...RECOMMENDED, data: `${BEAUTY_DIR}/Beauty.txt`, attributes: `${BEAUTY_DIR}/Beauty_item2attributes.json` },
-  /** a smoke check in minutes: the first 1,500 users, a few small rounds, a capped reference */
+  /** a smoke check in minutes: the first 1,500 users, a few small rounds, 500 test users, a capped reference */
   quick: {
     ...RECOMMENDED,
     users: 1500,
     federation: { ...RECOMMENDED.federation, clientsPerRound: 300, rounds: 4 },
     central: { ...RECOMMENDED.central, maxEpochs: 3, patience: 2 },
-    validationUsers: 500,
+    validationUsers: 300,
+    testUsers: 500,
   },
 };
