@@ -12,7 +12,8 @@ export interface PrivateBenchConfig {
   /** first N users only */
   users?: number;
   federation: FederationSettings;
-  device: { schedule: DeviceSchedule };
+  /** threads: worker threads running the per-shopper updates (one per core) */
+  device: { schedule: DeviceSchedule; threads: number };
   central: CentralSettings;
   /** validation users the weights β, γ are chosen on (a fixed random subset) */
   validationUsers: number;
@@ -37,7 +38,7 @@ const RECOMMENDED: PrivateBenchConfig = {
     bits: 8,
     accountant: 'pld',
   },
-  device: { schedule: 'catch-up' },
+  device: { schedule: 'catch-up', threads: 2 },
   // bench:quality's learning rate and patience for this model size
   central: { maxEpochs: 200, patience: 5, learningRate: 0.005, batchSize: 256, seed: 43 },
   validationUsers: 5000,

@@ -28,7 +28,7 @@ it('reports global, on-device, prior and neighbour stages, the centralised refer
   // neighbouring items share a "brand" and a "category": public features with signal
   writeFileSync(attributes, JSON.stringify(Object.fromEntries(Array.from({ length: 200 }, (_, i) => [String(i + 1), [`b${Math.floor(i / 4)}`, `c${Math.floor(i / 20)}`]]))));
   const out = join(dir, 'result.json');
-  const argv = ['--preset', 'quick', '--data', data, '--attributes', attributes, '--rounds', '2', '--clients-per-round', '60', '--central-epochs', '2', '--validation-users', '100', '--test-users', '150', '--epsilon', '8', '--json', out];
+  const argv = ['--preset', 'quick', '--data', data, '--attributes', attributes, '--rounds', '2', '--clients-per-round', '60', '--central-epochs', '2', '--validation-users', '60', '--test-users', '100', '--epsilon', '8', '--json', out];
   await promisify(execFile)(process.execPath, ['--import', 'tsx', 'bench/private.ts', ...argv], { maxBuffer: 16 << 20 });
 
   const result = JSON.parse(readFileSync(out, 'utf8'));
@@ -53,4 +53,4 @@ it('reports global, on-device, prior and neighbour stages, the centralised refer
   expect(result.centralised['NDCG@10']).toBeGreaterThan(0);
   expect(result.itemToItem['NDCG@10']).toBeGreaterThan(0);
   expect(result.federation.meanUploadBytes).toBeLessThanOrEqual(256 * 1024);
-}, 600_000);
+}, 1_200_000); // minutes alone; the 2-core machine is often shared
