@@ -130,7 +130,7 @@ const device = await DevicePool.create(config.device.threads, globalModel.config
 log(`on-device update: the worker's Recommender.train, ${device.settings.steps} steps, Adam lr ${device.settings.learningRate}, ${config.device.schedule}, on ${config.device.threads} threads`);
 const neighbours = new AttributeNeighbours(data.itemAttrs);
 const inputs = { globalModel, table: tableTensor, device, prior: fed.prior, neighbours: neighbours.informative ? neighbours : null };
-const BETAS = fed.prior ? [0, 0.25, 0.5, 1, 2, 4] : [0];
+const BETAS = fed.prior ? [0, 0.25, 0.5, 1, 2, 4, 8] : [0];
 const GAMMAS = inputs.neighbours ? [0, 1, 2, 4, 8, 16, 32] : [0];
 const grid: Variant[] = [
   ...BETAS.map((beta): Variant => ({ base: 'global', beta, gamma: 0 })),
