@@ -12,7 +12,8 @@
 // a 95% paired bootstrap interval over the test users.
 //
 //   npm run bench:private -- --data FILE [--attributes FILE] [--epsilon 8] [--json OUT]
-//     [--preset recommended|beauty|quick] [--users N] [--rounds R] [--clients-per-round C]
+//     [--metadata TSV (item features from a metadata table, as ML-1M's)]
+//     [--preset recommended|beauty|ml-1m|quick] [--users N] [--rounds R] [--clients-per-round C]
 //     [--central-epochs E (cap; 0 skips the reference)] [--test-users all|N] [--validation-users N]
 //     [--device-schedule catch-up|replay] [--device-threads 2 (worker threads for the per-shopper updates)]
 //
@@ -40,6 +41,7 @@ const { values: args } = parseArgs({
   options: {
     data: { type: 'string' },
     attributes: { type: 'string' },
+    metadata: { type: 'string' },
     epsilon: { type: 'string' },
     json: { type: 'string' },
     preset: { type: 'string', default: 'recommended' },
@@ -65,6 +67,7 @@ const config = {
   ...preset,
   data: args.data ?? preset.data,
   attributes: args.attributes ?? preset.attributes,
+  metadata: args.metadata ?? preset.metadata,
   users: positive('users', args.users) ?? preset.users,
   federation: {
     ...preset.federation,
@@ -89,7 +92,7 @@ const log = (line: string) => console.log(`[${elapsed()}] ${line}`);
 await tf.setBackend('wasm');
 registerWasmPatches();
 
-const data = loadDataset(config.data, config.attributes ? { attributesPath: config.attributes } : {});
+const data = loadDataset(config.data, { ...(config.attributes ? { attributesPath: config.attributes } : {}), ...(config.metadata ? { metadataPath: config.metadata } : {}) });
 const sequences = config.users ? data.sequences.slice(0, config.users) : data.sequences;
 const split = leaveOneOut(sequences);
 const shuffled = <T>(xs: readonly T[], seed: number) => {

@@ -9,6 +9,8 @@ import type { CentralSettings } from './central.ts';
 export interface PrivateBenchConfig {
   data?: string;
   attributes?: string;
+  /** item metadata TSV (bench/datasets.ts applyItemMetadataTsv) */
+  metadata?: string;
   /** first N users only */
   users?: number;
   federation: FederationSettings;
@@ -51,6 +53,8 @@ export const PRESETS: Record<string, PrivateBenchConfig> = {
   recommended: RECOMMENDED,
   /** the headline: every Beauty shopper and test user */
   beauty: { ...RECOMMENDED, data: `${BEAUTY_DIR}/Beauty.txt`, attributes: `${BEAUTY_DIR}/Beauty_item2attributes.json` },
+  /** ML-1M with its genres as public item features, at the recommended (Beauty-chosen, untuned here) settings */
+  'ml-1m': { ...RECOMMENDED, data: '/work/shared/datasets/ml-1m/ml-1m.txt', metadata: '/work/shared/datasets/ml-1m/sas_item_metadata.tsv' },
   /** a smoke check in minutes: the first 1,500 users, a few small rounds, 500 test users, a capped reference */
   quick: {
     ...RECOMMENDED,
