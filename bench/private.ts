@@ -12,9 +12,10 @@
 // a 95% paired bootstrap interval over the test users.
 //
 //   npm run bench:private -- --data FILE [--attributes FILE] [--epsilon 8] [--json OUT]
-//     [--preset recommended|beauty|quick] [--users N] [--rounds R] [--clients-per-round C]
+//     [--metadata TSV (item features from a metadata table, as ML-1M's)]
+//     [--preset recommended|beauty|ml-1m|quick] [--users N] [--rounds R] [--clients-per-round C]
 //     [--central-epochs E (cap; 0 skips the reference)] [--test-users all|N] [--validation-users N]
-//     [--device-schedule catch-up|replay]
+//     [--device-schedule catch-up|replay] [--device-threads 2 (worker threads for the per-shopper updates)]
 //
 // Datasets are research-only: read by path, never copied into the repository.
 import * as tf from '@tensorflow/tfjs';
@@ -31,7 +32,7 @@ import { loadDataset } from './datasets.ts';
 import { trainCentral } from './private/central.ts';
 import { runFederation } from './private/federation.ts';
 import { AttributeNeighbours } from './private/neighbours.ts';
-import { OnDeviceUpdater } from './private/on-device.ts';
+import { DevicePool } from './private/device-pool.ts';
 import { PRESETS } from './private/presets.ts';
 import { describeStage, stageReports } from './private/report.ts';
 import { bestOnValidation, metricsOf, rankVariants, type StageMetrics, type Variant, variantKey } from './private/stages.ts';
@@ -40,6 +41,7 @@ const { values: args } = parseArgs({
   options: {
     data: { type: 'string' },
     attributes: { type: 'string' },
+    metadata: { type: 'string' },
     epsilon: { type: 'string' },
     json: { type: 'string' },
     preset: { type: 'string', default: 'recommended' },
@@ -50,6 +52,7 @@ const { values: args } = parseArgs({
     'test-users': { type: 'string' },
     'validation-users': { type: 'string' },
     'device-schedule': { type: 'string' },
+    'device-threads': { type: 'string' },
   },
 });
 const preset = PRESETS[args.preset!];
@@ -64,6 +67,7 @@ const config = {
   ...preset,
   data: args.data ?? preset.data,
   attributes: args.attributes ?? preset.attributes,
+  metadata: args.metadata ?? preset.metadata,
   users: positive('users', args.users) ?? preset.users,
   federation: {
     ...preset.federation,
@@ -72,7 +76,7 @@ const config = {
     clientsPerRound: positive('clients-per-round', args['clients-per-round']) ?? preset.federation.clientsPerRound,
   },
   central: { ...preset.central, maxEpochs: positive('central-epochs', args['central-epochs'], true) ?? preset.central.maxEpochs },
-  device: { schedule: (args['device-schedule'] ?? preset.device.schedule) as 'catch-up' | 'replay' },
+  device: { schedule: (args['device-schedule'] ?? preset.device.schedule) as 'catch-up' | 'replay', threads: positive('device-threads', args['device-threads']) ?? preset.device.threads },
   validationUsers: positive('validation-users', args['validation-users']) ?? preset.validationUsers,
   testUsers: args['test-users'] === undefined ? preset.testUsers : args['test-users'] === 'all' ? ('all' as const) : positive('test-users', args['test-users'])!,
 };
@@ -88,7 +92,7 @@ const log = (line: string) => console.log(`[${elapsed()}] ${line}`);
 await tf.setBackend('wasm');
 registerWasmPatches();
 
-const data = loadDataset(config.data, config.attributes ? { attributesPath: config.attributes } : {});
+const data = loadDataset(config.data, { ...(config.attributes ? { attributesPath: config.attributes } : {}), ...(config.metadata ? { metadataPath: config.metadata } : {}) });
 const sequences = config.users ? data.sequences.slice(0, config.users) : data.sequences;
 const split = leaveOneOut(sequences);
 const shuffled = <T>(xs: readonly T[], seed: number) => {
@@ -125,18 +129,24 @@ log(`federated done: ε ${fed.epsilon.toFixed(3)} at δ ${config.federation.delt
 save();
 
 // ---- weights of the additive signals, chosen on validation ----
-const updater = new OnDeviceUpdater(new SasRec(BROWSER_MODEL), tableTensor, undefined, config.device.schedule);
-log(`on-device update: the worker's Recommender.train, ${updater.steps} steps, Adam lr ${updater.learningRate}, ${config.device.schedule}`);
+const device = await DevicePool.create(config.device.threads, globalModel.config, table.rows, [table.size, table.width], fed.weights, config.device.schedule);
+log(`on-device update: the worker's Recommender.train, ${device.settings.steps} steps, Adam lr ${device.settings.learningRate}, ${config.device.schedule}, on ${config.device.threads} threads`);
 const neighbours = new AttributeNeighbours(data.itemAttrs);
-const inputs = { globalModel, table: tableTensor, device: { updater, globalWeights: fed.weights }, prior: fed.prior, neighbours: neighbours.informative ? neighbours : null };
-const BETAS = fed.prior ? [0, 0.25, 0.5, 1, 2] : [0];
-const GAMMAS = inputs.neighbours ? [0, 0.5, 1, 2, 4, 8] : [0];
+const inputs = { globalModel, table: tableTensor, device, prior: fed.prior, neighbours: neighbours.informative ? neighbours : null };
+const BETAS = fed.prior ? [0, 0.25, 0.5, 1, 2, 4, 8] : [0];
+const GAMMAS = inputs.neighbours ? [0, 1, 2, 4, 8, 16, 32] : [0];
 const grid: Variant[] = [
   ...BETAS.map((beta): Variant => ({ base: 'global', beta, gamma: 0 })),
   ...BETAS.flatMap((beta) => GAMMAS.map((gamma): Variant => ({ base: 'device', beta, gamma }))),
 ];
-const progress = (what: string, total: number) => (done: number) => {
-  if (done % 1024 < 128 || done === total) log(`${what}: ${done}/${total}`);
+/** a log line about every 1,024 cases (rankVariants reports after each batch of 128) */
+const progress = (what: string, total: number) => {
+  let logged = 0;
+  return (done: number) => {
+    if (done - logged < 1024 && done < total) return;
+    logged = done;
+    log(`${what}: ${done}/${total}`);
+  };
 };
 const validationRanks = await rankVariants(validationCases, grid, inputs, progress('validation', validationCases.length));
 const pick = (filter: (v: Variant) => boolean) => bestOnValidation(grid.filter(filter), validationRanks);
@@ -159,6 +169,7 @@ const stageVariants: [string, Variant][] = [
 ];
 const testVariants = [...stageVariants.map(([, v]) => v), chosen.globalPrior.variant];
 const testRanks = await rankVariants(testCases, testVariants, inputs, progress('test', testCases.length));
+await device.close();
 const stageMetrics: [string, StageMetrics][] = stageVariants.map(([name, v]) => [name, metricsOf(testRanks.get(variantKey(v))!)]);
 const stages = stageReports(stageMetrics);
 const final = stageMetrics[stageMetrics.length - 1][1];

@@ -9,10 +9,13 @@ import type { CentralSettings } from './central.ts';
 export interface PrivateBenchConfig {
   data?: string;
   attributes?: string;
+  /** item metadata TSV (bench/datasets.ts applyItemMetadataTsv) */
+  metadata?: string;
   /** first N users only */
   users?: number;
   federation: FederationSettings;
-  device: { schedule: DeviceSchedule };
+  /** threads: worker threads running the per-shopper updates (one per core) */
+  device: { schedule: DeviceSchedule; threads: number };
   central: CentralSettings;
   /** validation users the weights β, γ are chosen on (a fixed random subset) */
   validationUsers: number;
@@ -37,7 +40,7 @@ const RECOMMENDED: PrivateBenchConfig = {
     bits: 8,
     accountant: 'pld',
   },
-  device: { schedule: 'catch-up' },
+  device: { schedule: 'catch-up', threads: 2 },
   // bench:quality's learning rate and patience for this model size
   central: { maxEpochs: 200, patience: 5, learningRate: 0.005, batchSize: 256, seed: 43 },
   validationUsers: 5000,
@@ -50,12 +53,15 @@ export const PRESETS: Record<string, PrivateBenchConfig> = {
   recommended: RECOMMENDED,
   /** the headline: every Beauty shopper and test user */
   beauty: { ...RECOMMENDED, data: `${BEAUTY_DIR}/Beauty.txt`, attributes: `${BEAUTY_DIR}/Beauty_item2attributes.json` },
-  /** a smoke check in minutes: the first 1,500 users, a few small rounds, a capped reference */
+  /** ML-1M with its genres as public item features, at the recommended (Beauty-chosen, untuned here) settings */
+  'ml-1m': { ...RECOMMENDED, data: '/work/shared/datasets/ml-1m/ml-1m.txt', metadata: '/work/shared/datasets/ml-1m/sas_item_metadata.tsv' },
+  /** a smoke check in minutes: the first 1,500 users, a few small rounds, 500 test users, a capped reference */
   quick: {
     ...RECOMMENDED,
     users: 1500,
     federation: { ...RECOMMENDED.federation, clientsPerRound: 300, rounds: 4 },
     central: { ...RECOMMENDED.central, maxEpochs: 3, patience: 2 },
-    validationUsers: 500,
+    validationUsers: 300,
+    testUsers: 500,
   },
 };

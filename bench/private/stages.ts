@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { type EvalCase, ndcgAtRank } from '../../models/metrics.ts';
 import type { SasRec } from '../../models/sasrec.ts';
 import type { AttributeNeighbours } from './neighbours.ts';
-import type { OnDeviceUpdater } from './on-device.ts';
+import type { DeviceScorer } from './device-pool.ts';
 
 export interface Variant {
   base: 'global' | 'device';
@@ -23,7 +23,7 @@ export interface ScoringInputs {
   globalModel: SasRec;
   table: tf.Tensor2D;
   /** null: no on-device stage (variants on 'device' are refused) */
-  device: { updater: OnDeviceUpdater; globalWeights: readonly Float32Array[] } | null;
+  device: DeviceScorer | null;
   prior: Float32Array | null;
   neighbours: AttributeNeighbours | null;
 }
@@ -47,7 +47,7 @@ function combinedRank(base: Float32Array, offset: number, n: number, c: EvalCase
 
 /**
  * Ranks of every case's target under every variant (keyed by variantKey), in case order.
- * The global model is scored in batches; the on-device update runs once per case.
+ * The global model is scored in batches; the on-device update runs once per case, on the device threads.
  */
 export async function rankVariants(cases: readonly EvalCase[], variants: readonly Variant[], inputs: ScoringInputs, progress?: (done: number) => void): Promise<Map<string, Int32Array>> {
   const { globalModel, table, device, prior, neighbours } = inputs;
@@ -60,24 +60,27 @@ export async function rankVariants(cases: readonly EvalCase[], variants: readonl
   /** 1 for the case's history items (left out of its ranking) */
   const excluded = new Uint8Array(n);
   const globalItems = needGlobal ? globalModel.itemEmbeddings(table) : null;
-  const deviceModel = device?.updater.model ?? null;
   const batch = 128;
+  const chunks: EvalCase[][] = [];
+  for (let start = 0; start < cases.length; start += batch) chunks.push(cases.slice(start, start + batch));
+  const needDevice = !!device && variants.some((v) => v.base === 'device');
+  // the device threads update and score the next chunk while this thread ranks the current one
+  const deviceScores = (k: number) => (needDevice && k < chunks.length ? device!.scoreAfterUpdate(chunks[k].map((c) => c.history)) : Promise.resolve(null));
+  let nextDevice = deviceScores(0);
   try {
-    for (let start = 0; start < cases.length; start += batch) {
-      const chunk = cases.slice(start, start + batch);
+    for (let k = 0; k < chunks.length; k++) {
+      const chunk = chunks[k];
+      const start = k * batch;
       const globalScores = globalItems ? await globalModel.scoreNext(chunk.map((c) => c.history), table, globalItems) : null;
+      const chunkDevice = await nextDevice;
+      nextDevice = deviceScores(k + 1);
       for (let b = 0; b < chunk.length; b++) {
         const c = chunk[b];
         for (const i of c.history) excluded[i] = 1;
         excluded[c.target] = 0; // a re-bought target still has to be found
-        let deviceScores: Float32Array | null = null;
-        if (device && deviceModel) {
-          await device.updater.update(device.globalWeights, c.history);
-          deviceScores = await deviceModel.scoreNext([c.history], table);
-        }
         if (nb) neighbours!.scores(c.history, nb);
         for (const v of variants) {
-          const rank = v.base === 'global' ? combinedRank(globalScores!, b * n, n, c, excluded, v, prior, nb) : combinedRank(deviceScores!, 0, n, c, excluded, v, prior, nb);
+          const rank = v.base === 'global' ? combinedRank(globalScores!, b * n, n, c, excluded, v, prior, nb) : combinedRank(chunkDevice!, b * n, n, c, excluded, v, prior, nb);
           ranks.get(variantKey(v))![start + b] = rank;
         }
         for (const i of c.history) excluded[i] = 0;
@@ -86,6 +89,7 @@ export async function rankVariants(cases: readonly EvalCase[], variants: readonl
     }
   } finally {
     globalItems?.dispose();
+    await nextDevice.catch(() => null);
   }
   return ranks;
 }
