@@ -1,0 +1,69 @@
+// A model round in central mode: the operator receives each shopper's clipped, 8-bit update
+// (federated/client.ts trainRoundUpdate with the shipped task) and ranks the catalog items
+// by how far the upload moved their hashed-id rows of the item feature table. The items a
+// shopper trained on get gradients as inputs and targets; the rest only as sampled
+// negatives, so their rows move less.
+import * as tf from '@tensorflow/tfjs';
+import { trainRoundUpdate } from '../../federated/client.ts';
+import type { RoundTask } from '../../federated/protocol.ts';
+import { decodeSummary, dequantize } from '../../federated/summary.ts';
+import { ItemTable, describeCatalogItem } from '../../models/features.ts';
+import { SasRec } from '../../models/sasrec.ts';
+import { AttackScore, entropyBitsPerByte } from './stats.ts';
+
+export interface ModelRoundResult {
+  score: AttackScore;
+  uploadBytes: number;
+  uploadEntropy: number;
+  secondsPerShopper: number;
+}
+
+/** The summed squared change of each catalog item's id rows (variables[0] is the feature table, row-major). */
+export function idRowChange(delta: Float32Array, table: ItemTable, dim: number, idHashes: number): Float64Array {
+  const change = new Float64Array(table.size);
+  for (let i = 1; i < table.size; i++) {
+    let s = 0;
+    for (let h = 0; h < idHashes; h++) {
+      const row = table.rows[i * table.width + h];
+      for (let d = 0; d < dim; d++) s += delta[row * dim + d] ** 2;
+    }
+    change[i] = s;
+  }
+  return change;
+}
+
+export async function modelRoundAttack(
+  model: SasRec,
+  catalogItems: readonly Parameters<typeof describeCatalogItem>[0][],
+  shoppers: readonly string[][],
+  task: RoundTask,
+  random: () => number,
+): Promise<ModelRoundResult> {
+  const table = new ItemTable(model.config.features, catalogItems.map(describeCatalogItem));
+  const tableTensor = tf.tensor2d(table.rows, [table.size, table.width], 'int32') as tf.Tensor2D;
+  const globalWeights = await model.getWeights();
+  const score = new AttackScore();
+  let uploadBytes = 0;
+  let entropySum = 0;
+  const started = performance.now();
+  try {
+    for (const items of shoppers) {
+      const sequence = items.map((key) => {
+        const index = table.indexOf(key);
+        if (index === undefined) throw new Error(`${key} is not in the catalog`);
+        return index;
+      });
+      // the worker's call: the shopper's one cleaned sequence, the round's global weights
+      const { summary } = await trainRoundUpdate({ model, globalWeights, task, sequences: [sequence], table: tableTensor, random });
+      uploadBytes += summary.length;
+      entropySum += entropyBitsPerByte(summary);
+      const change = idRowChange(dequantize(decodeSummary(summary)), table, model.config.dim, model.config.features.idHashes);
+      const ranked = Array.from({ length: table.size - 1 }, (_, i) => i + 1).sort((a, b) => change[b] - change[a]);
+      const actual = new Set(items);
+      score.add(ranked.slice(0, actual.size).map((i) => table.keys[i]), actual, catalogItems.length);
+    }
+  } finally {
+    tableTensor.dispose();
+  }
+  return { score, uploadBytes: uploadBytes / shoppers.length, uploadEntropy: entropySum / shoppers.length, secondsPerShopper: (performance.now() - started) / 1000 / shoppers.length };
+}
