@@ -12,24 +12,37 @@ import { SasRec } from '../../models/sasrec.ts';
 import { AttackScore, entropyBitsPerByte } from './stats.ts';
 
 export interface ModelRoundResult {
+  /** ranked by the summed change of an item's id rows */
   score: AttackScore;
+  /** ranked by the smaller change of its id rows: a sampled negative that shares one hashed row with a viewed item does not rank */
+  weakestRowScore: AttackScore;
   uploadBytes: number;
   uploadEntropy: number;
   secondsPerShopper: number;
 }
 
-/** The summed squared change of each catalog item's id rows (variables[0] is the feature table, row-major). */
-export function idRowChange(delta: Float32Array, table: ItemTable, dim: number, idHashes: number): Float64Array {
-  const change = new Float64Array(table.size);
+/**
+ * The squared change of each catalog item's id rows (variables[0] is the feature table,
+ * row-major), summed over its hashed rows and the smallest of them.
+ */
+export function idRowChange(delta: Float32Array, table: ItemTable, dim: number, idHashes: number): { sum: Float64Array; weakest: Float64Array } {
+  const sum = new Float64Array(table.size);
+  const weakest = new Float64Array(table.size).fill(Infinity);
   for (let i = 1; i < table.size; i++) {
-    let s = 0;
     for (let h = 0; h < idHashes; h++) {
       const row = table.rows[i * table.width + h];
+      let s = 0;
       for (let d = 0; d < dim; d++) s += delta[row * dim + d] ** 2;
+      sum[i] += s;
+      weakest[i] = Math.min(weakest[i], s);
     }
-    change[i] = s;
   }
-  return change;
+  return { sum, weakest };
+}
+
+function topItems(change: Float64Array, table: ItemTable, k: number): string[] {
+  const ranked = Array.from({ length: table.size - 1 }, (_, i) => i + 1).sort((a, b) => change[b] - change[a]);
+  return ranked.slice(0, k).map((i) => table.keys[i]);
 }
 
 export async function modelRoundAttack(
@@ -43,6 +56,7 @@ export async function modelRoundAttack(
   const tableTensor = tf.tensor2d(table.rows, [table.size, table.width], 'int32') as tf.Tensor2D;
   const globalWeights = await model.getWeights();
   const score = new AttackScore();
+  const weakestRowScore = new AttackScore();
   let uploadBytes = 0;
   let entropySum = 0;
   const started = performance.now();
@@ -58,12 +72,12 @@ export async function modelRoundAttack(
       uploadBytes += summary.length;
       entropySum += entropyBitsPerByte(summary);
       const change = idRowChange(dequantize(decodeSummary(summary)), table, model.config.dim, model.config.features.idHashes);
-      const ranked = Array.from({ length: table.size - 1 }, (_, i) => i + 1).sort((a, b) => change[b] - change[a]);
       const actual = new Set(items);
-      score.add(ranked.slice(0, actual.size).map((i) => table.keys[i]), actual, catalogItems.length);
+      score.add(topItems(change.sum, table, actual.size), actual, catalogItems.length);
+      weakestRowScore.add(topItems(change.weakest, table, actual.size), actual, catalogItems.length);
     }
   } finally {
     tableTensor.dispose();
   }
-  return { score, uploadBytes: uploadBytes / shoppers.length, uploadEntropy: entropySum / shoppers.length, secondsPerShopper: (performance.now() - started) / 1000 / shoppers.length };
+  return { score, weakestRowScore, uploadBytes: uploadBytes / shoppers.length, uploadEntropy: entropySum / shoppers.length, secondsPerShopper: (performance.now() - started) / 1000 / shoppers.length };
 }
