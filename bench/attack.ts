@@ -79,6 +79,7 @@ const sections: string[] = [];
 
 for (const set of sets) {
   const rows: ScoredRow[] = [];
+  let entropySection = '';
   const entry: Record<string, unknown> = { name: set.name };
   (json.sets as unknown[]).push(entry);
   if (!skip.has('central')) {
@@ -99,9 +100,10 @@ for (const set of sets) {
       helper: Object.fromEntries([...secure.helper.scores].map(([k, s]) => [k, s.toJSON()])),
       entropy: secure.entropy.results(),
     };
-    sections.push(`### ${set.name}: bytes each server can read (secure popularity round, ${secure.accepted} reports, all verified)\n\n${entropyTable(secure.entropy.results())}`);
+    entropySection = `### ${set.name}: bytes each server can read (secure popularity round, ${secure.accepted} reports, all verified)\n\n${entropyTable(secure.entropy.results())}`;
   }
-  sections.unshift(`### ${set.name}: popularity round, item recovery\n\n${attackTable(rows)}`);
+  sections.push(`### ${set.name}: popularity round, item recovery\n\n${attackTable(rows)}`);
+  if (entropySection) sections.push(entropySection);
 }
 
 if (!skip.has('model')) {

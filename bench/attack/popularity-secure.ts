@@ -5,6 +5,7 @@
 import { beginVerify, combineVerifierShares, finishVerify, openShare } from '../../federated/secure/aggregator.ts';
 import { type AggregatorKeyPair, generateAggregatorKeyPair, openInputShare } from '../../federated/secure/hpke.ts';
 import {
+  decodePlaintextInputShare,
   decodeReport,
   decodeReportShare,
   encodeReportShare,
@@ -13,7 +14,6 @@ import {
   sealReport,
 } from '../../federated/secure/report.ts';
 import { type SecureTask, vdafContext, vdafOf } from '../../federated/secure/task.ts';
-import { decodePlaintextInputShare } from '../../federated/secure/report.ts';
 import { popularityBucket } from '../../federated/popularity.ts';
 import { EntropyMeter } from './entropy-meter.ts';
 import { bucketIndex } from './popularity-central.ts';

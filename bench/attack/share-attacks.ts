@@ -9,7 +9,7 @@ export interface ShareAttack {
   /** what it tries, for the report */
   idea: string;
   /** the items it names, from the share's first `buckets` entries */
-  name_items(share: readonly bigint[], ctx: ShareAttackContext): string[];
+  nameItems(share: readonly bigint[], ctx: ShareAttackContext): string[];
 }
 
 export interface ShareAttackContext {
@@ -41,12 +41,12 @@ export const SHARE_ATTACKS: ShareAttack[] = [
   {
     name: 'share ∈ {0, 1, −1}',
     idea: 'a bucket whose share is already a valid count, as if the other share were 0',
-    name_items: (s, ctx) => itemsOfBuckets((b) => s[b] === 0n || s[b] === 1n || s[b] === ctx.modulus - 1n, ctx),
+    nameItems: (s, ctx) => itemsOfBuckets((b) => s[b] === 0n || s[b] === 1n || s[b] === ctx.modulus - 1n, ctx),
   },
   {
     name: '|share| small',
     idea: 'buckets whose centred share is in the smallest fraction flagRate of the field',
-    name_items: (s, ctx) => {
+    nameItems: (s, ctx) => {
       const bound = BigInt(Math.floor(ctx.flagRate * 2 ** 52)) * (ctx.modulus / 2n ** 53n);
       return itemsOfBuckets((b) => abs(centered(s[b], ctx.modulus)) < bound, ctx);
     },
@@ -54,7 +54,7 @@ export const SHARE_ATTACKS: ShareAttack[] = [
   {
     name: 'rank by |share|',
     idea: 'the topK catalog items whose bucket shares are closest to 0',
-    name_items: (s, ctx) => {
+    nameItems: (s, ctx) => {
       const ranked: { item: string; v: bigint }[] = [];
       for (const [b, items] of ctx.index) for (const item of items) ranked.push({ item, v: abs(centered(s[b], ctx.modulus)) });
       ranked.sort((a, c) => (a.v < c.v ? -1 : a.v > c.v ? 1 : 0));
@@ -64,7 +64,7 @@ export const SHARE_ATTACKS: ShareAttack[] = [
   {
     name: 'odd share',
     idea: 'buckets whose share is odd (parity of x = share + other mod an odd p)',
-    name_items: (s, ctx) => itemsOfBuckets((b) => (s[b] & 1n) === 1n, ctx),
+    nameItems: (s, ctx) => itemsOfBuckets((b) => (s[b] & 1n) === 1n, ctx),
   },
 ];
 
@@ -79,7 +79,7 @@ export class ShareAttackScores {
   add(share: readonly bigint[], items: readonly string[], maxItems: number, ctx: Omit<ShareAttackContext, 'topK'>, catalogSize: number): void {
     const actual = distinctRecent(items, maxItems);
     for (const attack of this.attacks) {
-      this.scores.get(attack.name)!.add(attack.name_items(share, { ...ctx, topK: actual.size }), actual, catalogSize);
+      this.scores.get(attack.name)!.add(attack.nameItems(share, { ...ctx, topK: actual.size }), actual, catalogSize);
     }
   }
 
