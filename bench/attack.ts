@@ -4,7 +4,7 @@
 // central mode, and membership inference on the released popularity counts against ε.
 //
 //   npm run bench:attack                       # demo catalog, a few minutes
-//   npm run bench:attack -- --preset full      # more shoppers and trials
+//   npm run bench:attack -- --preset full      # more shoppers and trials, ε 1 and 4 (about 10 minutes)
 //   npm run bench:attack -- --beauty ../shared/datasets/beauty/Beauty.txt   # also Beauty users
 //   [--shoppers 200] [--secure-shoppers 12] [--buckets 65536] [--model-shoppers 10]
 //   [--mia-trials 10000] [--epsilons 1] [--skip model,secure,...] [--seed 7] [--json OUT]

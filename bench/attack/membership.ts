@@ -44,6 +44,8 @@ export interface MembershipPoint {
   fprHigh: number;
   /** fails only when the TPR is above the bound beyond sampling error */
   withinBound: boolean;
+  /** the ε this point proves at 99.9% confidence: ln((TPR_low − δ) / FPR_high), 0 when none */
+  epsilonLowerBound: number;
 }
 
 export interface MembershipResult {
@@ -106,6 +108,7 @@ export function membershipAttack(o: MembershipOptions, fprs: readonly number[] =
       fpr, tpr, bound, tprLow, fprHigh,
       gaussianOptimum: normalCdf(normalQuantile(fpr) + mu),
       withinBound: tprLow <= Math.min(1, Math.exp(o.epsilon) * fprHigh + o.delta),
+      epsilonLowerBound: tprLow > o.delta ? Math.max(0, Math.log((tprLow - o.delta) / fprHigh)) : 0,
     };
   });
   const { cohortCounts: _, ...options } = o;
