@@ -2,7 +2,8 @@
 // CSP with Trusted Types, WebAssembly forbidden by the CSP, the SDK on a CDN origin under a
 // sub-path, no aggregator configured, a product page described only by JSON-LD, and a
 // rerank() on a page whose worker is still starting.
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
@@ -118,17 +119,20 @@ describe('a strict CSP with Trusted Types', () => {
   });
 });
 
-describe('the SDK on a CDN origin, under a sub-path', () => {
+describe('the library build on a CDN origin, under a sub-path', () => {
   let dir: string;
   let cdn: Awaited<ReturnType<typeof serveStatic>>;
   let shop: Awaited<ReturnType<typeof serveStatic>>;
   beforeAll(async () => {
     // real servers on both sides: Chromium's local-network checks treat a page fulfilled by the
     // test (no address) as public, and a public page may not reach loopback
+    // the package's own build (package.json exports), copied as it would be to a CDN
+    execFileSync('npx', ['vite', 'build', '--config', 'vite.lib.config.ts', '--logLevel', 'warn'], { stdio: 'inherit' });
+    const entry = (JSON.parse(readFileSync('package.json', 'utf8')) as { exports: Record<string, { import: string }> }).exports['.'].import;
+    expect(entry).toBe('./dist/lib/silo.js');
     dir = mkdtempSync(join(tmpdir(), 'silo-cdn-'));
-    mkdirSync(join(dir, 'cdn', 'vendor', 'silo'), { recursive: true });
-    cpSync('dist/silo.js', join(dir, 'cdn', 'vendor', 'silo', 'silo.js'));
-    cpSync('dist/assets', join(dir, 'cdn', 'vendor', 'silo', 'assets'), { recursive: true });
+    mkdirSync(join(dir, 'cdn', 'vendor'), { recursive: true });
+    cpSync('dist/lib', join(dir, 'cdn', 'vendor', 'silo'), { recursive: true });
     cdn = await serveStatic({ dir: join(dir, 'cdn') });
     mkdirSync(join(dir, 'shop'));
     cpSync('dist/catalog.json', join(dir, 'shop', 'catalog.json'));
