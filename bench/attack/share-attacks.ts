@@ -44,7 +44,7 @@ export const SHARE_ATTACKS: ShareAttack[] = [
     nameItems: (s, ctx) => itemsOfBuckets((b) => s[b] === 0n || s[b] === 1n || s[b] === ctx.modulus - 1n, ctx),
   },
   {
-    name: '|share| small',
+    name: 'small centred share',
     idea: 'buckets whose centred share is in the smallest fraction flagRate of the field',
     nameItems: (s, ctx) => {
       const bound = BigInt(Math.floor(ctx.flagRate * 2 ** 52)) * (ctx.modulus / 2n ** 53n);
@@ -52,7 +52,7 @@ export const SHARE_ATTACKS: ShareAttack[] = [
     },
   },
   {
-    name: 'rank by |share|',
+    name: 'rank by centred share size',
     idea: 'the topK catalog items whose bucket shares are closest to 0',
     nameItems: (s, ctx) => {
       const ranked: { item: string; v: bigint }[] = [];
