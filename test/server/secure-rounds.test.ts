@@ -8,7 +8,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { noiseForEpsilon } from '../../federated/accountant.ts';
 import { popularityBucket, popularitySummary, recentDistinct } from '../../federated/popularity.ts';
 import type { RoundTask } from '../../federated/protocol.ts';
-import { fromBase64Url, sealedPopularityReport } from '../../federated/secure-popularity.ts';
+import { checkSecureTask, fromBase64Url, sealedPopularityReport } from '../../federated/secure-popularity.ts';
 import { decodeHpkeConfig } from '../../federated/secure/hpke.ts';
 import { type ShardedReport, sealReport } from '../../federated/secure/report.ts';
 import { vdafContext, vdafOf } from '../../federated/secure/task.ts';
@@ -146,6 +146,14 @@ describe('secure popularity rounds', () => {
     const roundId = replayed!.task.roundId;
     expect(SecureLeader.readRecord(leader.secureDir, roundId)).toEqual({ roundId, accepted: 5, rejected: { verify_failed: 3, report_replayed: 1 } });
   }, 120_000);
+
+  it('a client pinned to one helper origin refuses a task that names another', async () => {
+    const leader = await startLeader(exact, 10_000);
+    const { task } = await checkInTask(leader.client);
+    expect(checkSecureTask(task, exact.url).helperUrl).toBe(exact.url);
+    expect(() => checkSecureTask(task, 'https://helper.example')).toThrow(/pins https:\/\/helper\.example/);
+    await expect(sealedPopularityReport(task, ['item-1'], await FederatedHttpClient.fetchHelperConfig(exact.url), strict.url)).rejects.toThrow(/pins/);
+  }, 60_000);
 
   it('abandons the round, releasing nothing and spending no ε, when the helper refuses the leader', async () => {
     const leader = await startLeader(exact, 10_000, 'not-the-helpers-token-0123456789');
