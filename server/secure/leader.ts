@@ -19,7 +19,7 @@ import type { AggregatorStore, OpenRound } from '../store.ts';
 import type { RoundOutcome } from '../strategies/types.ts';
 import { HelperClient } from './helper-client.ts';
 import { loadOrCreateKeyPair } from './keys.ts';
-import { b64, hex, reportIdsChecksum, unb64, verifyKeyOf } from './messages.ts';
+import { b64, hex, type InitResult, reportIdsChecksum, unb64, verifyKeyOf } from './messages.ts';
 import { addDiscreteGaussian, unshardSigned } from './noise.ts';
 
 export interface SecureLeaderOptions {
@@ -117,19 +117,25 @@ export class SecureLeader {
     const seen = new Set<string>();
     const rejections: Rejections = {};
     const reject = (reason: string) => (rejections[reason] = (rejections[reason] ?? 0) + 1);
-    let batch: Pending[] = [];
-    const flush = async () => {
-      if (!batch.length) return;
-      const results = await this.helper.aggregateInit(task, batch);
+    const apply = (sent: Pending[], results: InitResult[]) =>
       results.forEach((r, i) => {
-        const p = batch[i];
+        const p = sent[i];
         if (r.reportId !== b64(Buffer.from(p.id, 'hex'))) throw new Error('helper answered for another report');
         if ('rejected' in r) return void reject(r.rejected);
         // the helper checked this side's joint randomness too: a failure here means the aggregators disagree
         vdaf.aggUpdate(agg, finishVerify(task, p.state, unb64(r.verifierMessage)));
         accepted.push(p.id);
       });
+    // one batch at the helper while the leader prepares the next: the two verify in parallel
+    let batch: Pending[] = [];
+    let inflight: Promise<void> = Promise.resolve();
+    const flush = async () => {
+      await inflight;
+      if (!batch.length) return;
+      const sent = batch;
       batch = [];
+      inflight = this.helper.aggregateInit(task, sent).then((results) => apply(sent, results));
+      inflight.catch(() => {}); // awaited (and rethrown) at the next flush
     };
     for await (const bytes of store.summaries(round.id)) {
       const pending = await this.prepare(task, verifyKey, bytes, seen);
@@ -137,6 +143,7 @@ export class SecureLeader {
       else if (batch.push(pending) >= this.batchSize) await flush();
     }
     await flush();
+    await inflight;
     this.record(round.id, accepted.length, rejections);
     if (accepted.length < minParticipants) return null;
     const helperShare = decodeAggShare(vdaf, await this.helper.aggregateShare(task, accepted.length, reportIdsChecksum(accepted)));
