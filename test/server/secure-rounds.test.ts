@@ -16,6 +16,8 @@ import { encodeInputShare, encodePublicShare } from '../../federated/vdaf/codec.
 import { FederatedHttpClient } from '../../federated/transport.ts';
 import { SecureLeader } from '../../server/secure/leader.ts';
 import { checkInTask, post, startServer, tempDir } from './harness.ts';
+import { RedisStore } from '../../server/redis-store.ts';
+import { startRedis } from './redis-server.ts';
 import { type HelperProcess, startHelper } from './secure-processes.ts';
 
 const TOKEN = randomBytes(24).toString('hex');
@@ -42,11 +44,12 @@ afterEach(async () => {
   cleanups = [];
 });
 
-async function startLeader(helper: HelperProcess, epsilon: number, token = TOKEN) {
+async function startLeader(helper: HelperProcess, epsilon: number, token = TOKEN, redisUrl?: string) {
   const secureDir = tempDir(cleanups);
   const secure = await SecureLeader.create({ dataDir: secureDir, helperUrl: helper.url, helperToken: token, batchSize: 4 });
   const s = await startServer(cleanups, {
     dir: tempDir(cleanups),
+    ...(redisUrl ? { wrapStore: () => new RedisStore(redisUrl, { prefix: `secure-${randomBytes(4).toString('hex')}:` }) } : {}),
     length: 10,
     minParticipants: 3,
     delta: DELTA,
@@ -146,6 +149,16 @@ describe('secure popularity rounds', () => {
     const roundId = replayed!.task.roundId;
     expect(SecureLeader.readRecord(leader.secureDir, roundId)).toEqual({ roundId, accepted: 5, rejected: { verify_failed: 3, report_replayed: 1 } });
   }, 120_000);
+
+  it('runs over a shared Redis store too', async () => {
+    const redis = await startRedis();
+    cleanups.push(() => redis.stop());
+    const leader = await startLeader(exact, 10_000, TOKEN, redis.url);
+    const shoppers = Array.from({ length: 4 }, (_, i) => shopperItems(i + 20));
+    for (const items of shoppers) await honestUpload(leader, exact, items);
+    expect(await leader.agg.closeRoundNow()).toBe(true);
+    expect(Array.from((await leader.client.downloadPopularity('latest')).counts)).toEqual(truth(shoppers));
+  }, 60_000);
 
   it('a client pinned to one helper origin refuses a task that names another', async () => {
     const leader = await startLeader(exact, 10_000);
