@@ -128,7 +128,7 @@ const popularity =
 async function secureLeader(helperUrl: string): Promise<SecureLeader> {
   const helperToken = args['helper-token'] ?? process.env.SILO_HELPER_TOKEN;
   if (!helperToken) throw new Error('--helper needs --helper-token (or SILO_HELPER_TOKEN), the token the helper was started with');
-  if (where.startsWith('redis')) console.warn('aggregator: secure rounds keep the leader\'s HPKE key in --data; instances sharing Redis must share that directory');
+  if (where.startsWith('redis')) console.warn('aggregator: secure rounds keep the leader\'s HPKE key in --secure-data; instances sharing Redis must share that directory');
   // beside the store, not in it: a store directory holds only the store's own files
   return SecureLeader.create({ dataDir: args['secure-data'] ?? `${args.data.replace(/\/$/, '')}-secure`, helperUrl, helperToken });
 }
