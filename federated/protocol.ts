@@ -40,6 +40,26 @@ export interface RoundTask {
   scale: number;
   /** upload deadline, ms since epoch */
   deadline: number;
+  /**
+   * A secure popularity round: upload one sealed Prio3 report (federated/secure) to
+   * /fl/v1/rounds/:id/report instead of a summary (server/PROTOCOL.md, "Secure popularity rounds")
+   */
+  secure?: SecureRoundTask;
+}
+
+/** What a client needs to build and seal a secure popularity report. */
+export interface SecureRoundTask {
+  vdaf: 'Prio3MultihotCountVec';
+  /** hash buckets (the vector's length) and the most ones a report may hold */
+  length: number;
+  maxWeight: number;
+  chunkLength: number;
+  /** 32 bytes, base64url: unique per round, bound into the proof and the encryption */
+  taskId: string;
+  /** the helper aggregator's origin: its HPKE config is fetched from there, not from the leader */
+  helperUrl: string;
+  /** the leader's encoded HPKE config, base64url */
+  leaderHpkeConfig: string;
 }
 
 /**

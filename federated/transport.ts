@@ -90,6 +90,28 @@ export class FederatedHttpClient {
     return (await res.json()) as { modelVersion: number; privacy: PrivacyAccount };
   }
 
+  /** Resolves once the leader has stored the sealed report of a secure round durably (202). */
+  async uploadReport(roundId: number, token: string, report: Uint8Array): Promise<{ accepted: boolean }> {
+    const res = await fetch(this.url(`/rounds/${roundId}/report`), {
+      ...NO_CREDENTIALS,
+      method: 'POST',
+      headers: { 'content-type': 'application/octet-stream', 'x-silo-token': token },
+      body: report as BodyInit,
+    });
+    if (!res.ok) return FederatedHttpClient.fail(res);
+    return (await res.json()) as { accepted: boolean };
+  }
+
+  /**
+   * The helper aggregator's encoded HPKE config, fetched from the helper itself (never through
+   * the leader, which could substitute a key of its own), without credentials.
+   */
+  static async fetchHelperConfig(helperUrl: string): Promise<Uint8Array> {
+    const res = await fetch(helperUrl.replace(/\/$/, '') + '/dap/v1/hpke-config', NO_CREDENTIALS);
+    if (!res.ok) return FederatedHttpClient.fail(res);
+    return new Uint8Array(await res.arrayBuffer());
+  }
+
   /** Resolves once the server has stored the summary durably (202). */
   async uploadSummary(roundId: number, token: string, summary: Uint8Array): Promise<{ accepted: boolean }> {
     const res = await fetch(this.url(`/rounds/${roundId}/summary`), {

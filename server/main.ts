@@ -7,7 +7,11 @@
 //   [--store file:DIR | redis://host:port[/db]] [--redis-prefix silo:] [--bits 8|16|32]
 //   [--popularity-epsilon 1 (0: no popularity rounds)] [--popularity-every 100]
 //   [--popularity-weight 0.5] [--popularity-buckets 65536] [--population N] [--delta min(1e-6, 1/(10·N))]
-//   [--accountant rdp|pld (pld: report the tighter PLD ε, computed in seconds at each round close)]`
+//   [--accountant rdp|pld (pld: report the tighter PLD ε, computed in seconds at each round close)]
+//   [--helper URL --helper-token T (secure popularity rounds with a helper aggregator; default
+//    4,096 buckets; the token may come from SILO_HELPER_TOKEN) [--secure-data DIR (the leader's
+//    HPKE key and round verdicts; default <data>-secure)]]`
+// `--role helper` runs the helper aggregator instead (server/secure/helper-main.ts).
 // Defaults (server/deployment.ts, ε ≤ 8 per shopper per month): DP-FedAvg with central noise
 // and adaptive clipping, FedAdam on the server, 8-bit summaries (one byte per parameter: a
 // browser's upload stays under 256 KB), a round at most every 6 hours, and a popularity
@@ -31,7 +35,14 @@ import { FileStore } from './file-store.ts';
 import { RedisStore } from './redis-store.ts';
 import type { AggregatorStore } from './store.ts';
 import { ServerAdam, ServerMomentum, ServerSgd } from './server-optimizers.ts';
+import { SecureLeader } from './secure/leader.ts';
+import { runHelper } from './secure/helper-main.ts';
 import { type AggregationStrategy, DpFedAvg, FedAvg, TrimmedMean } from './strategies.ts';
+
+// the helper serves until the process exits, so this module's leader part below never runs
+const role = process.argv.find((a, i, all) => a.startsWith('--role=') || all[i - 1] === '--role')?.replace('--role=', '');
+if (role === 'helper') await runHelper(process.argv.slice(2)).then(() => new Promise<never>(() => {}));
+else if (role && role !== 'leader') throw new Error(`--role ${role}: use leader or helper`);
 
 const { values: args } = parseArgs({
   options: {
@@ -60,7 +71,11 @@ const { values: args } = parseArgs({
     'popularity-epsilon': { type: 'string', default: '1' },
     'popularity-every': { type: 'string', default: '100' },
     'popularity-weight': { type: 'string', default: '0.5' },
-    'popularity-buckets': { type: 'string', default: '65536' },
+    'popularity-buckets': { type: 'string' },
+    role: { type: 'string', default: 'leader' },
+    helper: { type: 'string' },
+    'helper-token': { type: 'string' },
+    'secure-data': { type: 'string' },
   },
 });
 
@@ -104,9 +119,19 @@ const popularity =
         noiseMultiplier: noiseForEpsilon(1, 1, popularityEpsilon, delta),
         everyRounds: Number(args['popularity-every']),
         weight: Number(args['popularity-weight']),
-        buckets: Number(args['popularity-buckets']),
+        // a Prio3 report carries 16 bytes per bucket: 65,536 would be a 1 MB upload
+        buckets: Number(args['popularity-buckets'] ?? (args.helper ? 4096 : 65_536)),
+        secure: args.helper ? await secureLeader(args.helper) : undefined,
       }
     : undefined;
+
+async function secureLeader(helperUrl: string): Promise<SecureLeader> {
+  const helperToken = args['helper-token'] ?? process.env.SILO_HELPER_TOKEN;
+  if (!helperToken) throw new Error('--helper needs --helper-token (or SILO_HELPER_TOKEN), the token the helper was started with');
+  if (where.startsWith('redis')) console.warn('aggregator: secure rounds keep the leader\'s HPKE key in --secure-data; instances sharing Redis must share that directory');
+  // beside the store, not in it: a store directory holds only the store's own files
+  return SecureLeader.create({ dataDir: args['secure-data'] ?? `${args.data.replace(/\/$/, '')}-secure`, helperUrl, helperToken });
+}
 
 const model = new SasRec(BROWSER_MODEL);
 const initialWeights = flattenWeights(await model.getWeights());
@@ -143,7 +168,7 @@ const server = createServer(async (req, res) => {
 server.headersTimeout = 20_000;
 server.requestTimeout = 60_000;
 server.listen(Number(args.port), args.host, () => {
-  console.log(`Silo aggregator on http://${args.host}:${args.port}/fl/v1/ (store: ${where}, strategy: ${args.strategy}${popularity ? `, popularity rounds: z ${popularity.noiseMultiplier.toFixed(2)} every ${popularity.everyRounds} rounds` : ''})`);
+  console.log(`Silo aggregator on http://${args.host}:${args.port}/fl/v1/ (store: ${where}, strategy: ${args.strategy}${popularity ? `, popularity rounds: z ${popularity.noiseMultiplier.toFixed(2)} every ${popularity.everyRounds} rounds${args.helper ? `, secure with helper ${args.helper}` : ''}` : ''})`);
 });
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {

@@ -3,6 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import { secureRandom, type ValueBits } from '../federated/summary.ts';
 import { defaultDelta, type AccountantKind } from './privacy/ledger.ts';
 import { ServerSgd, type ServerOptimizer } from './server-optimizers.ts';
+import type { SecureLeader } from './secure/leader.ts';
 import type { AggregatorStore } from './store.ts';
 import { DpFedAvg } from './strategies/differential-privacy.ts';
 import type { AggregationStrategy } from './strategies/types.ts';
@@ -35,6 +36,12 @@ export interface PopularityOptions {
   maxParticipants?: number;
   /** Poisson sampling rate q of a popularity round; default 1 (every check-in) */
   selectionProbability?: number;
+  /**
+   * Secure rounds with a helper aggregator (server/secure): shoppers upload sealed Prio3
+   * reports, each aggregator adds noise of std noiseMultiplier·√maxItems to its share, and
+   * plain popularity summaries are refused
+   */
+  secure?: SecureLeader;
 }
 
 /**
@@ -111,7 +118,7 @@ export interface AggregatorOptions {
 /** Participant caps at or above this count as "no cap" (the integer sums stay exact). */
 export const NO_CAP = 2 ** 24;
 
-export type ResolvedPopularity = Required<PopularityOptions>;
+export type ResolvedPopularity = Required<Omit<PopularityOptions, 'secure'>> & Pick<PopularityOptions, 'secure'>;
 
 export interface Config {
   strategy: AggregationStrategy;

@@ -20,6 +20,8 @@ import { trainRoundUpdate } from '../federated/client.ts';
 import { type PopularityPrior, popularitySummary } from '../federated/popularity.ts';
 import type { RoundTask } from '../federated/protocol.ts';
 import { decodeHeader } from '../federated/summary.ts';
+import { checkSecureTask, sealedPopularityReport } from '../federated/secure-popularity.ts';
+import { decodeReport } from '../federated/secure/report.ts';
 import { type CheckInResult, FederatedHttpClient } from '../federated/transport.ts';
 import type { Recommender } from './recommender.ts';
 import type { EventStore } from './store.ts';
@@ -63,6 +65,11 @@ export interface ParticipantOptions {
   intervalMs?: number;
   /** give up on the global model / popularity download after this long (init must not hang) */
   downloadTimeoutMs?: number;
+  /**
+   * The helper aggregator's origin as the storefront's embed pins it: a secure popularity task
+   * naming another helper is refused (the leader could otherwise name a helper it runs itself)
+   */
+  helperOrigin?: string;
 }
 
 /**
@@ -105,11 +112,27 @@ export function checkInNotBefore(stored: CheckInWait | number | undefined, now: 
 /** Web Lock held across "read NEXT_CHECK_IN, check in, write it", so two tabs cannot both pass. */
 const CHECK_IN_LOCK = 'silo-federated-check-in';
 
+/** A secure round's sealed report (federated/secure), not a summary: it goes to the report route. */
+function isSealedReport(bytes: Uint8Array): boolean {
+  try {
+    decodeHeader(bytes);
+    return false;
+  } catch {
+    try {
+      decodeReport(bytes);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}
+
 export class FederatedParticipant {
   readonly state: ParticipantState = { startedFromVersion: null, uploaded: 0, pending: 0, lastRound: null, lastError: null };
   private readonly client: FederatedHttpClient;
   private readonly intervalMs: number;
   private readonly downloadTimeoutMs: number;
+  private readonly helperOrigin: string | undefined;
   private active = false;
   private timer: ReturnType<typeof setTimeout> | null = null;
   private running: Promise<void> | null = null;
@@ -127,6 +150,7 @@ export class FederatedParticipant {
     this.client = new FederatedHttpClient(serverUrl);
     this.intervalMs = options.intervalMs ?? 10 * 60_000;
     this.downloadTimeoutMs = options.downloadTimeoutMs ?? 15_000;
+    this.helperOrigin = options.helperOrigin;
   }
 
   /**
@@ -325,7 +349,14 @@ export class FederatedParticipant {
     if (kind === 'popularity') {
       // item keys are the catalog's item_ids; the summary holds only their bucket indicator
       const keys = this.host.recommender().table.keys;
-      return popularitySummary(task, sequence.map((index) => keys[index]));
+      const itemKeys = sequence.map((index) => keys[index]);
+      if (task.secure) {
+        // a secure round: a sealed Prio3 report, the helper's key fetched from the helper itself
+        checkSecureTask(task, this.helperOrigin);
+        const helperConfig = await this.withTimeout(FederatedHttpClient.fetchHelperConfig(task.secure.helperUrl), 'helper key download');
+        return sealedPopularityReport(task, itemKeys, helperConfig, this.helperOrigin);
+      }
+      return popularitySummary(task, itemKeys);
     }
     // a kind this client does not know is refused rather than answered as a model round
     if (kind !== 'model') throw new Error(`unknown round kind ${String(kind)}`);
@@ -344,7 +375,8 @@ export class FederatedParticipant {
   /** Sends one stored summary; deletes it once acknowledged or refused for good. */
   private async upload(id: number, roundId: number, token: string, bytes: Uint8Array): Promise<void> {
     try {
-      await this.client.uploadSummary(roundId, token, bytes);
+      if (isSealedReport(bytes)) await this.client.uploadReport(roundId, token, bytes);
+      else await this.client.uploadSummary(roundId, token, bytes);
       this.state.uploaded++;
       this.state.lastError = null;
     } catch (err) {
@@ -371,7 +403,7 @@ export class FederatedParticipant {
       }
       const bytes = new Uint8Array(p.value.bytes);
       try {
-        decodeHeader(bytes);
+        if (!isSealedReport(bytes)) decodeHeader(bytes);
       } catch {
         await this.store.deleteSummary(p.id); // a corrupt record is dropped, never sent
         this.state.pending--;

@@ -10,6 +10,8 @@ import { type BodyPool, ConcurrencyGate, readBody } from './body.ts';
 import { TokenBuckets } from './rate-limit.ts';
 import { HttpError, sendJson } from './respond.ts';
 import { Router } from './router.ts';
+import { SecureLeader } from '../secure/leader.ts';
+import { acceptReport } from '../secure/upload.ts';
 
 /** The header a check-in must carry: a cross-site page cannot add it without a CORS preflight, which is refused. */
 export const CLIENT_HEADER = 'x-silo-client';
@@ -89,12 +91,24 @@ export function aggregatorRoutes(d: RouteDeps): Router {
         const body = await readBody(req, { limit: d.maxBody, timeoutMs: edge.bodyTimeoutMs, pool: d.bodies });
         const token = req.headers['x-silo-token'];
         try {
+          // with a helper, popularity counts arrive only as sealed reports
+          if (config.popularity?.secure && (await store.roundById(Number(roundId)))?.task.kind === 'popularity') throw new HttpError(409, `round ${roundId} takes sealed reports at /fl/v1/rounds/${roundId}/report`);
           await scheduler.accept(Number(roundId), typeof token === 'string' ? token : undefined, body, config.clock());
         } finally {
           d.bodies.give(body); // the store holds no reference once accept() settled
         }
       });
       // the participant count is not returned: with the round's q it would tell who took part
+      sendJson(res, 202, { accepted: true });
+    })
+    .post(/^\/rounds\/(\d+)\/report$/, async (req, res, [roundId]) => {
+      const leader = config.popularity?.secure;
+      if (!leader) throw new HttpError(404, 'this aggregator runs no secure rounds (no helper configured)');
+      await uploads.run(async () => {
+        const body = await readBody(req, { limit: SecureLeader.maxReportBytes(config.popularity!.buckets, config.popularity!.maxItems), timeoutMs: edge.bodyTimeoutMs });
+        const token = req.headers['x-silo-token'];
+        await acceptReport({ config, store, scheduler, leader }, Number(roundId), typeof token === 'string' ? token : undefined, body);
+      });
       sendJson(res, 202, { accepted: true });
     });
 }

@@ -98,6 +98,11 @@ export class RoundCloser {
 
   /** The strategy's outcome, or null when fewer than minParticipants uploads were accepted. */
   private async aggregate(round: OpenRound, strategy: AggregationStrategy): Promise<{ outcome: RoundOutcome; count: number } | null> {
+    if (round.task.secure) {
+      const secure = this.config.popularity?.secure;
+      if (!secure) throw new Error(`round ${round.id} is a secure round and no helper is configured`);
+      return secure.aggregate(round, this.store, this.config.minParticipants, this.config.popularity!.noiseMultiplier);
+    }
     const context = { expectedCohort: this.config.expectedCohort, settings: round.settings, sensitivity: round.normBound, random: this.config.random };
     if (strategy.input === 'sum') {
       const total = await this.sums.integerSum(round);

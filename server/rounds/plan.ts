@@ -36,7 +36,9 @@ export function popularityRound(p: ResolvedPopularity, id: number, st: GlobalSta
     scale: 1,
     deadline,
   };
-  return { id, modelVersion: st.modelVersion, task, settings: { clipNorm, clientNoiseStd: 0 }, normBound: task.normBound!, keep: 'sum', maxParticipants: p.maxParticipants };
+  // with a helper the round takes sealed reports, stored as they come and summed at close (server/secure)
+  if (p.secure) task.secure = p.secure.taskFor(id, p.buckets, p.maxItems);
+  return { id, modelVersion: st.modelVersion, task, settings: { clipNorm, clientNoiseStd: 0 }, normBound: task.normBound!, keep: p.secure ? 'summaries' : 'sum', maxParticipants: p.maxParticipants };
 }
 
 /**
