@@ -30,8 +30,8 @@ it('default settings skip software GPU adapters for WASM, say why, and remember 
   expect(skipped.webgl).toMatch(/software adapter.*swiftshader/i);
   expect(first.backendReason).toMatch(/WebAssembly/);
   // the WebGPU backend's code was never downloaded; the WASM backend's was (so requests are seen)
-  expect(requested.filter((p) => /\/assets\/webgpu-[^/]*\.js$/.test(p))).toEqual([]);
-  expect(requested.some((p) => /\/assets\/wasm-[^/]*\.js$/.test(p))).toBe(true);
+  expect(requested.filter((p) => /\/assets\/(worker-)?webgpu-[^/]*\.js$/.test(p))).toEqual([]);
+  expect(requested.some((p) => /\/assets\/(worker-)?wasm-[^/]*\.js$/.test(p))).toBe(true);
 
   // the choice is kept on the device, and the next visit reuses it without probing
   const [kept] = await storeRows<{ backend: string; skipped: unknown[] }>(page, 'silo', 'meta').then((rows) => rows.filter((r) => r && typeof r === 'object' && 'backend' in r));
