@@ -44,6 +44,11 @@ export interface SiloOptions {
    * learning, and no request to any aggregator (no global model, no popularity prior).
    */
   federatedServer?: string;
+  /**
+   * the origin of the helper aggregator this storefront agreed to (secure popularity rounds):
+   * a task naming any other helper is refused, so the leader cannot swap in one it controls
+   */
+  helperOrigin?: string;
 }
 
 const CONSENT_KEY = 'silo.consent';
@@ -178,6 +183,7 @@ export class Silo extends EventTarget {
         dbName: this.options.dbName,
         // null: no aggregator, so the worker makes no federated request at all
         federatedServer: this.federatedServer,
+        helperOrigin: this.options.helperOrigin,
         retention: {
           maxEvents: this.options.maxEvents ?? 5000,
           maxAgeMs: (this.options.maxAgeDays ?? 90) * 24 * 3600 * 1000,

@@ -34,6 +34,7 @@ function optionsFrom(script: HTMLScriptElement | null): SiloOptions {
     dbName: d.dbName,
     // no attribute (or "off"): no aggregator, and no request to one
     federatedServer: d.federated && d.federated !== 'off' ? d.federated : undefined,
+    helperOrigin: d.helper || undefined,
     onError: d.onError ? (reason, event) => (window as unknown as Record<string, (r: string, e: unknown) => void>)[d.onError!]?.(reason, event) : undefined,
   };
 }

@@ -19,6 +19,8 @@ export interface WorkerOptions {
    * null: none, so no federated request at all (no global model, no popularity prior, no rounds)
    */
   federatedServer?: string | null;
+  /** the helper aggregator's origin pinned by the embed (`data-helper`); tasks naming another are refused */
+  helperOrigin?: string;
 }
 
 export interface RecommendRequest {

@@ -71,7 +71,7 @@ export class SiloWorker {
         this.learner.setPopularity(prior);
         this.notify(); // the recommendations may have changed
       },
-    });
+    }, { helperOrigin: options.helperOrigin });
     // public downloads that send nothing, side by side: the popularity prior (every shopper),
     // and, with no model of the shopper's own yet, the published global model as its start
     // (random init when there is none)
