@@ -339,7 +339,7 @@ export class FederatedParticipant {
       await this.store.setMeta(NEXT_CHECK_IN, wait);
       return answer;
     };
-    const locks = (globalThis.navigator as Navigator | undefined)?.locks;
+    const locks = (globalThis.navigator as { locks?: LockManager } | undefined)?.locks;
     return locks ? locks.request(CHECK_IN_LOCK, checkIn) : checkIn();
   }
 
