@@ -329,7 +329,7 @@ export class FederatedParticipant {
     }
     // a kind this client does not know is refused rather than answered as a model round
     if (kind !== 'model') throw new Error(`unknown round kind ${String(kind)}`);
-    const global = await this.client.downloadModel(task.modelVersion);
+    const global = await this.client.downloadModel(task.modelVersion, 'float32'); // a round's delta is relative to the exact global model
     if (global.version !== task.modelVersion) throw new Error(`asked for model v${task.modelVersion}, got v${global.version}`);
     return this.host.runModelWork(async () => {
       const recommender = this.host.recommender();
