@@ -70,10 +70,11 @@ export class FederatedHttpClient {
 
   /**
    * Downloads a model version and verifies its SHA-256 header (over the bytes received)
-   * before decoding it. `int8` (the default) is a quarter of float32's bytes, at the cost of
-   * rounding each weight to 1/254 of its block's range.
+   * before decoding it. float32 (the default) is exact, as a round's delta needs; `int8` is a
+   * quarter of its bytes, rounding each weight to 1/254 of its block's range, and serves as a
+   * new shopper's starting weights.
    */
-  async downloadModel(version: number | 'latest', format: 'int8' | 'float16' | 'float32' = 'int8'): Promise<{ version: number; weights: Float32Array }> {
+  async downloadModel(version: number | 'latest', format: 'int8' | 'float16' | 'float32' = 'float32'): Promise<{ version: number; weights: Float32Array }> {
     if (format === 'float32') {
       const { headers, values } = await this.downloadVerified(`/model/${version}`, 'model');
       return { version: Number(headers.get('x-silo-model-version')), weights: values };

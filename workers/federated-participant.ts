@@ -136,7 +136,7 @@ export class FederatedParticipant {
   async adoptGlobalModel(): Promise<boolean> {
     if (await this.store.loadModel()) return false;
     try {
-      const { version, weights } = await this.withTimeout(this.client.downloadModel('latest'), 'global model download');
+      const { version, weights } = await this.withTimeout(this.client.downloadModel('latest', 'int8'), 'global model download');
       return await this.host.runModelWork(async () => {
         const recommender = this.host.recommender();
         if (recommender.trainedOnEvents > 0 || (await this.store.loadModel())) return false; // trained meanwhile: keep it
@@ -329,7 +329,7 @@ export class FederatedParticipant {
     }
     // a kind this client does not know is refused rather than answered as a model round
     if (kind !== 'model') throw new Error(`unknown round kind ${String(kind)}`);
-    const global = await this.client.downloadModel(task.modelVersion, 'float32'); // a round's delta is relative to the exact global model
+    const global = await this.client.downloadModel(task.modelVersion);
     if (global.version !== task.modelVersion) throw new Error(`asked for model v${task.modelVersion}, got v${global.version}`);
     return this.host.runModelWork(async () => {
       const recommender = this.host.recommender();
