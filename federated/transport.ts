@@ -1,5 +1,6 @@
 // Client side of the HTTP protocol (server/PROTOCOL.md), using fetch and Web Crypto only,
 // so the browser worker and the Node benchmark share it.
+import { decodeWeights } from '../models/weights.ts';
 import { PopularityPrior } from './popularity.ts';
 import { API_PREFIX, type CheckInResponse } from './protocol.ts';
 
@@ -44,8 +45,8 @@ export class FederatedHttpClient {
     return (await res.json()) as CheckInResult;
   }
 
-  /** GET of a float32 vector whose SHA-256 header must match the body before it is trusted. */
-  private async downloadVerified(path: string, what: string): Promise<{ headers: Headers; values: Float32Array }> {
+  /** GET of bytes whose SHA-256 header must match the body before they are trusted. */
+  private async downloadVerifiedBytes(path: string, what: string): Promise<{ headers: Headers; bytes: Uint8Array }> {
     const res = await fetch(this.url(path), NO_CREDENTIALS);
     if (!res.ok) return FederatedHttpClient.fail(res);
     const bytes = new Uint8Array(await res.arrayBuffer());
@@ -53,18 +54,43 @@ export class FederatedHttpClient {
     const digest = new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', bytes));
     const actual = Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
     if (!expected || expected !== actual) throw new Error(`${what} download failed its SHA-256 check`);
+    return { headers: res.headers, bytes };
+  }
+
+  /** GET of a float32 vector whose SHA-256 header must match the body before it is trusted. */
+  private async downloadVerified(path: string, what: string): Promise<{ headers: Headers; values: Float32Array }> {
+    const { headers: resHeaders, bytes } = await this.downloadVerifiedBytes(path, what);
     if (bytes.length % 4 !== 0) throw new Error(`${what} size is not a whole number of float32 values`);
     // copy into an aligned buffer; the wire format is little-endian float32
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const values = new Float32Array(bytes.length / 4);
     for (let i = 0; i < values.length; i++) values[i] = view.getFloat32(4 * i, true);
-    return { headers: res.headers, values };
+    return { headers: resHeaders, values };
   }
 
-  /** Downloads a model version and verifies its SHA-256 header before trusting it. */
-  async downloadModel(version: number | 'latest'): Promise<{ version: number; weights: Float32Array }> {
-    const { headers, values } = await this.downloadVerified(`/model/${version}`, 'model');
-    return { version: Number(headers.get('x-silo-model-version')), weights: values };
+  /**
+   * Downloads a model version and verifies its SHA-256 header (over the bytes received)
+   * before decoding it. float32 (the default) is exact, as a round's delta needs; `int8` is a
+   * quarter of its bytes, rounding each weight to 1/254 of its block's range, and serves as a
+   * new shopper's starting weights.
+   */
+  async downloadModel(version: number | 'latest', format: 'int8' | 'float16' | 'float32' = 'float32'): Promise<{ version: number; weights: Float32Array }> {
+    if (format === 'float32') {
+      const { headers, values } = await this.downloadVerified(`/model/${version}`, 'model');
+      return { version: Number(headers.get('x-silo-model-version')), weights: values };
+    }
+    const { headers, bytes } = await this.downloadVerifiedBytes(`/model/${version}?format=${format}`, 'model');
+    const decoded = decodeWeights<{ length: number }>(bytes.slice().buffer);
+    if (decoded.dtype !== format) throw new Error(`asked for a ${format} model, got ${decoded.dtype}`);
+    const weights = new Float32Array(decoded.config.length);
+    let at = 0;
+    for (const block of decoded.weights) {
+      if (at + block.length > weights.length) throw new Error('model blocks exceed its declared length');
+      weights.set(block, at);
+      at += block.length;
+    }
+    if (at !== weights.length) throw new Error(`model has ${at} values, declared ${weights.length}`);
+    return { version: Number(headers.get('x-silo-model-version')), weights };
   }
 
   /**

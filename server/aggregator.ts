@@ -12,6 +12,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { API_PREFIX } from '../federated/protocol.ts';
 import { HEADER_BYTES } from '../federated/summary.ts';
 import { sha256Hex, versionCache } from './downloads.ts';
+import { withFormats } from './model-formats.ts';
 import { BodyPool } from './http/body.ts';
 import { sendError } from './http/respond.ts';
 import { aggregatorRoutes } from './http/routes.ts';
@@ -100,7 +101,7 @@ async function startAggregator(config: Config, initialWeights: Float32Array, sto
     store,
     scheduler,
     status,
-    model: versionCache('model version', (v) => store.readModel(v), async (v) => (await store.readState()).hashes?.models[v]),
+    model: withFormats(versionCache('model version', (v) => store.readModel(v), async (v) => (await store.readState()).hashes?.models[v])),
     popularity: versionCache('popularity release', (v) => store.readPopularity(v), async (v) => (await store.readState()).hashes?.popularity[v]),
     bodies: new BodyPool(new Set([...[1, 2, 4].map((b) => HEADER_BYTES + length * b), ...(config.popularity ? [HEADER_BYTES + config.popularity.buckets] : [])])),
     maxBody: HEADER_BYTES + Math.max(length, config.popularity?.buckets ?? 0) * 4,

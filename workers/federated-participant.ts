@@ -160,7 +160,7 @@ export class FederatedParticipant {
   async adoptGlobalModel(): Promise<boolean> {
     if (await this.store.loadModel()) return false;
     try {
-      const { version, weights } = await this.withTimeout(this.client.downloadModel('latest'), 'global model download');
+      const { version, weights } = await this.withTimeout(this.client.downloadModel('latest', 'int8'), 'global model download');
       return await this.host.runModelWork(async () => {
         const recommender = this.host.recommender();
         if (recommender.trainedOnEvents > 0 || (await this.store.loadModel())) return false; // trained meanwhile: keep it

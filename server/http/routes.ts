@@ -2,6 +2,7 @@
 // downloads, summary uploads.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Download } from '../downloads.ts';
+import { requestedFormat, type ModelFormat } from '../model-formats.ts';
 import type { Config } from '../options.ts';
 import type { RoundScheduler } from '../rounds/scheduler.ts';
 import type { StatusView } from '../status.ts';
@@ -21,7 +22,7 @@ export interface RouteDeps {
   store: AggregatorStore;
   scheduler: RoundScheduler;
   status: StatusView;
-  model: (version: number) => Promise<Download | null>;
+  model: (version: number, format: ModelFormat) => Promise<Download | null>;
   popularity: (version: number) => Promise<Download | null>;
   bodies: BodyPool;
   maxBody: number;
@@ -74,9 +75,10 @@ export function aggregatorRoutes(d: RouteDeps): Router {
     .get(/^\/model\/(latest|\d+)$/, async (req, res, [which]) => {
       if (which === 'latest') await scheduler.settled();
       const version = which === 'latest' ? (await store.readState()).modelVersion : Number(which);
-      const m = await d.model(version);
+      const format = requestedFormat(req.url);
+      const m = await d.model(version, format);
       if (!m) throw new HttpError(404, `no model version ${version}`);
-      sendVector(req, res, m, { 'x-silo-model-version': String(version), 'cache-control': which === 'latest' ? 'no-store' : immutable }, false);
+      sendVector(req, res, m, { 'x-silo-model-version': String(version), 'x-silo-model-format': format, 'cache-control': which === 'latest' ? 'no-store' : immutable }, false);
     })
     .get(/^\/popularity\/(latest|\d+)$/, async (req, res, [which]) => {
       if (which === 'latest') await scheduler.settled();

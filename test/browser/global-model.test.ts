@@ -1,8 +1,10 @@
 // The worker starts from the shipped global model (issue 2): a fresh shopper's personal model
 // is the aggregator's latest published version, verified by SHA-256, whether or not the
 // shopper takes part in federated rounds; a tampered download is refused (random init).
+import { createHash } from 'node:crypto';
 import type { Page, Request } from 'playwright-core';
 import { expect, it } from 'vitest';
+import { decodeWeights } from '../../models/weights.ts';
 import { freshContext, pinDemoBackends } from './chromium.ts';
 import { storeRows } from './idb.ts';
 import { useFederatedDemo } from './fl-server.ts';
@@ -26,14 +28,20 @@ it('a new shopper starts from the verified global model without taking part in r
   await page.goto(federatedDemo().url);
   const status = await page.evaluate(() => window.silo.ready);
   const version = federatedDemo().aggregator.status().modelVersion;
-  const published = await fetch(`${federatedDemo().url}/fl/v1/model/latest`);
+  // the worker downloads the int8 encoding; the stored model is its decoded float32 weights
+  const published = await fetch(`${federatedDemo().url}/fl/v1/model/latest?format=int8`);
+  const { weights } = decodeWeights(await published.arrayBuffer());
+  const flat = new Float32Array(weights.reduce((n, w) => n + w.length, 0));
+  weights.reduce((at, w) => (flat.set(w, at), at + w.length), 0);
+  const decodedSha256 = createHash('sha256').update(new Uint8Array(flat.buffer)).digest('hex');
 
   expect(status.federated).toMatchObject({ participate: false, startedFromVersion: version });
-  expect(await storedModels(page)).toEqual([{ sha256: published.headers.get('x-silo-sha256'), trainedOnEvents: 0 }]);
+  expect(await storedModels(page)).toEqual([{ sha256: decodedSha256, trainedOnEvents: 0 }]);
   // not participating: the public downloads (the model; the popularity prior, of which this
   // server has none) are the only protocol requests, and nothing is sent
   const protocol = requests.filter((r) => new URL(r.url()).pathname.startsWith('/fl/'));
   expect(protocol.map((r) => `${r.method()} ${new URL(r.url()).pathname}`).sort()).toEqual(['GET /fl/v1/model/latest', 'GET /fl/v1/popularity/latest']);
+  expect(protocol.find((r) => r.url().includes('/model/'))!.url()).toMatch(/\?format=int8$/);
   expect(requests.filter((r) => r.method() !== 'GET')).toEqual([]);
   expect(await page.evaluate(async () => (await window.silo.recommend({ k: 4 })).length)).toBe(4);
   expect(errors).toEqual([]);
@@ -43,7 +51,7 @@ it('a new shopper starts from the verified global model without taking part in r
 it('refuses a global model whose bytes do not match its SHA-256 and starts from random weights', async () => {
   const { context, errors } = await freshContext(browser());
   await pinDemoBackends(context, federatedDemo().url, 'wasm');
-  await context.route('**/fl/v1/model/latest', async (route) => {
+  await context.route((url) => url.pathname === '/fl/v1/model/latest', async (route) => {
     const response = await route.fetch();
     const body = Buffer.from(await response.body());
     body[body.length - 1] ^= 0xff; // one flipped byte in transit
