@@ -2,11 +2,13 @@
 // `npm start` does, for the browser tests that take part in rounds. The global model has the
 // browser worker's architecture (BROWSER_MODEL); the data directory is a fresh temp dir.
 import * as tf from '@tensorflow/tfjs';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { afterAll, beforeAll } from 'vitest';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { flattenWeights } from '../../federated/summary.ts';
+import { decodeWeights } from '../../models/weights.ts';
 import { SasRec } from '../../models/sasrec.ts';
 import { type Aggregator, type AggregatorOptions, createAggregator } from '../../server/aggregator.ts';
 import { DpFedAvg } from '../../server/strategies.ts';
@@ -64,4 +66,16 @@ export function useFederatedDemo(options: Partial<AggregatorOptions> = {}): () =
     if (!demo) throw new Error('the federated demo is not running (used outside a test?)');
     return demo;
   };
+}
+
+/**
+ * The SHA-256 a worker stores for a global model it adopted: it downloads the int8 encoding
+ * (`?format=int8`) and keeps the decoded float32 weights.
+ */
+export async function adoptedModelSha256(baseUrl: string, version: number | 'latest'): Promise<string> {
+  const published = await fetch(`${baseUrl}/fl/v1/model/${version}?format=int8`);
+  const { weights } = decodeWeights(await published.arrayBuffer());
+  const flat = new Float32Array(weights.reduce((n, w) => n + w.length, 0));
+  weights.reduce((at, w) => (flat.set(w, at), at + w.length), 0);
+  return createHash('sha256').update(new Uint8Array(flat.buffer)).digest('hex');
 }

@@ -1,13 +1,11 @@
 // The worker starts from the shipped global model (issue 2): a fresh shopper's personal model
 // is the aggregator's latest published version, verified by SHA-256, whether or not the
 // shopper takes part in federated rounds; a tampered download is refused (random init).
-import { createHash } from 'node:crypto';
 import type { Page, Request } from 'playwright-core';
 import { expect, it } from 'vitest';
-import { decodeWeights } from '../../models/weights.ts';
 import { freshContext, pinDemoBackends } from './chromium.ts';
 import { storeRows } from './idb.ts';
-import { useFederatedDemo } from './fl-server.ts';
+import { adoptedModelSha256, useFederatedDemo } from './fl-server.ts';
 import { useChromium } from './use-chromium.ts';
 
 const browser = useChromium();
@@ -29,11 +27,7 @@ it('a new shopper starts from the verified global model without taking part in r
   const status = await page.evaluate(() => window.silo.ready);
   const version = federatedDemo().aggregator.status().modelVersion;
   // the worker downloads the int8 encoding; the stored model is its decoded float32 weights
-  const published = await fetch(`${federatedDemo().url}/fl/v1/model/latest?format=int8`);
-  const { weights } = decodeWeights(await published.arrayBuffer());
-  const flat = new Float32Array(weights.reduce((n, w) => n + w.length, 0));
-  weights.reduce((at, w) => (flat.set(w, at), at + w.length), 0);
-  const decodedSha256 = createHash('sha256').update(new Uint8Array(flat.buffer)).digest('hex');
+  const decodedSha256 = await adoptedModelSha256(federatedDemo().url, 'latest');
 
   expect(status.federated).toMatchObject({ participate: false, startedFromVersion: version });
   expect(await storedModels(page)).toEqual([{ sha256: decodedSha256, trainedOnEvents: 0 }]);

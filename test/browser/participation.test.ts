@@ -5,7 +5,7 @@ import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { HEADER_BYTES, SUMMARY_MAGIC } from '../../federated/summary.ts';
 import { freshContext, pinDemoBackends } from './chromium.ts';
-import { useFederatedDemo } from './fl-server.ts';
+import { adoptedModelSha256, useFederatedDemo } from './fl-server.ts';
 import { useChromium } from './use-chromium.ts';
 import { until } from '../until.ts';
 
@@ -62,8 +62,8 @@ describe('federated participation', () => {
   it('starts from the global model, then trains, uploads an accepted summary and keeps recommending', async () => {
     const { page, errors, close } = await openDemo();
     const before = federatedDemo().aggregator.status();
-    const published = await fetch(`${federatedDemo().url}/fl/v1/model/${before.modelVersion}`);
-    const globalSha = published.headers.get('x-silo-sha256');
+    // the worker adopts the int8 encoding, decoded: its stored hash is that of the decoded weights
+    const globalSha = await adoptedModelSha256(federatedDemo().url, before.modelVersion);
 
     await page.evaluate(() => window.silo.federated({ participate: true }));
     // no model of the shopper's own yet: the personal model is the verified global one

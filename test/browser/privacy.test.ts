@@ -87,8 +87,13 @@ it('no event data leaves the page, and nothing goes to another host', async () =
     const wire = `${r.url}\n${JSON.stringify(r.headers)}\n${r.body}`;
     for (const secret of secrets) expect(wire.includes(secret), `${secret} left the page in ${r.method} ${r.url}`).toBe(false);
   }
-  // no request carries a query string, and the protocol's reads are only its public ones
-  for (const r of seen) expect(new URL(r.url).search, `query string in ${r.url}`).toBe('');
+  // no request carries a query string but the model download's fixed format (the same for every
+  // shopper), and the protocol's reads are only its public ones
+  for (const r of seen) {
+    const { pathname, search } = new URL(r.url);
+    const allowed = /^\/fl\/v1\/model\/(\d+|latest)$/.test(pathname) ? ['', '?format=int8'] : [''];
+    expect(allowed, `query string in ${r.url}`).toContain(search);
+  }
   const protocol = seen.filter((r) => new URL(r.url).pathname.startsWith(API_PREFIX + '/'));
   for (const r of protocol.filter((p) => p.method === 'GET')) expect(new URL(r.url).pathname).toMatch(/^\/fl\/v1\/(model\/(\d+|latest)|popularity\/latest|status)$/);
   // everything else is a read, or one of the protocol's requests, each with exactly its body
