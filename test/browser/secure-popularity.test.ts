@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import type { Request } from 'playwright-core';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { entropyBitsPerByte as entropy } from '../../bench/attack/stats.ts';
 import { popularityIndicator } from '../../federated/popularity.ts';
 import { API_PREFIX } from '../../federated/protocol.ts';
 import { openShare } from '../../federated/secure/aggregator.ts';
@@ -73,13 +74,6 @@ afterAll(async () => {
 
 const browser = useChromium();
 const federatedDemo = () => demo;
-
-/** Shannon entropy of the byte histogram, in bits per byte. */
-function entropy(bytes: Uint8Array): number {
-  const counts = new Array<number>(256).fill(0);
-  for (const b of bytes) counts[b]++;
-  return -counts.filter((c) => c > 0).reduce((h, c) => h + (c / bytes.length) * Math.log2(c / bytes.length), 0);
-}
 
 it('a shopper uploads one sealed report the leader cannot read, and the round releases the counts', async () => {
   const { url } = federatedDemo();

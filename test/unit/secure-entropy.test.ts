@@ -4,20 +4,7 @@ import { type AggregatorKeyPair, generateAggregatorKeyPair } from '../../federat
 import { decodeReport, decodeReportShare, encodeReportShare, popularityReport, sealReport } from '../../federated/secure/report.ts';
 import type { SecureTask } from '../../federated/secure/task.ts';
 import { concatBytes } from '../../federated/vdaf/xof.ts';
-
-/** Shannon entropy of the byte histogram, in bits per byte (8 is the maximum). */
-function entropyBitsPerByte(bytes: Uint8Array): number {
-  const counts = new Array<number>(256).fill(0);
-  for (const b of bytes) counts[b] += 1;
-  let h = 0;
-  for (const c of counts) {
-    if (c > 0) {
-      const p = c / bytes.length;
-      h -= p * Math.log2(p);
-    }
-  }
-  return h;
-}
+import { entropyBitsPerByte } from '../../bench/attack/stats.ts';
 
 let leaderKeys: AggregatorKeyPair;
 let helperKeys: AggregatorKeyPair;
