@@ -140,8 +140,11 @@ describe('several aggregator instances on one Redis', () => {
       for (const x of r) if (x.status !== 202) expect(x.status).toBe(409); // duplicate or round closed
     });
     expect(accepted.length).toBeGreaterThanOrEqual(12);
-    // exactly one close produced the model: an operator close, or the 40th accept if all got in first
-    expect(closed.filter(Boolean)).toHaveLength(accepted.length < MAX ? 1 : 0);
+    // exactly one close produced the model: an operator close, or (when all 40 got in) either the
+    // 40th accept's own close or an operator close that claimed the full round before it
+    const operatorReleases = closed.filter(Boolean).length;
+    if (accepted.length < MAX) expect(operatorReleases).toBe(1);
+    else expect(operatorReleases).toBeLessThanOrEqual(1);
     const s2 = await instances[0].agg.fetchStatus();
     expect(s2.modelVersion).toBe(3);
     expect(s2.history.map((h) => h.participants)).toEqual([MAX, accepted.length]);
