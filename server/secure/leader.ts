@@ -1,18 +1,19 @@
-// The leader's part of secure popularity rounds: the task it hands out, the check of a sealed
-// report before it is stored, and the round's close: verify every stored report with the
-// helper in batches, add its own discrete Gaussian noise to its aggregate share, fetch the
-// helper's noised share and unshard. Only reports both aggregators accepted count; the others
+// The leader's part of secure popularity rounds: the task it hands out, its half of verifying
+// a sealed report on arrival (decrypt, verify_init; what it stores is that result:
+// prepared.ts), and the round's close: send the stored verifier shares to the helper in
+// batches, add the output shares of the reports both accepted, add its own discrete Gaussian
+// noise to its aggregate share, fetch the helper's noised share and unshard. Only reports both aggregators accepted count; the others
 // are counted per reason in <dataDir>/secure/rounds/r<id>.json and logged.
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SecureRoundTask } from '../../federated/protocol.ts';
-import { beginVerify, finishVerify, openShare } from '../../federated/secure/aggregator.ts';
+import { beginVerify, EncodedShareSum, openShare } from '../../federated/secure/aggregator.ts';
 import { type AggregatorKeyPair, encodeHpkeConfig } from '../../federated/secure/hpke.ts';
 import { decodeReport, encodeReportShare } from '../../federated/secure/report.ts';
 import { chunkLengthOf, type SecureTask, vdafOf } from '../../federated/secure/task.ts';
 import { decodeAggShare } from '../../federated/vdaf/codec.ts';
-import type { Prio3VerifyState } from '../../federated/vdaf/prio3.ts';
+import { bytesEqual } from '../../federated/vdaf/xof.ts';
 import { HttpError } from '../http/respond.ts';
 import { writeFileDurably } from '../integrity-files.ts';
 import type { AggregatorStore, OpenRound } from '../store.ts';
@@ -21,6 +22,7 @@ import { HelperClient } from './helper-client.ts';
 import { loadOrCreateKeyPair } from './keys.ts';
 import { b64, hex, type InitResult, reportIdsChecksum, unb64, verifyKeyOf } from './messages.ts';
 import { addDiscreteGaussian, unshardSigned } from './noise.ts';
+import { decodePreparedReport, encodePreparedReport, type PreparedReport } from './prepared.ts';
 
 export interface SecureLeaderOptions {
   /** where the leader's HPKE key pair and per-round verdicts live (not the store's directory) */
@@ -35,11 +37,8 @@ export interface SecureLeaderOptions {
 /** Per-reason counts of the reports left out of a round. */
 export type Rejections = Record<string, number>;
 
-interface Pending {
+interface Pending extends PreparedReport {
   id: string;
-  state: Prio3VerifyState;
-  reportShare: Uint8Array;
-  leaderVerifierShare: Uint8Array;
 }
 
 const reportLimits = new Map<string, number>();
@@ -47,6 +46,7 @@ const reportLimits = new Map<string, number>();
 export class SecureLeader {
   private readonly helper: HelperClient;
   private readonly batchSize: number;
+  private readonly verifyKeys = new Map<string, Uint8Array>();
 
   private constructor(private readonly o: SecureLeaderOptions, private readonly keys: AggregatorKeyPair, private readonly salt: Buffer) {
     this.helper = new HelperClient(o.helperUrl, o.helperToken);
@@ -85,8 +85,12 @@ export class SecureLeader {
     return bytes;
   }
 
-  /** Refuses (400) a report that does not parse, is not sized for the task, or whose leader share does not open. */
-  async checkReport(t: SecureRoundTask, body: Uint8Array): Promise<void> {
+  /**
+   * The leader's half of verifying a sealed report, on arrival: what to store for it. Refuses
+   * (400) a report that does not parse, is not sized for the task, or whose leader share does
+   * not open or decode; whether its proof holds is known only with the helper, at the close.
+   */
+  async prepareReport(t: SecureRoundTask, body: Uint8Array): Promise<Uint8Array> {
     const task = SecureLeader.taskOf(t);
     try {
       const report = decodeReport(body);
@@ -94,10 +98,29 @@ export class SecureLeader {
       const vdaf = vdafOf(task);
       const helperPlaintext = 2 + 4 + vdaf.seedSize * (vdaf.usesJointRand ? 2 : 1);
       if (report.helperShare.payload.length !== helperPlaintext + 16) throw new Error('helper share has the wrong length');
-      await openShare(task, this.keys, 'leader', report);
+      const share = await openShare(task, this.keys, 'leader', report);
+      const { state, verifierShare } = beginVerify(task, this.verifyKey(task), 'leader', report, share);
+      return encodePreparedReport({
+        reportId: report.metadata.reportId,
+        reportShare: encodeReportShare(report),
+        leaderVerifierShare: verifierShare,
+        correctedJointRandSeed: state.correctedJointRandSeed ?? new Uint8Array(0),
+        outShare: vdaf.field.encodeVec(state.outShare),
+      });
     } catch (e) {
       throw new HttpError(400, `not a sealed report for this round: ${(e as Error).message}`);
     }
+  }
+
+  private verifyKey(task: SecureTask): Uint8Array {
+    const id = hex(task.taskId);
+    let key = this.verifyKeys.get(id);
+    if (!key) {
+      if (this.verifyKeys.size > 16) this.verifyKeys.clear();
+      key = verifyKeyOf(this.o.helperToken, task.taskId);
+      this.verifyKeys.set(id, key);
+    }
+    return key;
   }
 
   /**
@@ -111,8 +134,7 @@ export class SecureLeader {
     if (!t) throw new Error(`round ${round.id} is not a secure round`);
     const task = SecureLeader.taskOf(t);
     const vdaf = vdafOf(task);
-    const verifyKey = verifyKeyOf(this.o.helperToken, task.taskId);
-    const agg = vdaf.aggInit();
+    const sum = new EncodedShareSum(task);
     const accepted: string[] = [];
     const seen = new Set<string>();
     const rejections: Rejections = {};
@@ -122,8 +144,10 @@ export class SecureLeader {
         const p = sent[i];
         if (r.reportId !== b64(Buffer.from(p.id, 'hex'))) throw new Error('helper answered for another report');
         if ('rejected' in r) return void reject(r.rejected);
-        // the helper checked this side's joint randomness too: a failure here means the aggregators disagree
-        vdaf.aggUpdate(agg, finishVerify(task, p.state, unb64(r.verifierMessage)));
+        // verify_next: the helper checked this side's joint randomness too, so a mismatch here means the aggregators disagree
+        const seed = vdaf.usesJointRand ? p.correctedJointRandSeed : null;
+        if (!bytesEqual(unb64(r.verifierMessage), seed ?? new Uint8Array(0))) throw new Error('the helper confirmed a report whose joint randomness the leader rejects');
+        sum.add(p.outShare);
         accepted.push(p.id);
       });
     // one batch at the helper while the leader prepares the next: the two verify in parallel
@@ -138,7 +162,7 @@ export class SecureLeader {
       inflight.catch(() => {}); // awaited (and rethrown) at the next flush
     };
     for await (const bytes of store.summaries(round.id)) {
-      const pending = await this.prepare(task, verifyKey, bytes, seen);
+      const pending = this.pending(bytes, seen);
       if (typeof pending === 'string') reject(pending);
       else if (batch.push(pending) >= this.batchSize) await flush();
     }
@@ -148,28 +172,22 @@ export class SecureLeader {
     if (accepted.length < minParticipants) return null;
     const helperShare = decodeAggShare(vdaf, await this.helper.aggregateShare(task, accepted.length, reportIdsChecksum(accepted)));
     const sigma = noiseMultiplier * Math.sqrt(t.maxWeight);
-    const counts = unshardSigned(vdaf.field, [addDiscreteGaussian(vdaf.field, agg, sigma), helperShare]);
+    const counts = unshardSigned(vdaf.field, [addDiscreteGaussian(vdaf.field, sum.toField(), sigma), helperShare]);
     return { outcome: { update: counts, noiseMultiplier, noiseStd: sigma * Math.SQRT2 }, count: accepted.length };
   }
 
-  /** The leader's verify_init on one stored report, or the reason it is left out. */
-  private async prepare(task: SecureTask, verifyKey: Uint8Array, bytes: Uint8Array, seen: Set<string>): Promise<Pending | string> {
-    let report;
+  /** One stored report ready to send to the helper, or the reason it is left out. */
+  private pending(bytes: Uint8Array, seen: Set<string>): Pending | string {
+    let prepared;
     try {
-      report = decodeReport(bytes);
+      prepared = decodePreparedReport(bytes);
     } catch {
       return 'invalid_message';
     }
-    const id = hex(report.metadata.reportId);
+    const id = hex(prepared.reportId);
     if (seen.has(id)) return 'report_replayed';
     seen.add(id);
-    try {
-      const share = await openShare(task, this.keys, 'leader', report);
-      const { state, verifierShare } = beginVerify(task, verifyKey, 'leader', report, share);
-      return { id, state, reportShare: encodeReportShare(report), leaderVerifierShare: verifierShare };
-    } catch (e) {
-      return (e as Error).message.startsWith('hpke_decrypt_error') ? 'hpke_decrypt_error' : 'verify_failed';
-    }
+    return { ...prepared, id };
   }
 
   private record(roundId: number, accepted: number, rejected: Rejections): void {

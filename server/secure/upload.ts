@@ -1,7 +1,8 @@
 // POST /fl/v1/rounds/:id/report: a shopper's sealed report for a secure popularity round.
 // Same round and token rules as a summary upload (server/rounds/scheduler.ts): the round is
-// open, the token was issued for it and is spent by this upload; the report is stored
-// durably before the 202. Its proof is checked later, with the helper, when the round closes.
+// open, the token was issued for it and is spent by this upload; the leader's half of its
+// verification is stored durably before the 202. Whether its proof holds is decided later,
+// with the helper, when the round closes.
 import type { Config } from '../options.ts';
 import { HttpError } from '../http/respond.ts';
 import type { RoundScheduler } from '../rounds/scheduler.ts';
@@ -26,8 +27,8 @@ export async function acceptReport(
   if (!round || now >= round.task.deadline) throw new HttpError(409, `round ${roundId} is not open`);
   if (!round.task.secure) throw new HttpError(409, `round ${roundId} takes summaries, not sealed reports`);
   if (!token || !TOKEN.test(token)) throw new HttpError(403, 'unknown upload token for this round');
-  await leader.checkReport(round.task.secure, body);
-  const r = await store.accept(roundId, token, body, NO_VALUES);
+  const prepared = await leader.prepareReport(round.task.secure, body);
+  const r = await store.accept(roundId, token, prepared, NO_VALUES);
   if (!r.ok) {
     if (r.reason === 'not-open') throw new HttpError(409, `round ${roundId} is not open`);
     if (r.reason === 'unknown-token') throw new HttpError(403, 'unknown upload token for this round');
