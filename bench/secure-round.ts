@@ -8,7 +8,7 @@
 // the helper in batches and both add noise: phase "close"). Reports per second per core is
 // reports / CPU seconds (user + system, all threads) of that process over both phases, which
 // stays meaningful on a shared machine; wall-clock rates are printed beside.
-import { type ChildProcess, fork, spawn } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -17,6 +17,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { pool } from './pool.ts';
 import { noiseForEpsilon } from '../federated/accountant.ts';
 import type { RoundTask } from '../federated/protocol.ts';
 import { sealedPopularityReport } from '../federated/secure-popularity.ts';
@@ -24,6 +25,7 @@ import { FederatedHttpClient } from '../federated/transport.ts';
 import { createAggregator } from '../server/aggregator.ts';
 import { FileStore } from '../server/file-store.ts';
 import { SecureLeader } from '../server/secure/leader.ts';
+import { spawnHelper } from '../server/secure/spawn-helper.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -92,36 +94,10 @@ async function runLeader(cfg: LeaderConfig): Promise<void> {
 // extra node flags for both servers, e.g. SILO_BENCH_CHILD_ARGS="--cpu-prof --cpu-prof-dir=/tmp/p"
 const childArgs = (process.env.SILO_BENCH_CHILD_ARGS ?? '').split(' ').filter(Boolean);
 
-async function startHelper(dir: string, token: string): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, [...childArgs, '--import', 'tsx', 'server/main.ts', '--role', 'helper', '--port', '0', '--data', dir, '--min-reports', '1'], {
-    env: { ...process.env, SILO_LEADER_TOKEN: token },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /on (http:\/\/127\.0\.0\.1:\d+)\/dap\/v1\//.exec(out);
-      if (m) resolve(m[1]);
-    });
-    child.once('exit', (code) => reject(new Error(`helper exited with ${code}`)));
-  });
-  return { url, child };
+function startHelper(dir: string, token: string) {
+  return spawnHelper({ token, nodeArgs: childArgs, args: ['--port', '0', '--data', dir, '--min-reports', '1'] });
 }
 
-async function pool<T>(n: number, concurrency: number, work: (i: number) => Promise<T>): Promise<T[]> {
-  const out: T[] = new Array(n);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(concurrency, n) }, async () => {
-      while (next < n) {
-        const i = next++;
-        out[i] = await work(i);
-      }
-    }),
-  );
-  return out;
-}
 
 interface RunResult {
   uploadSeconds: number;

@@ -19,6 +19,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { pool } from './pool.ts';
 import type { RoundTask } from '../federated/protocol.ts';
 import { encodeSummary, HEADER_BYTES, stochasticQuantize, type ValueBits } from '../federated/summary.ts';
 import { mulberry32 } from '../models/metrics.ts';
@@ -172,19 +173,6 @@ async function main(): Promise<void> {
       req.end(body ?? undefined);
     });
   }
-  async function pool<T>(n: number, work: (i: number) => Promise<T>): Promise<T[]> {
-    const out: T[] = new Array(n);
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: Math.min(concurrency, n) }, async () => {
-        while (next < n) {
-          const i = next++;
-          out[i] = await work(i);
-        }
-      }),
-    );
-    return out;
-  }
 
   const empty = new Uint8Array(Buffer.from('{}'));
   const before = await stats();
@@ -202,7 +190,7 @@ async function main(): Promise<void> {
   console.log(`bench:server store=${storeKind}${storeKind === 'redis' ? ` (fsync ${args['redis-url'] ? 'as configured' : args['redis-fsync']})` : ''} instances=${nInstances} clients/round=${clients} concurrency=${concurrency} summary=${(Number(args.bytes) / 1024).toFixed(0)} KiB (${length} values × ${bits} bit) runs=${runs} loadavg=${loadavg()[0].toFixed(2)}`);
   for (let run = 0; run < runs; run++) {
     const c0 = performance.now();
-    const tokens = await pool(clients, async (i) => {
+    const tokens = await pool(clients, concurrency, async (i) => {
       const r = await call(children[i % nInstances].port, 'POST', '/fl/v1/checkin', empty, { 'content-type': 'application/json', 'x-silo-client': '1' });
       if (r.status !== 200 || r.json.status !== 'task') throw new Error(`check-in ${i}: ${JSON.stringify(r.json)}`);
       return { task: r.json.task as RoundTask, token: r.json.token as string };
@@ -225,7 +213,7 @@ async function main(): Promise<void> {
     let redisPeak = redisBefore;
     const sampler = redisMemory && setInterval(() => void redisMemory().then((m) => (redisPeak = Math.max(redisPeak, m))), 50);
     const t0 = performance.now();
-    await pool(clients, async (i) => {
+    await pool(clients, concurrency, async (i) => {
       const r = await call(children[i % nInstances].port, 'POST', `/fl/v1/rounds/${task.roundId}/summary`, body, { 'x-silo-token': tokens[i].token });
       if (r.status !== 202) throw new Error(`upload ${i}: HTTP ${r.status} ${JSON.stringify(r.json)}`);
     });

@@ -4,7 +4,6 @@
 // $HELPER_PORT (default 5174) with its own data directory (.silo-data/helper) and key pair.
 // The two share a random token (kept in .silo-data/helper-token): popularity rounds are secure (server/PROTOCOL.md,
 // "Secure popularity rounds"). SILO_HELPER=off runs the leader alone, with plain popularity rounds.
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -13,6 +12,7 @@ import { SasRec } from '../models/sasrec.ts';
 import { createAggregator } from '../server/aggregator.ts';
 import { deploymentOptions } from '../server/deployment.ts';
 import { SecureLeader } from '../server/secure/leader.ts';
+import { spawnHelper } from '../server/secure/spawn-helper.ts';
 import { BROWSER_MODEL } from '../models/browser-model.ts';
 import { DEMO_CSP, serveStatic } from './serve.ts';
 
@@ -20,24 +20,6 @@ const port = Number(process.env.PORT ?? 5173);
 const host = process.env.HOST ?? '127.0.0.1';
 const helperPort = Number(process.env.HELPER_PORT ?? 5174);
 const withHelper = process.env.SILO_HELPER !== 'off';
-
-/** Starts the helper process and resolves its base URL once it listens. */
-function startHelper(token: string): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts', '--role', 'helper', '--port', String(helperPort), '--host', host, '--data', '.silo-data/helper', '--epsilon', '1'], {
-    env: { ...process.env, SILO_LEADER_TOKEN: token },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      process.stdout.write(d);
-      out += d.toString();
-      const m = /on (http:\/\/[^/]+)\/dap\/v1\//.exec(out);
-      if (m) resolve({ url: m[1], child });
-    });
-    child.on('exit', (code) => reject(new Error(`helper exited with ${code}`)));
-  });
-}
 
 /** The leader↔helper token: random on the first start, then kept, so a round open across a restart still closes. */
 function sharedToken(path: string): string {
@@ -49,7 +31,9 @@ function sharedToken(path: string): string {
 }
 
 const token = sharedToken('.silo-data/helper-token');
-const helper = withHelper ? await startHelper(token) : null;
+const helper = withHelper
+  ? await spawnHelper({ token, echo: true, args: ['--port', String(helperPort), '--host', host, '--data', '.silo-data/helper', '--epsilon', '1'] })
+  : null;
 
 // the global model has the browser worker's architecture
 const model = new SasRec(BROWSER_MODEL);

@@ -1,9 +1,10 @@
 // A helper aggregator as a real child process (`tsx server/main.ts --role helper`) on
 // loopback, for the secure-round tests.
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawnHelper } from '../../server/secure/spawn-helper.ts';
 
 export interface HelperProcess {
   url: string;
@@ -15,21 +16,7 @@ export interface HelperProcess {
 export async function startHelper(cleanups: (() => unknown)[], leaderToken: string, extra: string[] = [], dir?: string): Promise<HelperProcess> {
   const dataDir = dir ?? mkdtempSync(join(tmpdir(), 'silo-helper-'));
   if (!dir) cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts', '--role', 'helper', '--port', '0', '--data', dataDir, ...extra], {
-    env: { ...process.env, SILO_LEADER_TOKEN: leaderToken },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /on (http:\/\/127\.0\.0\.1:\d+)\/dap\/v1\//.exec(out);
-      if (m) resolve(m[1]);
-    });
-    child.on('exit', (code) => reject(new Error(`helper exited with ${code}: ${stderr}`)));
-  });
+  const { url, child } = await spawnHelper({ token: leaderToken, args: ['--port', '0', '--data', dataDir, ...extra], onStderr: () => {} });
   const stop = async () => {
     if (child.exitCode !== null || child.signalCode) return;
     const exited = new Promise((r) => child.once('exit', r));
