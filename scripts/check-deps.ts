@@ -4,8 +4,9 @@
 // it reaches) is the server workspace's (server/package.json); the tools (benchmarks,
 // scripts, tests, build configs) are the root's `devDependencies`. A declared package that
 // nothing imports is dead weight for every install; an imported one that is not declared
-// works only by hoisting luck. Also: bench/ must not import from test/, since a benchmark
-// that leans on test scaffolding breaks when the tests are reorganised.
+// works only by hoisting luck. Also the import graph's layers (LAYERS): no import from a
+// lower layer to a higher one; in particular bench/ never imports from test/, since a
+// benchmark that leans on test scaffolding breaks when the tests are reorganised.
 // Run by `npm run typecheck` and `npm test` (scripts/test.mjs); checked on the repo by
 // test/unit/house-rules.test.ts. The targets are data (TARGETS below), not code.
 import { execFileSync } from 'node:child_process';
@@ -46,8 +47,34 @@ export const TARGETS: Target[] = [
   },
 ];
 
-/** Imports between folders that must not exist: [from folder, to folder]. */
-export const FORBIDDEN_IMPORTS: [string, string][] = [['bench/', 'test/']];
+/**
+ * The import graph's layers, lowest first: a file may import from its own layer and the ones
+ * below, never from a higher one (the model code knows nothing of rounds, the protocol nothing
+ * of the server, and nothing shipped or benchmarked leans on the tests' scaffolding).
+ */
+export const LAYERS: string[][] = [['models/'], ['federated/'], ['server/', 'workers/', 'src/'], ['demo/', 'scripts/'], ['bench/'], ['test/']];
+
+/**
+ * Imports between folders of one layer that must not exist either: [from, to]. The server and
+ * the browser code share only the layers below them. (The page and its worker import each
+ * other's types and event definitions, so src/ and workers/ are not separated.)
+ */
+export const FORBIDDEN_IMPORTS: [string, string][] = [
+  ['server/', 'workers/'],
+  ['server/', 'src/'],
+  ['workers/', 'server/'],
+  ['src/', 'server/'],
+];
+
+const layerOf = (file: string) => LAYERS.findIndex((layer) => layer.some((dir) => file.startsWith(dir)));
+
+/** Why an import from `from` to `to` breaks the layering, or null when it does not. */
+export function layerViolation(from: string, to: string): string | null {
+  const [a, b] = [layerOf(from), layerOf(to)];
+  if (a >= 0 && b > a) return `${LAYERS[a].join(', ')} must not import from a higher layer (${LAYERS[b].join(', ')})`;
+  const pair = FORBIDDEN_IMPORTS.find(([f, t]) => from.startsWith(f) && to.startsWith(t));
+  return pair ? `${pair[0]} must not import from ${pair[1]}` : null;
+}
 
 const SOURCE = /\.(ts|mts|mjs|js)$/;
 const BUILTINS = new Set(builtinModules);
@@ -174,11 +201,10 @@ export function checkDeps(root: string, targets: Target[] = TARGETS): { problems
       }
     }
   }
-  for (const [from, to] of FORBIDDEN_IMPORTS) {
-    for (const f of graph.files.filter((x) => x.startsWith(from))) {
-      for (const dest of graph.edges.get(f) ?? []) {
-        if (dest.startsWith(to)) problems.push({ target: 'layers', message: `${f} imports ${dest}: ${from} must not import from ${to}` });
-      }
+  for (const f of graph.files) {
+    for (const dest of graph.edges.get(f) ?? []) {
+      const why = layerViolation(f, dest);
+      if (why) problems.push({ target: 'layers', message: `${f} imports ${dest}: ${why}` });
     }
   }
   return { problems, imports };

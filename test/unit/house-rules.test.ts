@@ -1,8 +1,12 @@
 // The house rules (scripts/check-sizes.ts, scripts/check-deps.ts): on small fixtures, and on
 // the repository itself.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { checkDeps, moduleSpecifiers, packageName } from '../../scripts/check-deps.ts';
+import { checkDeps, layerViolation, moduleSpecifiers, packageName, type Target } from '../../scripts/check-deps.ts';
 import { MAX_FILE_LINES, MAX_FUNCTION_LINES, checkRepo, checkSource, formatViolation } from '../../scripts/check-sizes.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -63,7 +67,51 @@ describe('check-deps', () => {
     expect(['node:fs', 'fs', 'path', 'node:fs/promises'].map(packageName)).toEqual([null, null, null, null]);
   });
 
-  it('finds every package.json declaring exactly what its code imports, and no bench/ to test/ import', () => {
+  it('flags a declared package nothing imports, an import nothing declares, and follows relative imports', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'silo-house-'));
+    try {
+      const files: Record<string, string> = {
+        'package.json': JSON.stringify({ dependencies: { used: '1', unused: '1' }, devDependencies: { vitest: '1' } }),
+        'server/package.json': JSON.stringify({ dependencies: { 'server-only': '1' } }),
+        'src/a.ts': `import x from 'used/deep.js';\nimport { y } from '../models/b.ts';\nexport { x, y };\n`,
+        'models/b.ts': `export const y = await import('undeclared');\n`,
+        'server/s.ts': `import 'server-only';\nimport { y } from '../models/b.ts';\nexport { y };\n`,
+        'bench/c.ts': `import 'vitest';\nimport '../test/helper.ts';\n`,
+        'test/helper.ts': `export {};\n`,
+      };
+      for (const [path, text] of Object.entries(files)) {
+        mkdirSync(dirname(join(dir, path)), { recursive: true });
+        writeFileSync(join(dir, path), text);
+      }
+      execFileSync('git', ['init', '-q'], { cwd: dir });
+      const targets: Target[] = [
+        { name: 'browser', manifest: 'package.json', field: 'dependencies', roots: ['src/'], follow: true },
+        { name: 'server', manifest: 'server/package.json', field: 'dependencies', roots: ['server/'], follow: true },
+        { name: 'tools', manifest: 'package.json', field: 'devDependencies', roots: ['bench/', 'test/'], follow: false },
+      ];
+      const { problems, imports } = checkDeps(dir, targets);
+      expect([...imports.get('browser')!.keys()].sort()).toEqual(['undeclared', 'used']);
+      expect(problems.map((p) => p.message).sort()).toEqual([
+        'bench/c.ts imports test/helper.ts: bench/ must not import from a higher layer (test/)',
+        'models/b.ts imports undeclared, which package.json#dependencies does not declare',
+        'models/b.ts imports undeclared, which server/package.json#dependencies does not declare',
+        'package.json#dependencies declares unused, which no browser file imports',
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('keeps imports within their layer or below it', () => {
+    expect(layerViolation('federated/a.ts', 'models/b.ts')).toBeNull();
+    expect(layerViolation('src/a.ts', 'workers/b.ts')).toBeNull();
+    expect(layerViolation('test/a.ts', 'bench/b.ts')).toBeNull();
+    expect(layerViolation('models/a.ts', 'federated/b.ts')).toMatch(/higher layer/);
+    expect(layerViolation('bench/a.ts', 'test/b.ts')).toMatch(/higher layer/);
+    expect(layerViolation('server/a.ts', 'workers/b.ts')).toMatch(/server\/ must not import from workers\//);
+  });
+
+  it('finds every package.json declaring exactly what its code imports, and no import against the layers', () => {
     expect(checkDeps(ROOT).problems).toEqual([]);
   });
 });
