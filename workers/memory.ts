@@ -93,7 +93,16 @@ export function injectedAllocation(stage: MemoryStage): void {
   const injected = (globalThis as { siloInjectOutOfMemory?: { stages: string[]; hits?: number; held?: ArrayBuffer } }).siloInjectOutOfMemory;
   if (!injected?.stages.includes(stage)) return;
   injected.hits = (injected.hits ?? 0) + 1;
-  // more than any device holds: V8 throws RangeError "Array buffer allocation failed" (kept
-  // in a property so no bundler drops the allocation as unused)
-  injected.held = new ArrayBuffer(2 ** 45);
+  // more than any device holds, within the engine's largest valid length (Chromium's is just
+  // under 32 GiB, Node's far above): V8 throws RangeError "Array buffer allocation failed".
+  // Kept in a property so no bundler drops the allocation as unused.
+  for (const size of [2 ** 45, 2 ** 35 - 1]) {
+    try {
+      injected.held = new ArrayBuffer(size);
+    } catch (err) {
+      if (isOutOfMemory(err)) throw err;
+    }
+    injected.held = undefined; // reserved lazily (or not valid here): try the next size
+  }
+  throw new RangeError('Array buffer allocation failed');
 }
