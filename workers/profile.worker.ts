@@ -59,6 +59,7 @@ export class SiloWorker {
     let restored = await this.learner.load();
     this.participant = options.federatedServer === null ? null : new FederatedParticipant(this.store, options.federatedServer ?? new URL(options.catalogUrl).origin, {
       recommender: () => this.learner.recommender,
+      itemKeys: () => this.learner.table.keys,
       sequence: () => this.log.history.map((h) => h.index),
       runModelWork: (work) =>
         this.learner.withModel((recommender) => {
