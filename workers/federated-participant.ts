@@ -32,6 +32,8 @@ import { refusalReason } from './privacy-floors.ts';
 export interface ParticipantHost {
   /** the worker's current recommender (a backend fallback replaces it) */
   recommender(): Recommender;
+  /** the catalog's item keys by table index (there even when the model could not be built) */
+  itemKeys(): readonly string[];
   /** the shopper's learnable item sequence (cleaned events, as table indices) */
   sequence(): number[];
   /** runs model work under the worker's model lock (training must not overlap it) */
@@ -291,7 +293,7 @@ export class FederatedParticipant {
     const kind = task.kind ?? 'model';
     if (kind === 'popularity') {
       // item keys are the catalog's item_ids; the summary holds only their bucket indicator
-      const keys = this.host.recommender().table.keys;
+      const keys = this.host.itemKeys();
       const itemKeys = sequence.map((index) => keys[index]);
       if (task.secure) {
         // a secure round: a sealed Prio3 report, the helper's key fetched from the helper itself
