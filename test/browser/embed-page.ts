@@ -32,3 +32,20 @@ export interface EventRow {
 export function eventSummary(row: EventRow): StoredEvent {
   return { name: row.name, source: row.source, items: (row.params.items ?? []).map((i) => i.item_id) };
 }
+
+/** A storefront's strict policy: no inline code or style, no eval, Trusted Types enforced. */
+export function strictCsp(scriptOrigins = '', trustedTypes = 'silo'): string {
+  return [
+    "default-src 'self'",
+    `script-src 'self' ${scriptOrigins} 'wasm-unsafe-eval'`,
+    "style-src 'self'",
+    "img-src 'self' data:",
+    `connect-src 'self' ${scriptOrigins}`,
+    // a module worker's imports are fetched as "worker": the CDN must be in worker-src too
+    `worker-src 'self' blob: ${scriptOrigins}`,
+    "object-src 'none'",
+    "base-uri 'none'",
+    "require-trusted-types-for 'script'",
+    `trusted-types ${trustedTypes}`,
+  ].join('; ');
+}

@@ -55,20 +55,25 @@ export async function freshPage(browser: Browser): Promise<FreshPage> {
   return { page, context, errors };
 }
 
+/** A page a test serves: its HTML, and the Content-Security-Policy sent with it (none if unset). */
+export type TestPage = string | { html: string; csp: string };
+
 /**
- * Serves the built demo (dist/) plus `pages` (path → HTML) on a port of its own. The Chromium
+ * Serves the built demo (dist/) plus `pages` (path → page) on a port of its own. The Chromium
  * tests put such pages on the demo's origin with a route; here a second server does it, so
  * nothing depends on request interception over BiDi. The pages' inline scripts (a dataLayer
- * filled before the tag) need a policy without the demo's CSP, so this one sends none.
+ * filled before the tag) need a policy without the demo's CSP, so only a page's own is sent.
  */
-export async function servePages(pages: Record<string, string>): Promise<StaticServer> {
+export async function servePages(pages: Record<string, TestPage>): Promise<StaticServer> {
   return serveStatic({
     dir: 'dist',
     csp: null,
     handlers: [
       (req, res) => {
-        const html = pages[new URL(req.url ?? '/', 'http://x').pathname];
-        if (html === undefined) return false;
+        const page = pages[new URL(req.url ?? '/', 'http://x').pathname];
+        if (page === undefined) return false;
+        const { html, csp } = typeof page === 'string' ? { html: page, csp: undefined } : page;
+        if (csp) res.setHeader('content-security-policy', csp);
         res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }).end(html);
         return true;
       },
