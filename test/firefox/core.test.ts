@@ -32,6 +32,9 @@ describe('the tag, recording and storage', () => {
   it("loads from one tag, records the page's dataLayer (pushes before the tag too) and track() into IndexedDB, and keeps them across a reload", async () => {
     const { page, context, errors } = await freshPage(browser());
     await page.goto(`${pages.url}/early.html`);
+    expect(await page.evaluate(() => typeof window.silo)).toBe('object');
+    // a normal window sends no Global Privacy Control (private-window.test.ts: a private one does)
+    expect(await page.evaluate(() => (navigator as { globalPrivacyControl?: boolean }).globalPrivacyControl)).toBe(false);
     const results = await page.evaluate(async () => {
       const ready = await window.silo.ready;
       const dataLayer = (window as unknown as { dataLayer: unknown[] }).dataLayer;
