@@ -54,8 +54,9 @@ export default defineConfig({
         },
       },
       // a documented part of the browser suite in Firefox ESR over WebDriver BiDi (puppeteer-core).
-      // It shares the browser project's global setup (one build, one server), and runs after
-      // the other projects (groupOrder) so two browsers never compete for the same cores.
+      // It shares the browser project's global setup (one build, one server). Without file
+      // parallelism vitest runs its files in one queue with those of browser, server and
+      // faults, one at a time, so two browsers never compete for the same cores.
       {
         test: {
           name: 'firefox',
@@ -65,7 +66,6 @@ export default defineConfig({
           hookTimeout: 300_000,
           fileParallelism: false,
           globalSetup: ['test/browser/global-setup.ts'],
-          sequence: { groupOrder: 1 },
         },
       },
     ],
