@@ -1,13 +1,13 @@
 // Silo in a Firefox private window (Firefox started in permanent private browsing, so every
 // window is private). Firefox sends Global Privacy Control there by default, so the tag
 // loads, the worker starts and recommends, but nothing is recorded until the shopper
-// consents; IndexedDB itself works in a private window, and what a consenting shopper
-// records is kept for the session (across a reload).
+// consents; IndexedDB itself works in a private window, its quota holds the personal model,
+// and what a consenting shopper records is kept for the session (across a reload).
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { StaticServer } from '../../scripts/serve.ts';
 import { until } from '../until.ts';
 import { EMBED_DB, embed } from '../browser/embed-page.ts';
-import { freshPage, servePages, storedEvents, useFirefox, widgetItems } from './firefox.ts';
+import { freshPage, servePages, storedEvents, storeRows, useFirefox, widgetItems } from './firefox.ts';
 
 const browser = useFirefox({ privateBrowsing: true });
 
@@ -60,7 +60,11 @@ it('sends GPC, so Silo records nothing (dataLayer or track) until consent, and s
     await window.silo.settled();
   });
   expect(await shopperEvents(page)).toEqual(['TOY-0002']);
-  expect(await page.evaluate(() => window.silo.status())).toMatchObject({ recording: true });
+  // the private window's quota holds the personal model too: it is saved, and status() says nothing
+  await until('the model to be saved', async () => (await storeRows(page, EMBED_DB, 'models')).length > 0, 30_000);
+  const status = await page.evaluate(() => window.silo.status());
+  expect(status).toMatchObject({ recording: true, storage: { state: 'ok', unsaved: 0, message: null } });
+  expect(status.storage?.model).toBeUndefined();
 
   // within the private session the events and the choice (localStorage) survive a reload,
   // and the page's dataLayer push is now recorded too
