@@ -3,6 +3,7 @@
 // loads, the worker starts and recommends, but nothing is recorded until the shopper
 // consents; IndexedDB itself works in a private window, its quota holds the personal model,
 // and what a consenting shopper records is kept for the session (across a reload).
+import type { Page } from 'puppeteer-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { StaticServer } from '../../scripts/serve.ts';
 import { until } from '../until.ts';
@@ -18,22 +19,22 @@ let pages: StaticServer;
 beforeAll(async () => {
   pages = await servePages({ '/private.html': embed('', PUSH, PANEL) });
 });
+afterAll(async () => {
+  await pages?.close();
+});
 
 /** The items of the stored events the shopper made (not the widget's own impressions, recorded once consented). */
-async function shopperEvents(page: Parameters<typeof widgetItems>[0]): Promise<string[]> {
+async function shopperEvents(page: Page): Promise<string[]> {
   return (await storedEvents(page, EMBED_DB)).filter((e) => e.source !== 'widget').map((e) => e.items[0]);
 }
 
 /** The privacy panel's line about what is recorded (in its shadow root). */
-function panelCounts(page: Parameters<typeof widgetItems>[0]): Promise<string> {
+function panelCounts(page: Page): Promise<string> {
   return page.evaluate(() => {
     const panel = document.querySelector('silo-privacy-panel');
     return (panel?.shadowRoot ?? panel)?.querySelector('[part~="counts"]')?.textContent ?? '';
   });
 }
-afterAll(async () => {
-  await pages?.close();
-});
 
 it('sends GPC, so Silo records nothing (dataLayer or track) until consent, and says so', async () => {
   const { page, context, errors } = await freshPage(browser());
