@@ -4,6 +4,8 @@
 // line, headers and body it wrote per response (HTTP/1.1 on loopback, no TLS). Chromium's
 // page-level Network events do not report a dedicated worker's requests, so they cannot be
 // the count.
+// the initial global model's weights are made with tfjs-core, which needs a backend in Node
+import '@tensorflow/tfjs-backend-cpu';
 import { mkdtempSync, rmSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -12,7 +14,7 @@ import type { Browser } from 'playwright-core';
 import { flattenWeights } from '../federated/summary.ts';
 import { SasRec } from '../models/sasrec.ts';
 import { createAggregator } from '../server/aggregator.ts';
-import { BROWSER_MODEL } from '../workers/recommender.ts';
+import { BROWSER_MODEL } from '../models/browser-model.ts';
 import { serveStatic } from '../scripts/serve.ts';
 
 export interface Transfer {

@@ -3,7 +3,7 @@
 // quantised summary. The shopper's personal model is restored afterwards, so the fine-tuned
 // model that serves their recommendations is not disturbed by taking part in a round.
 // Pure TypeScript + tfjs: runs in the Web Worker and in Node (the federated benchmark).
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import type { ItemTable } from '../models/features.ts';
 import { makeBatch, type SasRec } from '../models/sasrec.ts';
 import type { RoundTask } from './protocol.ts';

@@ -1,7 +1,7 @@
 // The tfjs WASM backend (4.22) has no UnsortedSegmentSum kernel, which is the gradient of
 // `gather`: without it no embedding can be trained on WASM. This registers a plain
 // JavaScript implementation on that backend (a scatter-add over rows), exact in float32.
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 
 interface WasmBackendLike {
   readSync(dataId: object): tf.TypedArray;

@@ -1,6 +1,6 @@
 // The tensor operations SasRec is built from, with the custom gradients and JavaScript-side
 // masks that keep it fast on the WASM backend.
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import type { TrainingBatch } from './batches.ts';
 import { type FeatureSpec, slotWeights } from './features.ts';
 

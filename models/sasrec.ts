@@ -2,8 +2,9 @@
 // with pre-LayerNorm blocks, tied input/output item embeddings and items represented by
 // hashed ids plus content features (see features.ts) so its size is fixed whatever the
 // catalog. This one module is trained in Node by the benchmarks and in the browser worker.
-// the union package registers gradients and the CPU/WebGL backends in Node and browsers alike
-import * as tf from '@tensorflow/tfjs';
+// tfjs-core only: in the browser workers/tf-runtime.ts registers the gradients and backend.ts
+// loads one backend; in Node the entry point imports `@tensorflow/tfjs` or a backend package
+import * as tf from '@tensorflow/tfjs-core';
 import { makeInputs, type TrainingBatch } from './batches.ts';
 import { DEFAULT_FEATURES, type FeatureSpec, type ItemTable, slotWeights, vocabSize } from './features.ts';
 import { mulberry32 } from './metrics.ts';

@@ -4,6 +4,8 @@
 // $HELPER_PORT (default 5174) with its own data directory (.silo-data/helper) and key pair.
 // The two share a random token (kept in .silo-data/helper-token): popularity rounds are secure (server/PROTOCOL.md,
 // "Secure popularity rounds"). SILO_HELPER=off runs the leader alone, with plain popularity rounds.
+// the initial global model's weights are made with tfjs-core, which needs a backend in Node
+import '@tensorflow/tfjs-backend-cpu';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';

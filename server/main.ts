@@ -22,6 +22,8 @@
 // share one Redis and serve the same rounds.
 // The initial global model is a freshly initialised SasRec with the browser worker's
 // architecture (BROWSER_MODEL, seed 42): its parameter count is every summary's length.
+// the initial global model's weights are made with tfjs-core, which needs a backend in Node
+import '@tensorflow/tfjs-backend-cpu';
 import { createServer } from 'node:http';
 import { parseArgs } from 'node:util';
 import { noiseForEpsilon } from '../federated/accountant.ts';

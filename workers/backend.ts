@@ -3,8 +3,9 @@
 // software rasteriser (SwiftShader, llvmpipe: what Chrome falls back to without a usable
 // GPU) is skipped while WASM is still to come: on such an adapter the model trains many
 // times slower than on WASM. Each skip keeps its reason, so status() can say why.
-// The WebGPU and WASM backends' code is imported only when one of them is tried.
-import * as tf from '@tensorflow/tfjs';
+// Each backend's code is a chunk of its own, imported only when that backend is tried, so a
+// device downloads the backend it runs on (and any tried before it), not all four.
+import * as tf from '@tensorflow/tfjs-core';
 import type { GpuAdapterLike } from './backends/webgpu.ts';
 import { wasmBlockedReason } from './wasm-csp.ts';
 
@@ -82,7 +83,7 @@ async function probe(name: BackendName): Promise<Probe> {
   return { adapter: name === 'wasm' ? 'WebAssembly on the CPU' : 'JavaScript on the CPU' };
 }
 
-/** Imports a backend's code where it is not bundled with tfjs (CPU and WebGL are). */
+/** Imports a backend's code (registering it), the first time that backend is tried. */
 async function load(name: BackendName): Promise<void> {
   if (name === 'webgpu') {
     if (!webgpuAdapter) throw new Error('no WebGPU adapter');
@@ -91,6 +92,10 @@ async function load(name: BackendName): Promise<void> {
     webgpuRegistered = true;
   } else if (name === 'wasm') {
     await import('./backends/wasm.ts');
+  } else if (name === 'webgl') {
+    await import('./backends/webgl.ts');
+  } else {
+    await import('./backends/cpu.ts');
   }
 }
 let webgpuRegistered = false;

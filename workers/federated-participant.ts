@@ -16,7 +16,7 @@
 // device. Opting out stops the loop and deletes pending summaries.
 // Every shopper, opted in or not, also downloads the server's DP popularity prior (public,
 // sends nothing) at start-up; a participant again after each round it took part in.
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import { trainRoundUpdate } from '../federated/client.ts';
 import { type PopularityPrior, popularitySummary } from '../federated/popularity.ts';
 import type { RoundTask } from '../federated/protocol.ts';

@@ -5,6 +5,7 @@
 //   learner.ts       the personal model: backend, chunked training, saves, cancellation
 //   personaliser.ts  recommend, rerank and the profile
 //   federated-participant.ts  federated rounds, when the shopper opted in
+import './tf-runtime.ts'; // the gradients training needs, before anything trains
 import * as Comlink from 'comlink';
 import { parseCatalog, type CatalogItem } from '../src/catalog.ts';
 import type { SiloEvent } from '../src/events.ts';

@@ -1,6 +1,6 @@
 // The on-device recommender: the shared SASRec model over the storefront's catalog,
 // fine-tuned on this shopper's own history and persisted in IndexedDB.
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import type { CatalogItem } from '../src/catalog.ts';
 import { type SiloEvent } from '../src/events.ts';
 import type { PopularityPrior } from '../federated/popularity.ts';

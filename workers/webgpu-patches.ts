@@ -5,7 +5,7 @@
 // axis of a mask (a transpose inside) produced zeros, and our training produced NaN.
 // This registers the same kernel with the value converted by f32(), which is exact for
 // every int32 and bool value the model uses.
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { TransposeProgram } from '@tensorflow/tfjs-backend-webgpu/dist/transpose_webgpu.js';
 

@@ -6,7 +6,7 @@
 // SwiftShader ("A valid external Instance reference no longer exists"). It also uses the
 // adapter the caller already inspected (see backend.ts): a second adapter request can leave
 // the first adapter's device unusable in Chromium workers.
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { registerWebGpuPatches } from '../webgpu-patches.ts';
 
