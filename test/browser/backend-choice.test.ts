@@ -33,6 +33,13 @@ it('default settings skip software GPU adapters for WASM, say why, and remember 
   // tried); the WASM backend's was (so requests are seen)
   expect(requested.filter((p) => /\/assets\/(worker-)?(webgpu|webgl|cpu)-[^/]*\.js$/.test(p))).toEqual([]);
   expect(requested.some((p) => /\/assets\/(worker-)?wasm-[^/]*\.js$/.test(p))).toBe(true);
+  // nor bundled into a chunk that was downloaded: no downloaded script registers the CPU or
+  // WebGL backend (`registerBackend('cpu', () => new …)`); the WASM registration is found
+  // the same way, so the pattern still matches what the minifier writes
+  const scripts = await Promise.all(requested.filter((p) => p.endsWith('.js')).map((p) => fetch(`${baseUrl}${p}`).then((r) => r.text())));
+  const registers = (name: string) => scripts.filter((code) => new RegExp(`[\`'"]${name}[\`'"],\\s*(async\\s*)?\\(\\)\\s*=>`).test(code)).length;
+  expect(registers('wasm')).toBe(1);
+  expect([registers('cpu'), registers('webgl')]).toEqual([0, 0]);
 
   // the choice is kept on the device, and the next visit reuses it without probing
   const [kept] = await storeRows<{ backend: string; skipped: unknown[] }>(page, 'silo', 'meta').then((rows) => rows.filter((r) => r && typeof r === 'object' && 'backend' in r));
