@@ -1,0 +1,77 @@
+// "More like this": recommend({ context: { item_id } }) on a product page. The model alone
+// barely uses the item on screen: as the latest step of a history it is one step among many,
+// and the model was trained to predict what a shopper does next, not what resembles the item.
+// So the model's scores are blended with how much each item shares the context item's public
+// attributes (category path, brand, price band: what the storefront's catalog already says).
+// Pure functions: the worker and the benchmark (bench/more-like-this.ts) run the same code.
+import type { HistoryEntry } from './recommender.ts';
+
+/**
+ * Weight of the context item's attribute similarity against the model's standardised scores.
+ * Chosen on validation users of Amazon Beauty by `npm run bench:more-like-this` (test users
+ * were scored once, with it).
+ */
+export const MORE_LIKE_THIS_WEIGHT = 1;
+
+/**
+ * The history with the item on screen as its latest step. Not added twice when the shopper's
+ * own latest step already is that item (the page's view_item is usually recorded first).
+ */
+export function withContextItem(history: readonly HistoryEntry[], index: number, ts: number): readonly HistoryEntry[] {
+  if (history[history.length - 1]?.index === index) return history;
+  return [...history, { index, event: 'view_item', ts }];
+}
+
+/**
+ * Every item's attribute-set cosine similarity to one item, |A∩B| / √(|A|·|B|), through an
+ * inverted index so one query costs the items sharing an attribute, not the catalog.
+ * Index 0 is padding and scores 0.
+ */
+export class AttributeIndex {
+  private readonly byAttr = new Map<string, number[]>();
+  private readonly sizes: Uint16Array;
+  private readonly attrs: readonly (readonly string[])[];
+  private last: { index: number; sims: Float32Array } | null = null;
+
+  /** `attrs[i]`: item i's attributes (i = 0 is padding, ignored). */
+  constructor(attrs: readonly (readonly string[])[]) {
+    this.attrs = attrs.map((a, i) => (i === 0 ? [] : [...new Set(a)]));
+    this.sizes = Uint16Array.from(this.attrs, (a) => a.length);
+    this.attrs.forEach((set, i) => {
+      for (const a of set) {
+        let items = this.byAttr.get(a);
+        if (!items) this.byAttr.set(a, (items = []));
+        items.push(i);
+      }
+    });
+  }
+
+  /** Similarity of every item to item `index` (a fresh array each time but the last is reused). */
+  similarTo(index: number): Float32Array {
+    if (this.last?.index === index) return this.last.sims;
+    const sims = new Float32Array(this.attrs.length);
+    const own = this.attrs[index] ?? [];
+    for (const a of own) for (const j of this.byAttr.get(a) ?? []) sims[j]++;
+    for (let j = 1; j < sims.length; j++) if (sims[j] > 0) sims[j] /= Math.sqrt(own.length * this.sizes[j]);
+    this.last = { index, sims };
+    return sims;
+  }
+}
+
+/**
+ * The model's scores of items 1..n-1 standardised (mean 0, sd 1: the weight means the same
+ * whatever the scale of the model's logits), plus `weight` × the context similarity.
+ * `scores` may hold several rows; `offset` picks one of `n` items. Returns a new row of n.
+ */
+export function blendContext(scores: ArrayLike<number>, similarity: ArrayLike<number>, weight: number, offset = 0, n = similarity.length): Float32Array {
+  let sum = 0;
+  let sq = 0;
+  for (let j = 1; j < n; j++) sum += scores[offset + j];
+  const mean = sum / Math.max(1, n - 1);
+  for (let j = 1; j < n; j++) sq += (scores[offset + j] - mean) ** 2;
+  const sd = Math.sqrt(sq / Math.max(1, n - 1)) || 1;
+  const out = new Float32Array(n);
+  out[0] = -Infinity;
+  for (let j = 1; j < n; j++) out[j] = (scores[offset + j] - mean) / sd + weight * similarity[j];
+  return out;
+}
