@@ -43,8 +43,8 @@ const { values: args } = parseArgs({
     weights: { type: 'string' },
     'save-weights': { type: 'string' },
     'test-users': { type: 'string', default: 'all' },
-    'validation-users': { type: 'string', default: '2000' },
-    grid: { type: 'string', default: '0,0.25,0.5,1,2,4,8' },
+    'validation-users': { type: 'string', default: '8000' },
+    grid: { type: 'string', default: '0,0.5,1,2,4,8,16,32' },
     json: { type: 'string' },
   },
 });
@@ -56,19 +56,23 @@ interface Case {
   target: number;
 }
 
-/** A scorer gives each case one row of scores over items 0..numItems-1. */
-type Scorer = (cases: readonly Case[]) => Promise<Float32Array[]>;
+/** A scorer gives, for each of several variants, each case one row of scores over items 0..numItems-1. */
+type Scorer = (cases: readonly Case[]) => Promise<Float32Array[][]>;
 
-/** Per-case 0-based full-ranking ranks; the history and the context item never compete. */
-async function ranksOf(cases: readonly Case[], scorer: Scorer, batch = 128): Promise<Int32Array> {
-  const ranks = new Int32Array(cases.length);
+/**
+ * Per-variant, per-case 0-based full-ranking ranks (the history and the context item never
+ * compete): one pass, so variants that share the model's scores score it once.
+ */
+async function ranksOf(cases: readonly Case[], scorer: Scorer, batch = 128): Promise<Int32Array[]> {
+  let ranks: Int32Array[] = [];
   for (let s = 0; s < cases.length; s += batch) {
     const chunk = cases.slice(s, s + batch);
-    const rows = await scorer(chunk);
+    const variants = await scorer(chunk);
+    if (ranks.length === 0) ranks = variants.map(() => new Int32Array(cases.length));
     chunk.forEach((c, b) => {
       const excluded = new Set([...c.history, c.context]);
       excluded.delete(c.target);
-      ranks[s + b] = fullRank(rows[b], c.target, excluded);
+      variants.forEach((rows, v) => (ranks[v][s + b] = fullRank(rows[b], c.target, excluded)));
     });
   }
   return ranks;
@@ -143,62 +147,96 @@ const itemEmbeddings = model.itemEmbeddings(tableTensor);
 
 // ---- scorers ----
 const rows = (flat: Float32Array, count: number) => Array.from({ length: count }, (_, b) => flat.subarray(b * numItems, (b + 1) * numItems));
-const modelScorer =
-  (useContext: boolean): Scorer =>
-  async (cases) => {
-    const histories = cases.map((c) => (useContext ? withContextItem(asEntries(c.history), c.context, 0) : asEntries(c.history)).map((h) => h.index));
-    return rows(await model.scoreNext(histories, tableTensor, itemEmbeddings), cases.length);
-  };
+async function modelRows(cases: readonly Case[], useContext: boolean): Promise<Float32Array[]> {
+  const histories = cases.map((c) => (useContext ? withContextItem(asEntries(c.history), c.context, 0) : asEntries(c.history)).map((h) => h.index));
+  return rows(await model.scoreNext(histories, tableTensor, itemEmbeddings), cases.length);
+}
 const attributes = new AttributeIndex(data.itemAttrs);
-const attributeScorer: Scorer = async (cases) => cases.map((c) => attributes.similarTo(c.context));
 const transitions = new TransitionModel(split.train, numItems, 1);
-const transitionScorer: Scorer = async (cases) => rows(transitions.score(cases.map((c) => [c.context])), cases.length);
+// the model's own item embeddings, cosine to the context item's (an alternative to attributes)
+const unitEmbeddings = tf.tidy(() => tf.div(itemEmbeddings, tf.add(tf.norm(itemEmbeddings, 'euclidean', 1, true), 1e-8)) as tf.Tensor2D);
+async function embeddingRows(cases: readonly Case[]): Promise<Float32Array[]> {
+  const sims = tf.tidy(() => tf.matMul(tf.gather(unitEmbeddings, tf.tensor1d(cases.map((c) => c.context), 'int32')), unitEmbeddings, false, true));
+  const flat = (await sims.data()) as Float32Array;
+  sims.dispose();
+  return rows(flat, cases.length);
+}
+/** The model with context blended at each weight: attributes first, then embeddings. */
 const blendScorer =
-  (weight: number): Scorer =>
+  (attributeWeights: readonly number[], embeddingWeights: readonly number[]): Scorer =>
   async (cases) => {
-    const model = await modelScorer(true)(cases);
-    return cases.map((c, b) => blendContext(model[b], attributes.similarTo(c.context), weight));
+    const model = await modelRows(cases, true);
+    const embedding = embeddingWeights.length ? await embeddingRows(cases) : [];
+    return [
+      ...attributeWeights.map((w) => cases.map((c, b) => blendContext(model[b], attributes.similarTo(c.context), w))),
+      ...embeddingWeights.map((w) => cases.map((_, b) => blendContext(model[b], embedding[b], w))),
+    ];
   };
 
-// ---- the blend weight, on validation only ----
+// ---- the blend weights, on validation only (one model pass for the whole grid) ----
 const grid = args.grid!.split(',').map(Number);
-const validation: { weight: number; ndcg10: number; hr10: number }[] = [];
-for (const weight of grid) {
-  const s = summarise(await ranksOf(validationCases, blendScorer(weight)));
-  validation.push({ weight, ndcg10: mean(s.ndcg10), hr10: mean(s.hr10) });
-  console.log(`  validation, blend weight ${weight}: NDCG@10 ${mean(s.ndcg10).toFixed(4)} HR@10 ${mean(s.hr10).toFixed(4)}`);
+const validationRanks = await ranksOf(validationCases, blendScorer(grid, grid));
+const validationOf = (offset: number) =>
+  grid.map((weight, i) => {
+    const s = summarise(validationRanks[offset + i]);
+    return { weight, ndcg10: mean(s.ndcg10), hr10: mean(s.hr10) };
+  });
+const validation = validationOf(0);
+const embeddingValidation = validationOf(grid.length);
+for (const [label, list] of [['attribute', validation], ['embedding', embeddingValidation]] as const) {
+  for (const v of list) console.log(`  validation, ${label} blend weight ${v.weight}: NDCG@10 ${v.ndcg10.toFixed(4)} HR@10 ${v.hr10.toFixed(4)}`);
 }
-const chosen = validation.reduce((a, b) => (b.ndcg10 > a.ndcg10 ? b : a));
-console.log(`blend weight chosen on validation: ${chosen.weight} (the product's MORE_LIKE_THIS_WEIGHT is ${MORE_LIKE_THIS_WEIGHT})`);
+const best = (list: { weight: number; ndcg10: number }[]) => list.reduce((x, y) => (y.ndcg10 > x.ndcg10 ? y : x));
+const chosen = best(validation);
+const chosenEmbedding = best(embeddingValidation);
+console.log(`blend weights chosen on validation: attributes ${chosen.weight} (the product's MORE_LIKE_THIS_WEIGHT is ${MORE_LIKE_THIS_WEIGHT}), embeddings ${chosenEmbedding.weight}`);
 
 // ---- the test users, once ----
-const variants: [string, Scorer][] = [
-  ['model + context (product path before the blend)', modelScorer(true)],
-  ['model, no context', modelScorer(false)],
-  ['context item attributes alone', attributeScorer],
-  ['item-to-item transitions from the context item', transitionScorer],
-  [`model + context + attribute blend (weight ${chosen.weight}, from validation)`, blendScorer(chosen.weight)],
+const names = [
+  'model + context (product path before the blend)',
+  'model, no context',
+  'context item attributes alone',
+  'item-to-item transitions from the context item',
+  `model + context + attribute blend (weight ${chosen.weight}, from validation)`,
+  `model + context + embedding blend (weight ${chosenEmbedding.weight}, from validation)`,
+  'context item embedding similarity alone (the model\'s item embeddings)',
 ];
-const report: Record<string, unknown> = { dataset: data.name, testCases: testCases.length, validationCases: validationCases.length, steps: args.weights ? undefined : Number(args.steps), trainSeconds, validation, chosenWeight: chosen.weight, test: {} as Record<string, unknown> };
+const testScorer: Scorer = async (cases) => {
+  const model = await modelRows(cases, true);
+  const embedding = await embeddingRows(cases);
+  return [
+    model,
+    await modelRows(cases, false),
+    cases.map((c) => attributes.similarTo(c.context)),
+    rows(transitions.score(cases.map((c) => [c.context])), cases.length),
+    cases.map((c, b) => blendContext(model[b], attributes.similarTo(c.context), chosen.weight)),
+    cases.map((_, b) => blendContext(model[b], embedding[b], chosenEmbedding.weight)),
+    embedding,
+  ];
+};
+const testRanks = await ranksOf(testCases, testScorer);
+const report: Record<string, unknown> = { dataset: data.name, testCases: testCases.length, validationCases: validationCases.length, steps: args.weights ? undefined : Number(args.steps), trainSeconds, validation, embeddingValidation, chosenWeight: chosen.weight, chosenEmbeddingWeight: chosenEmbedding.weight, test: {} as Record<string, unknown> };
 const perCase = new Map<string, { hr10: number[]; ndcg10: number[] }>();
 console.log('\n| variant | HR@10 (95% CI) | NDCG@10 (95% CI) |\n|---|---|---|');
-for (const [name, scorer] of variants) {
-  const s = summarise(await ranksOf(testCases, scorer));
+names.forEach((name, v) => {
+  const s = summarise(testRanks[v]);
   perCase.set(name, s);
   const hr = bootstrapMean(s.hr10);
   const ndcg = bootstrapMean(s.ndcg10);
   (report.test as Record<string, unknown>)[name] = { hr10: hr, ndcg10: ndcg };
   console.log(`| ${name} | ${hr.mean.toFixed(4)} (${hr.low.toFixed(4)}–${hr.high.toFixed(4)}) | ${ndcg.mean.toFixed(4)} (${ndcg.low.toFixed(4)}–${ndcg.high.toFixed(4)}) |`);
-}
+});
 // paired: the same test users, resampled together
-const [withContext, , , itemToItem, blended] = variants.map(([name]) => perCase.get(name)!);
+const [withContext, , , itemToItem, blended, embeddingBlended] = names.map((name) => perCase.get(name)!);
 const ratios = {
   blendVsModelNdcg10: pairedBootstrapRatio(blended.ndcg10, withContext.ndcg10),
   blendVsItemToItemNdcg10: pairedBootstrapRatio(blended.ndcg10, itemToItem.ndcg10),
+  embeddingBlendVsModelNdcg10: pairedBootstrapRatio(embeddingBlended.ndcg10, withContext.ndcg10),
 };
 report.ratios = ratios;
 for (const [name, r] of Object.entries(ratios)) console.log(`${name}: ${r.ratio.toFixed(3)} (95% paired bootstrap ${r.low.toFixed(3)}–${r.high.toFixed(3)})`);
 console.log(`total ${((performance.now() - t0) / 1000).toFixed(0)} s (training ${trainSeconds.toFixed(0)} s)`);
 if (args.json) writeFileSync(args.json, JSON.stringify(report, null, 2));
 itemEmbeddings.dispose();
+unitEmbeddings.dispose();
 tableTensor.dispose();

@@ -7,11 +7,11 @@
 import type { HistoryEntry } from './recommender.ts';
 
 /**
- * Weight of the context item's attribute similarity against the model's standardised scores.
- * Chosen on validation users of Amazon Beauty by `npm run bench:more-like-this` (test users
- * were scored once, with it).
+ * Weight of the context item's attribute similarity against the model's standardised scores:
+ * the best NDCG@10 of the grid on Amazon Beauty's validation users in
+ * `npm run bench:more-like-this` (the test users are scored once, with the weight chosen).
  */
-export const MORE_LIKE_THIS_WEIGHT = 1;
+export const MORE_LIKE_THIS_WEIGHT = 2;
 
 /**
  * The history with the item on screen as its latest step. Not added twice when the shopper's
@@ -59,9 +59,11 @@ export class AttributeIndex {
 }
 
 /**
- * The model's scores of items 1..n-1 standardised (mean 0, sd 1: the weight means the same
- * whatever the scale of the model's logits), plus `weight` × the context similarity.
- * `scores` may hold several rows; `offset` picks one of `n` items. Returns a new row of n.
+ * The model's scores plus `weight` × the context similarity × the scores' standard deviation
+ * over items 1..n-1: ranked as the standardised scores plus weight × similarity, so the
+ * weight means the same whatever the scale of the model's logits, while the result keeps
+ * that scale (the popularity prior's boost is added to it after). `scores` may hold several
+ * rows; `offset` picks one of `n` items. Returns a new row of n (item 0, padding: -Infinity).
  */
 export function blendContext(scores: ArrayLike<number>, similarity: ArrayLike<number>, weight: number, offset = 0, n = similarity.length): Float32Array {
   let sum = 0;
@@ -69,9 +71,9 @@ export function blendContext(scores: ArrayLike<number>, similarity: ArrayLike<nu
   for (let j = 1; j < n; j++) sum += scores[offset + j];
   const mean = sum / Math.max(1, n - 1);
   for (let j = 1; j < n; j++) sq += (scores[offset + j] - mean) ** 2;
-  const sd = Math.sqrt(sq / Math.max(1, n - 1)) || 1;
+  const scale = weight * (Math.sqrt(sq / Math.max(1, n - 1)) || 1);
   const out = new Float32Array(n);
   out[0] = -Infinity;
-  for (let j = 1; j < n; j++) out[j] = (scores[offset + j] - mean) / sd + weight * similarity[j];
+  for (let j = 1; j < n; j++) out[j] = scores[offset + j] + scale * similarity[j];
   return out;
 }

@@ -9,6 +9,7 @@ import type { CatalogStats } from './profile/catalog-stats.ts';
 import { explainRecommendation, historyFromEvents as explainHistory, type HistoryEntry as ExplainEntry } from './profile/explain.ts';
 import { type ShopperProfile, computeProfile, profileWithWords } from './profile/profile.ts';
 import { rerank as rerankList } from './profile/rerank.ts';
+import { withContextItem } from './more-like-this.ts';
 import type { HistoryEntry, ScoredItem } from './recommender.ts';
 
 /** The profile's decay moves with time: recomputed after this long even with no new event. */
@@ -39,7 +40,7 @@ export class Personaliser {
     const history = this.log.history;
     const index = context?.item_id ? this.learner.table.indexOf(context.item_id) : undefined;
     if (index === undefined) return { history };
-    return { history: [...history, { index, event: 'view_item', ts: Date.now() }], contextIndex: index };
+    return { history: withContextItem(history, index, Date.now()), contextIndex: index };
   }
 
   async recommend(request: RecommendRequest): Promise<Recommendation[]> {
@@ -47,7 +48,7 @@ export class Personaliser {
     const exclude = new Set(request.exclude ?? []);
     const { history, contextIndex } = this.withContext(request.context);
     if (contextIndex !== undefined) exclude.add(request.context!.item_id!);
-    const scored = await this.scoreOrFallback(history, k, exclude);
+    const scored = await this.scoreOrFallback(history, k, exclude, contextIndex);
     const { profile, explainEntries } = this.profileState();
     return scored.map((s) => {
       if (s.popular) {
@@ -69,12 +70,12 @@ export class Personaliser {
    * The model's picks, or, once the worker is out of memory (now or before), the popular
    * picks: the shopper still gets recommendations, just not personal ones.
    */
-  private async scoreOrFallback(history: readonly HistoryEntry[], k: number, exclude: ReadonlySet<string>): Promise<ScoredItem[]> {
+  private async scoreOrFallback(history: readonly HistoryEntry[], k: number, exclude: ReadonlySet<string>, contextIndex?: number): Promise<ScoredItem[]> {
     if (!this.learner.memory.outOfMemory) {
       try {
         return await this.learner.withModel((r) => {
           injectedAllocation('scoring');
-          return r.recommend(history, k, exclude);
+          return r.recommend(history, k, exclude, contextIndex);
         });
       } catch (err) {
         if (!this.learner.memory.check('scoring', err)) throw err;

@@ -9,6 +9,7 @@ import { SasRec, type SasRecConfig, makeBatch } from '../models/sasrec.ts';
 import type { EventStore, StoredModel } from './store.ts';
 import { BROWSER_MODEL } from '../models/browser-model.ts';
 import { PopularPicks, insertTopK } from './popular-picks.ts';
+import { AttributeIndex, blendContext, MORE_LIKE_THIS_WEIGHT } from './more-like-this.ts';
 
 /** Events that say "this shopper cared about this item", in increasing strength. */
 export const INTEREST_EVENTS: ReadonlySet<string> = new Set(['view_item', 'select_item', 'add_to_wishlist', 'add_to_cart', 'begin_checkout', 'purchase']);
@@ -179,15 +180,25 @@ export class Recommender {
     return this.itemCache;
   }
 
-  /** Top-k catalog items after this history, with a reason drawn from the nearest history item. */
-  async recommend(history: readonly HistoryEntry[], k: number, exclude: ReadonlySet<string> = new Set()): Promise<ScoredItem[]> {
+  private attributes: AttributeIndex | null = null;
+
+  /**
+   * Top-k catalog items after this history, with a reason drawn from the nearest history item.
+   * With `context` (the table index of the item on screen, already the history's latest step)
+   * the model's scores are blended with that item's attribute similarity (more-like-this.ts).
+   */
+  async recommend(history: readonly HistoryEntry[], k: number, exclude: ReadonlySet<string> = new Set(), context?: number): Promise<ScoredItem[]> {
     const seq = history.map((h) => h.index);
     const seen = new Set(seq);
     // nothing known yet: the popular picks
     if (seq.length === 0) return this.popular.pick(k, exclude);
     const candidates: { index: number; score: number }[] = [];
     const boosts = this.popular.popularityBoosts()?.byIndex;
-    const scores = await this.model.scoreNext([seq], this.tableTensor, this.items());
+    let scores = await this.model.scoreNext([seq], this.tableTensor, this.items());
+    if (context !== undefined) {
+      this.attributes ??= new AttributeIndex([[], ...this.catalog.map((item) => describeCatalogItem(item).attrs)]);
+      scores = blendContext(scores, this.attributes.similarTo(context), MORE_LIKE_THIS_WEIGHT);
+    }
     for (let i = 1; i < scores.length; i++) {
       const item = this.catalog[i - 1];
       if (seen.has(i) || item.in_stock === false || exclude.has(item.item_id)) continue;
