@@ -4,20 +4,24 @@
 //   npm run bench:more-like-this -- --data ../shared/datasets/beauty/Beauty.txt \
 //     --attributes ../shared/datasets/beauty/Beauty_item2attributes.json \
 //     [--steps 376] [--lr 0.008] [--weights FILE.f32 | --save-weights FILE.f32] \
-//     [--test-users all|N] [--validation-users N] [--json OUT]
+//     [--test-users all|N] [--validation-users N] [--attribute-grid 0,1,2,4]
+//     [--embedding-grid 0,4,8,16,32] [--json OUT]
 //
 // Protocol (leave-one-out, models/metrics.ts): each user's last item is the target and the
 // one before it the item on screen (the context); what came before is the shopper's history.
 // The browser model (models/browser-model.ts) is trained centrally on the training prefixes
 // (every item but the last two) for --steps Adam steps of 128 sequences. Validation moves one
 // step back (context: the third-to-last item, target: the second-to-last) and is the only
-// split the blend weight is chosen on; the test users are scored once. Full ranking; the
+// split the blend weights are chosen on; the test users are scored once. Full ranking; the
 // history and the context item are excluded (the target always competes). Variants:
 //   model + context     the product's path: the context item as the history's latest step
 //   model, no context   the same model on the history alone
 //   context attributes  attribute similarity to the context item alone (public catalog)
 //   item-to-item        transitions from the context item in the training prefixes
-//   model + context + attribute blend   workers/more-like-this.ts, weight from validation
+//   model + context + similarity blends   workers/more-like-this.ts: the context item's
+//                       attribute similarity, the model's item-embedding similarity, both
+//                       (the product's path), weights from validation
+//   context item embedding similarity alone
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -30,7 +34,7 @@ import { ItemTable } from '../models/features.ts';
 import { BROWSER_MODEL } from '../models/browser-model.ts';
 import { registerWasmPatches } from '../models/backend-patches.ts';
 import { flattenWeights, unflattenWeights } from '../federated/summary.ts';
-import { AttributeIndex, blendContext, MORE_LIKE_THIS_WEIGHT, withContextItem } from '../workers/more-like-this.ts';
+import { AttributeIndex, blendContext, combineSimilarities, type ContextWeights, MORE_LIKE_THIS, withContextItem } from '../workers/more-like-this.ts';
 import type { HistoryEntry } from '../workers/recommender.ts';
 
 const { values: args } = parseArgs({
@@ -44,7 +48,8 @@ const { values: args } = parseArgs({
     'save-weights': { type: 'string' },
     'test-users': { type: 'string', default: 'all' },
     'validation-users': { type: 'string', default: '8000' },
-    grid: { type: 'string', default: '0,0.5,1,2,4,8,16,32' },
+    'attribute-grid': { type: 'string', default: '0,1,2,4' },
+    'embedding-grid': { type: 'string', default: '0,4,8,16,32' },
     json: { type: 'string' },
   },
 });
@@ -161,61 +166,58 @@ async function embeddingRows(cases: readonly Case[]): Promise<Float32Array[]> {
   sims.dispose();
   return rows(flat, cases.length);
 }
-/** The model with context blended at each weight: attributes first, then embeddings. */
+/** The model with context blended at each pair of weights (workers/more-like-this.ts). */
 const blendScorer =
-  (attributeWeights: readonly number[], embeddingWeights: readonly number[]): Scorer =>
+  (pairs: readonly ContextWeights[]): Scorer =>
   async (cases) => {
     const model = await modelRows(cases, true);
-    const embedding = embeddingWeights.length ? await embeddingRows(cases) : [];
-    return [
-      ...attributeWeights.map((w) => cases.map((c, b) => blendContext(model[b], attributes.similarTo(c.context), w))),
-      ...embeddingWeights.map((w) => cases.map((_, b) => blendContext(model[b], embedding[b], w))),
-    ];
+    const embedding = await embeddingRows(cases);
+    return pairs.map((w) => cases.map((c, b) => blendContext(model[b], combineSimilarities(attributes.similarTo(c.context), embedding[b], w), 1)));
   };
 
 // ---- the blend weights, on validation only (one model pass for the whole grid) ----
-const grid = args.grid!.split(',').map(Number);
-const validationRanks = await ranksOf(validationCases, blendScorer(grid, grid));
-const validationOf = (offset: number) =>
-  grid.map((weight, i) => {
-    const s = summarise(validationRanks[offset + i]);
-    return { weight, ndcg10: mean(s.ndcg10), hr10: mean(s.hr10) };
-  });
-const validation = validationOf(0);
-const embeddingValidation = validationOf(grid.length);
-for (const [label, list] of [['attribute', validation], ['embedding', embeddingValidation]] as const) {
-  for (const v of list) console.log(`  validation, ${label} blend weight ${v.weight}: NDCG@10 ${v.ndcg10.toFixed(4)} HR@10 ${v.hr10.toFixed(4)}`);
-}
-const best = (list: { weight: number; ndcg10: number }[]) => list.reduce((x, y) => (y.ndcg10 > x.ndcg10 ? y : x));
-const chosen = best(validation);
-const chosenEmbedding = best(embeddingValidation);
-console.log(`blend weights chosen on validation: attributes ${chosen.weight} (the product's MORE_LIKE_THIS_WEIGHT is ${MORE_LIKE_THIS_WEIGHT}), embeddings ${chosenEmbedding.weight}`);
+const numbers = (list: string) => list.split(',').map(Number);
+const pairs = numbers(args['attribute-grid']!).flatMap((attributes) => numbers(args['embedding-grid']!).map((embeddings) => ({ attributes, embeddings })));
+const validationRanks = await ranksOf(validationCases, blendScorer(pairs));
+const validation = pairs.map((weights, i) => {
+  const s = summarise(validationRanks[i]);
+  console.log(`  validation, weights attributes ${weights.attributes} embeddings ${weights.embeddings}: NDCG@10 ${mean(s.ndcg10).toFixed(4)} HR@10 ${mean(s.hr10).toFixed(4)}`);
+  return { weights, ndcg10: mean(s.ndcg10), hr10: mean(s.hr10) };
+});
+const best = (keep: (w: ContextWeights) => boolean) => validation.filter((v) => keep(v.weights)).reduce((x, y) => (y.ndcg10 > x.ndcg10 ? y : x)).weights;
+const chosen = best(() => true);
+const attributesOnly = best((w) => w.embeddings === 0);
+const embeddingsOnly = best((w) => w.attributes === 0);
+console.log(`weights chosen on validation: ${JSON.stringify(chosen)} (the product's: ${JSON.stringify(MORE_LIKE_THIS)}); attributes only ${attributesOnly.attributes}, embeddings only ${embeddingsOnly.embeddings}`);
 
 // ---- the test users, once ----
 const names = [
-  'model + context (product path before the blend)',
+  'model + context (no blend)',
   'model, no context',
   'context item attributes alone',
   'item-to-item transitions from the context item',
-  `model + context + attribute blend (weight ${chosen.weight}, from validation)`,
-  `model + context + embedding blend (weight ${chosenEmbedding.weight}, from validation)`,
-  'context item embedding similarity alone (the model\'s item embeddings)',
+  `model + context + attribute similarity (weight ${attributesOnly.attributes})`,
+  `model + context + embedding similarity (weight ${embeddingsOnly.embeddings})`,
+  `model + context + both (weights ${chosen.attributes}, ${chosen.embeddings})`,
+  "context item embedding similarity alone (the model's item embeddings)",
 ];
 const testScorer: Scorer = async (cases) => {
   const model = await modelRows(cases, true);
   const embedding = await embeddingRows(cases);
+  const blend = (w: ContextWeights) => cases.map((c, b) => blendContext(model[b], combineSimilarities(attributes.similarTo(c.context), embedding[b], w), 1));
   return [
     model,
     await modelRows(cases, false),
     cases.map((c) => attributes.similarTo(c.context)),
     rows(transitions.score(cases.map((c) => [c.context])), cases.length),
-    cases.map((c, b) => blendContext(model[b], attributes.similarTo(c.context), chosen.weight)),
-    cases.map((_, b) => blendContext(model[b], embedding[b], chosenEmbedding.weight)),
+    blend(attributesOnly),
+    blend(embeddingsOnly),
+    blend(chosen),
     embedding,
   ];
 };
 const testRanks = await ranksOf(testCases, testScorer);
-const report: Record<string, unknown> = { dataset: data.name, testCases: testCases.length, validationCases: validationCases.length, steps: args.weights ? undefined : Number(args.steps), trainSeconds, validation, embeddingValidation, chosenWeight: chosen.weight, chosenEmbeddingWeight: chosenEmbedding.weight, test: {} as Record<string, unknown> };
+const report: Record<string, unknown> = { dataset: data.name, testCases: testCases.length, validationCases: validationCases.length, steps: args.weights ? undefined : Number(args.steps), trainSeconds, validation, chosen, attributesOnly, embeddingsOnly, test: {} as Record<string, unknown> };
 const perCase = new Map<string, { hr10: number[]; ndcg10: number[] }>();
 console.log('\n| variant | HR@10 (95% CI) | NDCG@10 (95% CI) |\n|---|---|---|');
 names.forEach((name, v) => {
@@ -227,11 +229,12 @@ names.forEach((name, v) => {
   console.log(`| ${name} | ${hr.mean.toFixed(4)} (${hr.low.toFixed(4)}–${hr.high.toFixed(4)}) | ${ndcg.mean.toFixed(4)} (${ndcg.low.toFixed(4)}–${ndcg.high.toFixed(4)}) |`);
 });
 // paired: the same test users, resampled together
-const [withContext, , , itemToItem, blended, embeddingBlended] = names.map((name) => perCase.get(name)!);
+const [withContext, , , itemToItem, attributeBlended, embeddingBlended, blended] = names.map((name) => perCase.get(name)!);
 const ratios = {
-  blendVsModelNdcg10: pairedBootstrapRatio(blended.ndcg10, withContext.ndcg10),
-  blendVsItemToItemNdcg10: pairedBootstrapRatio(blended.ndcg10, itemToItem.ndcg10),
-  embeddingBlendVsModelNdcg10: pairedBootstrapRatio(embeddingBlended.ndcg10, withContext.ndcg10),
+  bothVsModelNdcg10: pairedBootstrapRatio(blended.ndcg10, withContext.ndcg10),
+  attributesVsModelNdcg10: pairedBootstrapRatio(attributeBlended.ndcg10, withContext.ndcg10),
+  embeddingsVsModelNdcg10: pairedBootstrapRatio(embeddingBlended.ndcg10, withContext.ndcg10),
+  bothVsItemToItemNdcg10: pairedBootstrapRatio(blended.ndcg10, itemToItem.ndcg10),
 };
 report.ratios = ratios;
 for (const [name, r] of Object.entries(ratios)) console.log(`${name}: ${r.ratio.toFixed(3)} (95% paired bootstrap ${r.low.toFixed(3)}–${r.high.toFixed(3)})`);

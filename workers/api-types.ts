@@ -26,7 +26,7 @@ export interface WorkerOptions {
 export interface RecommendRequest {
   k: number;
   exclude?: string[];
-  /** item_id: the product on screen, read by the model as the latest step, its scores blended with that item's attribute similarity (more-like-this.ts) */
+  /** item_id: the product on screen, read by the model as the latest step, its scores blended with each item's similarity to it (more-like-this.ts) */
   context?: { item_id?: string };
 }
 

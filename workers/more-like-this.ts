@@ -1,17 +1,25 @@
 // "More like this": recommend({ context: { item_id } }) on a product page. The model alone
 // barely uses the item on screen: as the latest step of a history it is one step among many,
 // and the model was trained to predict what a shopper does next, not what resembles the item.
-// So the model's scores are blended with how much each item shares the context item's public
-// attributes (category path, brand, price band: what the storefront's catalog already says).
+// So the model's scores are blended with each item's similarity to the context item: how much
+// it shares of its public attributes (category path, brand, price band: what the catalog
+// already says) and how close the model's own embeddings of the two items are.
 // Pure functions: the worker and the benchmark (bench/more-like-this.ts) run the same code.
 import type { HistoryEntry } from './recommender.ts';
 
+/** How much each similarity to the context item weighs against the model's standardised scores. */
+export interface ContextWeights {
+  /** shared public attributes (AttributeIndex) */
+  attributes: number;
+  /** cosine of the model's own item embeddings */
+  embeddings: number;
+}
+
 /**
- * Weight of the context item's attribute similarity against the model's standardised scores:
- * the best NDCG@10 of the grid on Amazon Beauty's validation users in
- * `npm run bench:more-like-this` (the test users are scored once, with the weight chosen).
+ * The best NDCG@10 of the grid on Amazon Beauty's validation users in
+ * `npm run bench:more-like-this` (the test users are scored once, with the weights chosen).
  */
-export const MORE_LIKE_THIS_WEIGHT = 2;
+export const MORE_LIKE_THIS: ContextWeights = { attributes: 2, embeddings: 8 };
 
 /**
  * The history with the item on screen as its latest step. Not added twice when the shopper's
@@ -75,5 +83,12 @@ export function blendContext(scores: ArrayLike<number>, similarity: ArrayLike<nu
   const out = new Float32Array(n);
   out[0] = -Infinity;
   for (let j = 1; j < n; j++) out[j] = scores[offset + j] + scale * similarity[j];
+  return out;
+}
+
+/** attributes × its weight + embeddings × its weight, per item (item 0: 0). */
+export function combineSimilarities(attributes: ArrayLike<number>, embeddings: ArrayLike<number>, weights: ContextWeights): Float32Array {
+  const out = new Float32Array(attributes.length);
+  for (let j = 1; j < out.length; j++) out[j] = weights.attributes * attributes[j] + weights.embeddings * embeddings[j];
   return out;
 }

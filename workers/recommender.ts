@@ -9,7 +9,7 @@ import { SasRec, type SasRecConfig, makeBatch } from '../models/sasrec.ts';
 import type { EventStore, StoredModel } from './store.ts';
 import { BROWSER_MODEL } from '../models/browser-model.ts';
 import { PopularPicks, insertTopK } from './popular-picks.ts';
-import { AttributeIndex, blendContext, MORE_LIKE_THIS_WEIGHT } from './more-like-this.ts';
+import { AttributeIndex, blendContext, combineSimilarities, MORE_LIKE_THIS } from './more-like-this.ts';
 
 /** Events that say "this shopper cared about this item", in increasing strength. */
 export const INTEREST_EVENTS: ReadonlySet<string> = new Set(['view_item', 'select_item', 'add_to_wishlist', 'add_to_cart', 'begin_checkout', 'purchase']);
@@ -185,7 +185,7 @@ export class Recommender {
   /**
    * Top-k catalog items after this history, with a reason drawn from the nearest history item.
    * With `context` (the table index of the item on screen, already the history's latest step)
-   * the model's scores are blended with that item's attribute similarity (more-like-this.ts).
+   * the model's scores are blended with each item's similarity to it (more-like-this.ts).
    */
   async recommend(history: readonly HistoryEntry[], k: number, exclude: ReadonlySet<string> = new Set(), context?: number): Promise<ScoredItem[]> {
     const seq = history.map((h) => h.index);
@@ -197,7 +197,8 @@ export class Recommender {
     let scores = await this.model.scoreNext([seq], this.tableTensor, this.items());
     if (context !== undefined) {
       this.attributes ??= new AttributeIndex([[], ...this.catalog.map((item) => describeCatalogItem(item).attrs)]);
-      scores = blendContext(scores, this.attributes.similarTo(context), MORE_LIKE_THIS_WEIGHT);
+      const similarity = combineSimilarities(this.attributes.similarTo(context), await this.embeddingSimilarity(context), MORE_LIKE_THIS);
+      scores = blendContext(scores, similarity, 1);
     }
     for (let i = 1; i < scores.length; i++) {
       const item = this.catalog[i - 1];
@@ -210,6 +211,18 @@ export class Recommender {
       const source = this.catalog[h.index - 1];
       return { item: this.catalog[c.index - 1], score: c.score, reason: `Because you ${VERB[h.event] ?? 'viewed'} ${source.item_name}`, source: h };
     });
+  }
+
+  /** Cosine of every item's embedding with item `index`'s (more like this). */
+  private async embeddingSimilarity(index: number): Promise<Float32Array> {
+    const sims = tf.tidy(() => {
+      const all = this.items();
+      const unit = tf.div(all, tf.add(tf.norm(all, 'euclidean', 1, true), 1e-8));
+      return tf.reshape(tf.matMul(unit, tf.slice(unit, [index, 0], [1, -1]), false, true), [-1]);
+    });
+    const out = (await sims.data()) as Float32Array;
+    sims.dispose();
+    return out;
   }
 
   /** For each candidate, the recent history entry whose item embedding is most similar. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AttributeIndex, blendContext, withContextItem } from '../../workers/more-like-this.ts';
+import { AttributeIndex, blendContext, combineSimilarities, withContextItem } from '../../workers/more-like-this.ts';
 import type { HistoryEntry } from '../../workers/recommender.ts';
 
 describe('withContextItem', () => {
@@ -55,5 +55,12 @@ describe('blendContext', () => {
   it('still blends when every score is equal (sd 0): similarity decides', () => {
     const out = blendContext([0, 3, 3, 3], [0, 0, 1, 0.5], 1);
     expect([...out].slice(1)).toEqual([3, 4, 3.5]);
+  });
+});
+
+describe('combineSimilarities', () => {
+  it('weighs attribute and embedding similarity; padding stays 0', () => {
+    const out = combineSimilarities([9, 1, 0, 0.5], [9, 0.5, -1, 0], { attributes: 2, embeddings: 4 });
+    expect([...out]).toEqual([0, 4, -4, 1]);
   });
 });
