@@ -117,6 +117,32 @@ describe('embed, recording and storage', () => {
 });
 
 describe('worker, model and widget', () => {
+  it('"more like this": the item on screen as context brings items like it, whatever was browsed', async () => {
+    const { page, errors } = await pageWith(embed('', '', ''));
+    const beauty = await page.evaluate(async () => {
+      await window.silo.ready;
+      const count = (recs: { item_id: string }[]) => recs.filter((r) => r.item_id.startsWith('BEA-')).length;
+      const like = () => window.silo.recommend({ k: 8, context: { item_id: 'BEA-0001' } });
+      const fresh = await like();
+      for (const id of ['KIT-0001', 'KIT-0002', 'KIT-0003', 'KIT-0004']) {
+        window.silo.track('view_item', { items: [{ item_id: id }] });
+        await window.silo.settled();
+      }
+      const context = await like();
+      return { fresh: count(fresh), plain: count(await window.silo.recommend({ k: 8 })), context: count(context), ids: context.map((r) => r.item_id) };
+    });
+    expect(beauty.ids).toHaveLength(8);
+    expect(beauty.ids).not.toContain('BEA-0001');
+    // most of 8 share the context item's category (1 in 8 by chance), for a new shopper and
+    // for one who browsed only Kitchen (whose list without context has no Beauty item): the
+    // blend of workers/more-like-this.ts, not the history, decides
+    expect(beauty.fresh).toBeGreaterThanOrEqual(5);
+    expect(beauty.context).toBeGreaterThanOrEqual(5);
+    expect(beauty.context).toBeGreaterThan(beauty.plain);
+    expect(errors).toEqual([]);
+    await page.context().close();
+  });
+
   it('trains in the worker and the recommendations follow a category the shopper browses', async () => {
     const { context, errors } = await freshContext(browser());
     await pinDemoBackends(context, baseUrl, 'wasm');
