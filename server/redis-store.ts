@@ -281,7 +281,7 @@ export class RedisStore implements AggregatorStore {
       // into the sum, tentatively (taken out again if refused), with the norm check in the same pass
       let batch = p.queue.splice(0).filter((u) => {
         try {
-          u.values.checkNorm(p.sum.add(u.values.ints));
+          u.values.checkNorm(p.sum.add(u.values.ints), p.sum.sum);
           return true;
         } catch (e) {
           p.sum.undo(u.values.ints);
