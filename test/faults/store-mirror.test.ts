@@ -9,7 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { FederatedHttpClient } from '../../federated/transport.ts';
+import { Redis } from 'ioredis';
 import { FileStore } from '../../server/file-store.ts';
+import { RedisStore } from '../../server/redis-store.ts';
+import { repairRedis } from '../../server/store/repair-redis.ts';
+import { FedAvg, TrimmedMean } from '../../server/strategies.ts';
+import { startRedis } from '../server/redis-server.ts';
 import { repairDataDir } from '../../server/repair.ts';
 import type { GlobalState } from '../../server/store.ts';
 import { checkInTask, startServer, summaryFor } from '../server/harness.ts';
@@ -188,5 +193,137 @@ describe('file store: mirrored round log, as a process', () => {
     cleanups.push(() => third.kill9());
     expect(await accepted(third.base)).toBe(40);
     expect(readFileSync(logPath).equals(readFileSync(mirrorPath))).toBe(true);
+  });
+});
+
+describe('Redis store: copied partial sums and summaries', () => {
+  let redisServer: Awaited<ReturnType<typeof startRedis>>;
+  let redis: Redis;
+  beforeAll(async () => {
+    redisServer = await startRedis();
+    redis = new Redis(redisServer.url);
+  });
+  afterAll(async () => {
+    redis?.disconnect();
+    await redisServer?.stop();
+  });
+
+  /** a round of `n` accepted uploads under `prefix`, left open ('sum': FedAvg's partial sums; 'summaries': trimmed mean's list) */
+  async function openRedisRound(prefix: string, keep: 'sum' | 'summaries', n: number): Promise<void> {
+    const strategy = keep === 'sum' ? new FedAvg(1) : new TrimmedMean(1, 0.1);
+    const s = await startServer(cleanups, { dir: newDir(), length: 24, bits: 8, minParticipants: 2, maxParticipants: 50, strategy, wrapStore: () => new RedisStore(redisServer.url, { prefix }) });
+    const client = new FederatedHttpClient(s.base);
+    for (let i = 0; i < n; i++) {
+      const { task, token } = await checkInTask(client);
+      await client.uploadSummary(task.roundId, token, summaryFor(task, 0.01 * (i + 1)));
+    }
+    await s.stop();
+  }
+
+  /** a restart on `prefix`: the accepted count and the round's sum (or every kept upload), or the refusal */
+  async function restartRedis(prefix: string, keep: 'sum' | 'summaries'): Promise<{ accepted: number; uploads: Buffer } | { refused: string }> {
+    const store = new RedisStore(redisServer.url, { prefix });
+    try {
+      await store.init(UNUSED_STATE, new Float32Array(0));
+      const { accepted } = await store.counts(1);
+      const parts: Buffer[] = [];
+      if (keep === 'sum') parts.push(Buffer.from((await store.roundSum(1)).sum.buffer));
+      else for await (const u of store.summaries(1)) parts.push(Buffer.from(u));
+      return { accepted, uploads: Buffer.concat(parts) };
+    } catch (e) {
+      return { refused: (e as Error).message };
+    } finally {
+      await store.close();
+    }
+  }
+
+  /** every stored record of the round, with a way to write it back: hash fields and list entries */
+  async function records(prefix: string): Promise<{ name: string; value: Buffer; write: (b: Buffer) => Promise<unknown> }[]> {
+    const out = [];
+    for (const key of ['partials', 'partials-copy', 'partial-counts', 'partial-counts-copy'].map((k) => `${prefix}round:1:${k}`)) {
+      for (const field of await redis.hkeys(key)) out.push({ name: `${key} ${field}`, value: (await redis.hgetBuffer(key, field))!, write: (b: Buffer) => redis.hset(key, field, b) });
+    }
+    for (const key of ['summaries', 'summaries-copy'].map((k) => `${prefix}round:1:${k}`)) {
+      const entries = await redis.lrangeBuffer(key, 0, -1);
+      for (const [i, e] of entries.entries()) out.push({ name: `${key}[${i}]`, value: e, write: (b: Buffer) => redis.lset(key, i, b) });
+    }
+    return out;
+  }
+
+  for (const keep of ['sum', 'summaries'] as const) {
+    it(`${keep} round: every byte of every stored record changed in one copy: restart keeps the accepted count and the sum, and restores the copy`, async () => {
+      const prefix = `m${Math.random().toString(36).slice(2)}:`;
+      await openRedisRound(prefix, keep, 4);
+      const before = await restartRedis(prefix, keep);
+      expect(before).toMatchObject({ accepted: 4 });
+      const all = await records(prefix);
+      expect(all.length).toBe(keep === 'sum' ? 4 : 8);
+      const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+      let cases = 0;
+      for (const r of all) {
+        for (let i = 0; i < r.value.length; i++) {
+          const changed = Buffer.from(r.value);
+          changed[i] ^= flips[i % flips.length];
+          await r.write(changed);
+          warn.mockClear();
+          expect(await restartRedis(prefix, keep), `${r.name} byte ${i}`).toEqual(before);
+          expect(warn.mock.calls.join('\n'), `${r.name} byte ${i}`).toMatch(/restored from/);
+          const now = await records(prefix);
+          expect(now.map((x) => x.value.toString('hex')), `${r.name} byte ${i}: copy restored`).toEqual(all.map((x) => x.value.toString('hex')));
+          cases++;
+        }
+      }
+      console.log(`Redis store, ${keep} round: ${cases} single-byte cases over ${all.length} stored records, none lost`);
+    });
+  }
+
+  it('a kept summary damaged in both copies refuses naming both; ones damaged in one copy are restored; repair drops only the doubly damaged', async () => {
+    const prefix = `m${Math.random().toString(36).slice(2)}:`;
+    await openRedisRound(prefix, 'summaries', 4);
+    const before = await restartRedis(prefix, 'summaries');
+    const list = `${prefix}round:1:summaries`;
+    const flip = async (key: string, index: number) => {
+      const e = (await redis.lindexBuffer(key, index))!;
+      e[20] ^= 0x04;
+      await redis.lset(key, index, e);
+    };
+    await flip(list, 1);
+    await flip(`${list}-copy`, 1);
+    await flip(list, 2);
+    await flip(`${list}-copy`, 3);
+    vi.spyOn(console, 'warn').mockImplementation(() => {});
+    const refused = await restartRedis(prefix, 'summaries');
+    expect(refused).toHaveProperty('refused');
+    if (!('refused' in refused) || !('uploads' in before)) return;
+    expect(refused.refused).toContain(`${list}[1]`);
+    expect(refused.refused).toContain(`${list}-copy[1]`);
+    const { ok, report } = await repairRedis(redisServer.url, prefix);
+    expect(ok, report.join('\n')).toBe(true);
+    expect(report.join('\n')).toMatch(/dropped .*summaries\[1\].*1 acknowledged upload/);
+    const repaired = await restartRedis(prefix, 'summaries');
+    const one = before.uploads.length / 4;
+    expect(repaired).toEqual({ accepted: 3, uploads: Buffer.concat([before.uploads.subarray(0, one), before.uploads.subarray(2 * one)]) });
+  });
+
+  it("as a process: one changed byte in an instance's partial sum (one copy), then kill -9: the restarted instance counts every acknowledged upload and restores the copy", async () => {
+    const prefix = `m${Math.random().toString(36).slice(2)}:`;
+    const first = await start(redisServer.url, { prefix, min: 100, max: 100 });
+    cleanups.push(() => first.kill9());
+    const tasks = [];
+    for (let i = 0; i < 6; i++) tasks.push(await checkIn(first.client));
+    for (const [i, t] of tasks.entries()) expect(await upload(first.base, t.task, t.token, summaryOf(t.task, i))).toBe(202);
+    await first.kill9();
+    const key = `${prefix}round:1:partials`;
+    const [field] = await redis.hkeys(key);
+    const sum = (await redis.hgetBuffer(key, field))!;
+    sum[40] ^= 0x01;
+    await redis.hset(key, field, sum);
+    const second = await tryStart(redisServer.url, { prefix, min: 100, max: 100 });
+    expect(second.ok, second.ok ? '' : second.output).toBe(true);
+    if (!second.ok) return;
+    cleanups.push(() => second.proc.kill9());
+    expect(await accepted(second.proc.base)).toBe(6);
+    for (const [i, t] of tasks.entries()) expect(await upload(second.proc.base, t.task, t.token, summaryOf(t.task, i))).toBe(409);
+    expect((await redis.hgetBuffer(key, field))!.equals((await redis.hgetBuffer(`${key}-copy`, field))!)).toBe(true);
   });
 });
