@@ -23,6 +23,57 @@ export function roundSensitivity(round: OpenRound): number {
   return clampLimitSq(round) === null ? round.normBound : round.settings.clipNorm;
 }
 
+/** adds v − x to sum[i] (the sum held x already) */
+function moveSum(sum: Int32Array | Float64Array, i: number, x: number, v: number): void {
+  if (sum instanceof Int32Array) sum[i] = (sum[i] + v - x) | 0;
+  else sum[i] += v - x;
+}
+
+/**
+ * 8- and 16-bit values: |q| takes at most 2^15 + 1 values, so the scaled floor, its fraction
+ * and the cost of rounding up are per magnitude, and two passes over the values suffice (a
+ * count per magnitude, then the write). Returns Σq² afterwards.
+ */
+function clampByMagnitude(ints: Int8Array | Int16Array, f: number, limitSq: number, sum?: Int32Array | Float64Array): number {
+  const count = new Float64Array(ints instanceof Int8Array ? 129 : 32769);
+  for (let i = 0; i < ints.length; i++) {
+    const x = ints[i];
+    count[x < 0 ? -x : x]++;
+  }
+  const floor = new Float64Array(count.length);
+  const frac = new Float64Array(count.length);
+  let q = 0;
+  const present: number[] = [];
+  for (let m = 1; m < count.length; m++) {
+    if (!count[m]) continue;
+    floor[m] = Math.floor(m * f);
+    frac[m] = m * f - floor[m];
+    q += count[m] * floor[m] * floor[m];
+    if (frac[m] > 0) present.push(m);
+  }
+  // round up the largest fractions first, as many of each magnitude as the limit allows (the first ones in index order)
+  present.sort((x, y) => frac[y] - frac[x]);
+  const up = new Float64Array(count.length);
+  for (const m of present) {
+    const cost = 2 * floor[m] + 1;
+    up[m] = Math.min(count[m], Math.floor((limitSq - q) / cost));
+    q += up[m] * cost;
+  }
+  for (let i = 0; i < ints.length; i++) {
+    const x = ints[i];
+    const m = x < 0 ? -x : x;
+    let v = floor[m];
+    if (up[m] > 0) {
+      up[m]--;
+      v++;
+    }
+    if (x < 0) v = -v;
+    if (sum) moveSum(sum, i, x, v);
+    ints[i] = v;
+  }
+  return q;
+}
+
 const BINS = 1024;
 const binOf = (r: number) => Math.min(BINS - 1, Math.floor(r * BINS));
 
@@ -30,12 +81,13 @@ const binOf = (r: number) => Math.min(BINS - 1, Math.floor(r * BINS));
  * If Σq² is above `limitSq`, scales `ints` in place so that Σq² ≤ limitSq, as close below it
  * as the integer grid allows, and, when `sum` holds them already, moves it by the same
  * change. Returns Σq² afterwards. Each |q|·f is rounded down, then up where its fraction is
- * among the largest while the total stays within the limit (a histogram of the fractions
- * finds the threshold in two passes; sorting would cost L log L per upload).
+ * among the largest while the total stays within the limit (32-bit values: a histogram of the
+ * fractions finds the threshold in two passes; sorting would cost L log L per upload).
  */
 export function clampInPlace(ints: QuantizedValues, sumOfSquares: number, limitSq: number, sum?: Int32Array | Float64Array): number {
   if (!(sumOfSquares > limitSq)) return sumOfSquares;
   const f = Math.sqrt(limitSq / sumOfSquares);
+  if (!(ints instanceof Int32Array)) return clampByMagnitude(ints, f, limitSq, sum);
   const cost = new Float64Array(BINS); // what rounding up every coordinate of a bin adds to Σq²
   let q = 0;
   for (let i = 0; i < ints.length; i++) {
@@ -61,7 +113,7 @@ export function clampInPlace(ints: QuantizedValues, sumOfSquares: number, limitS
       }
     }
     const v = (x < 0 ? -1 : 1) * (up ? a + 1 : a);
-    if (sum) sum[i] = sum instanceof Int32Array ? (sum[i] + v - x) | 0 : sum[i] + (v - x);
+    if (sum) moveSum(sum, i, x, v);
     ints[i] = v;
   }
   return q;

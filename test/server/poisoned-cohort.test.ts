@@ -91,8 +91,10 @@ describe('a poisoned cohort (2 of 20 uploading above C) is held to C', () => {
 describe('the clamp and the DP sensitivity', () => {
   it('scales integers above the limit to just below it, moving a sum by the same change; leaves others alone', () => {
     const random = mulberry32(3);
-    for (let t = 0; t < 200; t++) {
-      const ints = new Int8Array(300).map(() => Math.round((random() - 0.5) * 250));
+    for (let t = 0; t < 300; t++) {
+      // 8 and 16 bits: per magnitude; 32 bits: by a histogram of the fractions
+      const range = [250, 60_000, 1e6][t % 3];
+      const ints = new [Int8Array, Int16Array, Int32Array][t % 3](300).map(() => Math.round((random() - 0.5) * range));
       let q = 0;
       for (const v of ints) q += v * v;
       const limitSq = q * (0.2 + 0.75 * random());
@@ -103,6 +105,7 @@ describe('the clamp and the DP sensitivity', () => {
       expect(after).toBe(check);
       expect(after).toBeLessThanOrEqual(limitSq);
       expect(Math.sqrt(after)).toBeGreaterThan(Math.sqrt(limitSq) - 1); // within one grid step of the limit
+      for (const [i, v] of ints.entries()) expect(Math.abs(v)).toBeLessThanOrEqual(Math.abs(sum[i])); // only ever shrinks
       expect(Array.from(sum)).toEqual(Array.from(ints));
       const same = ints.slice();
       expect(clampInPlace(same, after, after)).toBe(after);
