@@ -35,16 +35,17 @@ function moveSum(sum: Int32Array | Float64Array, i: number, x: number, v: number
  * count per magnitude, then the write). Returns Σq² afterwards.
  */
 function clampByMagnitude(ints: Int8Array | Int16Array, f: number, limitSq: number, sum?: Int32Array | Float64Array): number {
-  const count = new Float64Array(ints instanceof Int8Array ? 129 : 32769);
+  const size = ints instanceof Int8Array ? 129 : 32769;
+  const count = new Int32Array(size);
   for (let i = 0; i < ints.length; i++) {
     const x = ints[i];
     count[x < 0 ? -x : x]++;
   }
-  const floor = new Float64Array(count.length);
-  const frac = new Float64Array(count.length);
+  const floor = new Int32Array(size);
+  const frac = new Float64Array(size);
   let q = 0;
   const present: number[] = [];
-  for (let m = 1; m < count.length; m++) {
+  for (let m = 1; m < size; m++) {
     if (!count[m]) continue;
     floor[m] = Math.floor(m * f);
     frac[m] = m * f - floor[m];
@@ -53,22 +54,29 @@ function clampByMagnitude(ints: Int8Array | Int16Array, f: number, limitSq: numb
   }
   // round up the largest fractions first, as many of each magnitude as the limit allows (the first ones in index order)
   present.sort((x, y) => frac[y] - frac[x]);
-  const up = new Float64Array(count.length);
+  const up = new Int32Array(size);
   for (const m of present) {
     const cost = 2 * floor[m] + 1;
     up[m] = Math.min(count[m], Math.floor((limitSq - q) / cost));
     q += up[m] * cost;
   }
+  // the new value of each magnitude, signed: rounded up while its quota lasts, then down
+  const table = new Int32Array(2 * size - 1);
+  const at = size - 1; // table[at + x] is x's new value
+  const fill = (m: number) => {
+    const v = up[m] > 0 ? floor[m] + 1 : floor[m];
+    table[at + m] = v;
+    table[at - m] = -v;
+  };
+  for (let m = 0; m < size; m++) fill(m);
+  const int32 = sum instanceof Int32Array ? sum : null;
   for (let i = 0; i < ints.length; i++) {
     const x = ints[i];
+    const v = table[at + x];
     const m = x < 0 ? -x : x;
-    let v = floor[m];
-    if (up[m] > 0) {
-      up[m]--;
-      v++;
-    }
-    if (x < 0) v = -v;
-    if (sum) moveSum(sum, i, x, v);
+    if (up[m] > 0 && --up[m] === 0) fill(m);
+    if (int32) int32[i] = (int32[i] + v - x) | 0;
+    else if (sum) sum[i] += v - x;
     ints[i] = v;
   }
   return q;
