@@ -15,7 +15,8 @@ const siloEntryInDev: Plugin = {
 // - build: the storefront demo (index.html) plus the embeddable SDK at a stable /silo.js
 // - test projects: 'unit' (pure logic in Node), 'server' (the aggregator over loopback,
 //   a real redis-server), 'faults' (crashes, corrupt stores, hostile clients), 'browser'
-//   (real headless Chromium driven by playwright-core)
+//   (real headless Chromium driven by playwright-core), 'firefox' (headless Firefox ESR over
+//   WebDriver BiDi, driven by puppeteer-core)
 export default defineConfig({
   plugins: [siloEntryInDev],
   // relative URLs: the SDK finds its worker and chunks next to silo.js, wherever it is hosted
@@ -45,6 +46,21 @@ export default defineConfig({
         test: {
           name: 'browser',
           include: ['test/browser/**/*.test.ts'],
+          environment: 'node',
+          testTimeout: 300_000,
+          hookTimeout: 300_000,
+          fileParallelism: false,
+          globalSetup: ['test/browser/global-setup.ts'],
+        },
+      },
+      // a documented part of the browser suite in Firefox ESR over WebDriver BiDi (puppeteer-core).
+      // It shares the browser project's global setup (one build, one server). Without file
+      // parallelism vitest runs its files in one queue with those of browser, server and
+      // faults, one at a time, so two browsers never compete for the same cores.
+      {
+        test: {
+          name: 'firefox',
+          include: ['test/firefox/**/*.test.ts'],
           environment: 'node',
           testTimeout: 300_000,
           hookTimeout: 300_000,

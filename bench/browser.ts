@@ -12,7 +12,7 @@ import { gzipSync } from 'node:zlib';
 import { parseArgs } from 'node:util';
 import type { Browser, Page } from 'playwright-core';
 import { serveStatic } from '../scripts/serve.ts';
-import { launchChromium } from '../test/browser/chromium.ts';
+import { launchChromium } from '../scripts/chromium.ts';
 import { measureTransfer, transferReport } from './transfer.ts';
 
 const { values: args } = parseArgs({

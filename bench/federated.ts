@@ -35,70 +35,32 @@
 // Datasets are research-only: read by path, never copied into the repository.
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { computeRdp, DEFAULT_ORDERS, noiseForEpsilon, rdpToDp } from '../federated/accountant.ts';
 import { trainRoundUpdate } from '../federated/client.ts';
 import { type GaussianRounds, pldEpsilon, pldNoiseForEpsilon } from '../federated/pld.ts';
 import { popularityBucket, popularitySummary } from '../federated/popularity.ts';
-import { encodeSummary, flattenWeights, stochasticQuantize, unflattenWeights } from '../federated/summary.ts';
+import { flattenWeights, unflattenWeights } from '../federated/summary.ts';
 import { type CheckInResult, FederatedHttpClient } from '../federated/transport.ts';
 import { registerWasmPatches } from '../models/backend-patches.ts';
 import { ItemTable } from '../models/features.ts';
 import { type EvalCase, evaluate, leaveOneOut, mulberry32, ndcgAtRank, pairedBootstrapRatio, type RatioInterval } from '../models/metrics.ts';
-import { makeBatch, SasRec, type SasRecConfig } from '../models/sasrec.ts';
-import { BROWSER_MODEL } from '../workers/recommender.ts';
+import { makeBatch, SasRec } from '../models/sasrec.ts';
 import { createAggregator } from '../server/aggregator.ts';
 import { DpFedAvg, FedAvg } from '../server/strategies.ts';
 import { ServerAdam, ServerMomentum, ServerSgd, cosineDecay } from '../server/server-optimizers.ts';
 import { loadDataset } from './datasets.ts';
-import { argvWithPreset } from './presets.ts';
+import { idRowsPin } from './federated/id-rows.ts';
+import { MODELS, parseFederatedArgs } from './federated/options.ts';
+import { readSavedWeights } from './federated/saved-weights.ts';
+import { measureAcceptPath, type Throughput } from './federated/throughput.ts';
 import { inProcessCheckIn } from './private/check-in.ts';
 
-const { values: args } = parseArgs({
-  args: argvWithPreset('federated'),
-  options: {
-    data: { type: 'string' },
-    attributes: { type: 'string' },
-    'clients-per-round': { type: 'string', default: '50' },
-    rounds: { type: 'string', default: '10' },
-    dp: { type: 'string', default: 'none' },
-    epsilon: { type: 'string', default: '8' },
-    users: { type: 'string' },
-    'eval-users': { type: 'string', default: 'all' },
-    'central-epochs': { type: 'string' },
-    'central-steps': { type: 'string' },
-    'central-id-rows': { type: 'string', default: 'trained' },
-    'local-epochs': { type: 'string', default: '1' },
-    'local-lr': { type: 'string', default: '0.001' },
-    'local-optimizer': { type: 'string', default: 'adam' },
-    'central-lr': { type: 'string', default: '0.001' },
-    'eval-every': { type: 'string', default: '1' },
-    'max-minutes': { type: 'string' },
-    model: { type: 'string', default: 'browser' },
-    bits: { type: 'string', default: '8' },
-    clip: { type: 'string', default: '1' },
-    json: { type: 'string' },
-    throughput: { type: 'string', default: '0' },
-    'server-optimizer': { type: 'string', default: 'sgd' },
-    'server-lr': { type: 'string' },
-    'server-lr-final': { type: 'string' },
-    'server-tau': { type: 'string', default: '0.000001' },
-    checkin: { type: 'string', default: 'in-process' },
-    denoise: { type: 'string' },
-    'clip-quantile': { type: 'string' },
-    'save-weights': { type: 'string' },
-    'save-rounds': { type: 'boolean', default: false },
-    'prior-epsilon': { type: 'string' },
-    'prior-buckets': { type: 'string', default: '65536' },
-    'score-weights': { type: 'string' },
-    accountant: { type: 'string', default: 'rdp' },
-  },
-});
+const args = parseFederatedArgs();
 if (!args.data) throw new Error('--data PATH is required');
 const dpMode = args.dp as 'none' | 'central' | 'distributed';
 const clientsPerRound = Number(args['clients-per-round']);
@@ -120,16 +82,6 @@ const users = split.train.filter((s) => s.length >= 2);
 const delta = 1 / sequences.length;
 console.log(`${data.name}: ${sequences.length} users, ${data.itemKeys.length - 1} items; evaluating on ${evalCases.length} users`);
 
-// 'browser-522k' is BROWSER_MODEL before it was sized for ≤ 256 KB uploads (kept to measure
-// what the smaller model costs); 'browser-ids2048' measures what fewer parameters buy under
-// DP; 'default' is the benchmark model in models/sasrec.ts
-const MODELS: Record<string, Partial<SasRecConfig>> = {
-  browser: BROWSER_MODEL,
-  'browser-522k': { ...BROWSER_MODEL, dim: 48, features: { idMode: 'hash', idBuckets: 8192, idHashes: 2, attrBuckets: 2048, maxAttrs: 6 } },
-  // half the hashed-id rows: DP noise grows with √(parameters), and the id rows are most of them
-  'browser-ids2048': { ...BROWSER_MODEL, features: { ...BROWSER_MODEL.features!, idBuckets: 2048 } },
-  default: {},
-};
 const modelConfig = MODELS[args.model!];
 if (!modelConfig) throw new Error(`--model must be one of ${Object.keys(MODELS).join(', ')}`);
 const bits = Number(args.bits) as 8 | 16 | 32;
@@ -268,18 +220,6 @@ if (priorNoise !== null) {
   console.log(`popularity round: ${participants} users, ${release.counts.length} buckets, z ${priorNoise.toFixed(3)}, ε ${st.privacy.epsilon?.toFixed(3)} (${priorRelease.seconds.toFixed(0)} s)`);
 }
 const scored: { file: string; 'NDCG@10': number; 'HR@10': number; perUserNdcg10: Float64Array; prior: Awaited<ReturnType<typeof withPrior>>; vsFirst?: { ndcg10: RatioInterval; withPrior: RatioInterval | null } }[] = [];
-/** One saved model, or the element-wise mean of several joined by `+` (a tail average of rounds) */
-function readSavedWeights(spec: string): Float32Array {
-  const files = spec.split('+');
-  let mean: Float32Array | null = null;
-  for (const file of files) {
-    const w = new Float32Array(new Uint8Array(readFileSync(file)).buffer);
-    if (mean && mean.length !== w.length) throw new Error(`${file}: ${w.length} weights, expected ${mean.length}`);
-    mean ??= new Float32Array(w.length);
-    for (let i = 0; i < w.length; i++) mean[i] += w[i] / files.length;
-  }
-  return mean!;
-}
 for (const file of args['score-weights']?.split(',') ?? []) {
   const weights = unflattenWeights(readSavedWeights(file), initialWeights);
   const m = await evaluateWeights(weights);
@@ -295,22 +235,6 @@ for (const s of scored.slice(1)) {
   console.log(`${s.file} / ${first.file}: NDCG@10 ${pct(s.vsFirst.ndcg10)}${withPriorBoth ? `; each with its prior: ${pct(withPriorBoth)}` : ''}`);
 }
 tf.tidy(() => model.setWeights(initialWeights)); // the centralised reference starts from scratch
-
-/**
- * Ablation for the centralised reference (--central-id-rows): 'frozen' keeps the item table's
- * hashed-id rows at their initial values, 'zero' at zero (items are then told apart by their
- * attributes only); returns the function that puts them back after each step, or null for
- * 'trained'. It measures how much of the model's quality needs learned id rows, the part of
- * a federated update that DP noise hits hardest (most rows are touched by few clients).
- */
-function idRowsPin(mode: string): (() => void) | null {
-  if (mode === 'trained') return null;
-  if (mode !== 'frozen' && mode !== 'zero') throw new Error('--central-id-rows must be trained, frozen or zero');
-  const table = model.variables[0]; // [1 + idBuckets + attribute rows, dim], id rows first
-  const idRows = 1 + model.config.features.idBuckets;
-  const pinned = mode === 'zero' ? tf.zeros([idRows, model.config.dim]) : tf.slice(table, [0, 0], [idRows, -1]);
-  return () => tf.tidy(() => table.assign(tf.concat([pinned, tf.slice(table, [idRows, 0], [-1, -1])], 0)));
-}
 
 // ---- centralised reference: same model, trained on everyone's training prefixes ----
 // Budget: --central-steps Adam steps of 128 sequences (default: the federated run's planned
@@ -329,7 +253,7 @@ let centralPrior: Awaited<ReturnType<typeof withPrior>> = null;
 const centralCurve: { steps: number; ndcg10: number; hr10: number; prior: Awaited<ReturnType<typeof withPrior>> }[] = [];
 if (centralSteps > 0) {
   const opt = tf.train.adam(Number(args['central-lr']));
-  const pinIdRows = idRowsPin(args['central-id-rows']!);
+  const pinIdRows = idRowsPin(model, args['central-id-rows']!);
   pinIdRows?.();
   const checkpoints = new Set([1, 2, 3, 4].map((k) => Math.round((centralSteps * k) / 4)));
   let order: number[] = [];
@@ -422,34 +346,8 @@ await aggregator.close();
 rmSync(dataDir, { recursive: true, force: true });
 
 // ---- server accept-path throughput: decode + validate + durable append + streaming sum ----
-let throughput: { updates: number; seconds: number; updatesPerSecond: number; rssGrowthMiB: number } | null = null;
 const nThroughput = Number(args.throughput);
-if (nThroughput > 0) {
-  const dir = mkdtempSync(join(tmpdir(), 'silo-bench-tp-'));
-  const length = flattenWeights(initialWeights).length;
-  const agg = await createAggregator({ initialWeights: flattenWeights(initialWeights), dataDir: dir, strategy: new FedAvg(1), minParticipants: 1, maxParticipants: nThroughput + 1, selectionProbability: 1, bits, roundDurationMs: 3600_000 });
-  const srv = createServer(async (req, res) => {
-    if (!(await agg.handle(req, res))) res.writeHead(404).end();
-  });
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const c = new FederatedHttpClient(`http://127.0.0.1:${(srv.address() as AddressInfo).port}`);
-  const tasks = [];
-  for (let i = 0; i < nThroughput; i++) {
-    const a = await c.checkIn();
-    if (a.status === 'task' && a.token) tasks.push({ task: a.task, token: a.token });
-  }
-  const vec = new Float32Array(length).fill(0.5 / Math.sqrt(length));
-  const body = encodeSummary({ withinClip: true, roundId: tasks[0].task.roundId, modelVersion: tasks[0].task.modelVersion, scale: tasks[0].task.scale }, stochasticQuantize(vec, tasks[0].task.scale, bits, mulberry32(1)));
-  const rss0 = process.memoryUsage().rss;
-  const s0 = performance.now();
-  for (const t of tasks) await c.uploadSummary(t.task.roundId, t.token, body);
-  const seconds = (performance.now() - s0) / 1000;
-  throughput = { updates: tasks.length, seconds, updatesPerSecond: tasks.length / seconds, rssGrowthMiB: (process.memoryUsage().rss - rss0) / 2 ** 20 };
-  console.log(`server accept path: ${tasks.length} updates of ${length} values (${(body.length / 1024).toFixed(0)} KiB) in ${seconds.toFixed(1)} s = ${throughput.updatesPerSecond.toFixed(1)} updates/s, RSS growth ${throughput.rssGrowthMiB.toFixed(0)} MiB`);
-  await new Promise<void>((r) => srv.close(() => r()));
-  await agg.close();
-  rmSync(dir, { recursive: true, force: true });
-}
+const throughput: Throughput | null = nThroughput > 0 ? await measureAcceptPath(flattenWeights(initialWeights), bits, nThroughput) : null;
 
 const last = perRound[perRound.length - 1] as (typeof perRound)[number] & { ndcg10: number; hr10: number };
 const result = {

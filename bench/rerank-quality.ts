@@ -118,17 +118,12 @@ function ndcg10(rank: number): number {
   return rank < 10 ? 1 / Math.log2(rank + 2) : 0;
 }
 
-export function runRerankQuality(options: QualityOptions): { rows: QualityRow[]; notes: string[] } {
-  for (const p of [options.data, options.attrs]) if (!existsSync(p)) throw new Error(`dataset file not found: ${p}`);
-  const data = loadDataset(options.data, { attributesPath: options.attrs });
-  const { catalog, coverage } = beautyCatalog(data);
-  const stats: CatalogStats = buildCatalogStats(catalog);
-  const split = leaveOneOut(data.sequences);
-
+/** The shop's two lists: bestsellers, and the target's leaf category page (both by popularity). */
+function listKinds(catalog: readonly CatalogItem[], train: readonly number[][], itemCount: number): ListKind[] {
   // popularity from training prefixes only: the validation and test targets never count
-  const popularity = new Float64Array(data.itemKeys.length);
-  for (const seq of split.train) for (const item of seq) popularity[item]++;
-  const byPopularity = Array.from({ length: data.itemKeys.length - 1 }, (_, i) => i + 1).sort((a, b) => popularity[b] - popularity[a] || a - b);
+  const popularity = new Float64Array(itemCount);
+  for (const seq of train) for (const item of seq) popularity[item]++;
+  const byPopularity = Array.from({ length: itemCount - 1 }, (_, i) => i + 1).sort((a, b) => popularity[b] - popularity[a] || a - b);
   const leafOf = (item: number) => {
     const path = catalog[item - 1];
     return [path.item_category, path.item_category2, path.item_category3, path.item_category4, path.item_category5].filter(Boolean).join('>');
@@ -141,13 +136,15 @@ export function runRerankQuality(options: QualityOptions): { rows: QualityRow[];
     if (!list) byLeaf.set(leaf, (list = []));
     list.push(item);
   }
-  const kinds: ListKind[] = [
+  return [
     { name: `bestsellers (top ${LIST_SIZE})`, list: () => byPopularity },
     { name: `category page (target's leaf category, ≤ ${LIST_SIZE})`, list: (c) => byLeaf.get(leafOf(c.target)) ?? [] },
   ];
+}
 
-  // a fixed random subset, the same users for both splits
-  let userIds = split.test.map((_, i) => i);
+/** The users scored: all, or a fixed random subset (--users), the same for both splits. */
+function pickUsers(count: number, options: QualityOptions): number[] {
+  let userIds = Array.from({ length: count }, (_, i) => i);
   if (options.users !== undefined && options.users < userIds.length) {
     const rand = mulberry32(options.seed);
     for (let i = userIds.length - 1; i > 0; i--) {
@@ -156,6 +153,18 @@ export function runRerankQuality(options: QualityOptions): { rows: QualityRow[];
     }
     userIds = userIds.slice(0, options.users).sort((a, b) => a - b);
   }
+  return userIds;
+}
+
+export function runRerankQuality(options: QualityOptions): { rows: QualityRow[]; notes: string[] } {
+  for (const p of [options.data, options.attrs]) if (!existsSync(p)) throw new Error(`dataset file not found: ${p}`);
+  const data = loadDataset(options.data, { attributesPath: options.attrs });
+  const { catalog, coverage } = beautyCatalog(data);
+  const stats: CatalogStats = buildCatalogStats(catalog);
+  const split = leaveOneOut(data.sequences);
+
+  const kinds = listKinds(catalog, split.train, data.itemKeys.length);
+  const userIds = pickUsers(split.test.length, options);
 
   const rows: QualityRow[] = [];
   // a model signal for the blend: the item-to-item baseline of models/baselines.ts, level

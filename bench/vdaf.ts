@@ -191,7 +191,7 @@ if (args.json) {
 /** Bundles the client for the browser and times it inside a module Worker in headless Chromium. */
 async function browserClientTimes(p: { length: number; maxWeight: number; reps: number; modelLength: number; bits: number }) {
   const { build } = await import('esbuild');
-  const { launchChromium } = await import('../test/browser/chromium.ts');
+  const { launchChromium } = await import('../scripts/chromium.ts');
   const root = fileURLToPath(new URL('..', import.meta.url));
   const worker = `
     import { modelUpdateReport, popularityReport, sealReport } from './federated/secure/report.ts';

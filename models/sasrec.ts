@@ -51,6 +51,24 @@ interface Block {
   w1: tf.Variable; b1: tf.Variable; w2: tf.Variable; b2: tf.Variable;
 }
 
+/**
+ * The sampled softmax's mask, [targets, negatives] flat: -1e9 where a sampled "negative" is
+ * that row's target itself, which must not count against it; 0 elsewhere.
+ */
+function targetHitBias(targets: Int32Array, negatives: Int32Array): Float32Array {
+  const hitBias = new Float32Array(targets.length * negatives.length);
+  const negSlots = new Map<number, number[]>();
+  negatives.forEach((id, s) => {
+    const slots = negSlots.get(id);
+    if (slots) slots.push(s);
+    else negSlots.set(id, [s]);
+  });
+  targets.forEach((id, m) => {
+    for (const s of negSlots.get(id) ?? []) hitBias[m * negatives.length + s] = -1e9;
+  });
+  return hitBias;
+}
+
 export class SasRec {
   readonly config: SasRecConfig;
   /** every trainable weight, in a fixed order: this order is the wire format */
@@ -242,18 +260,7 @@ export class SasRec {
       // estimates the full softmax one (Bengio & Senécal 2008; Yi et al. 2019)
       const rawNeg = mm(h, tf.transpose(tf.gather(items, tf.tensor1d(localNegs, 'int32')))); // [M, S]
       const negLogits = this.config.logQ ? tf.add(rawNeg, Math.log((n - 1) / negCount)) : rawNeg;
-      // a sampled "negative" that is the target itself must not count against it
-      const hitBias = new Float32Array(positions.length * negCount);
-      const negSlots = new Map<number, number[]>();
-      localNegs.forEach((id, s) => {
-        const slots = negSlots.get(id);
-        if (slots) slots.push(s);
-        else negSlots.set(id, [s]);
-      });
-      localTargets.forEach((id, m) => {
-        for (const s of negSlots.get(id) ?? []) hitBias[m * negCount + s] = -1e9;
-      });
-      const masked = tf.add(negLogits, tf.tensor2d(hitBias, [positions.length, negCount]));
+      const masked = tf.add(negLogits, tf.tensor2d(targetHitBias(localTargets, localNegs), [positions.length, negCount]));
       const all = tf.concat([tf.expandDims(posLogit, 1), masked], 1);
       return tf.mean(tf.sub(rowLogSumExp(all), posLogit));
     }

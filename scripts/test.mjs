@@ -9,6 +9,9 @@ try {
   for (const config of ['tsconfig.browser.json', 'tsconfig.worker.json', 'tsconfig.server.json', 'tsconfig.json']) {
     run('npx', ['tsc', '--noEmit', '-p', config]);
   }
+  // the house rules: file and function sizes, and package.json declaring exactly what is imported
+  run('npx', ['tsx', 'scripts/check-sizes.ts']);
+  run('npx', ['tsx', 'scripts/check-deps.ts']);
   run('npx', ['vitest', 'run', ...process.argv.slice(2)]);
 } catch (err) {
   process.exit(typeof err.status === 'number' ? err.status : 1);

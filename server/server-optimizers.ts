@@ -37,10 +37,10 @@ function unpackVectors(state: Uint8Array, count: number, length: number, name: s
 export type LearningRate = number | ((step: number) => number);
 
 /**
- * Cosine decay from `from` to `to` over `steps` server steps, then `to`. Tried because under
- * DP every coordinate, noise-only ones included, moves by about ±lr a step; on Beauty at
- * ε ≈ 8 both decays measured scored below a constant 0.02 (BENCHMARKS.md, "Decaying the
- * server step"), so no default uses it.
+ * Cosine decay from `from` to `to` over `steps` server steps, then `to`. Worth trying because
+ * under DP every coordinate, noise-only ones included, moves by about ±lr a step, and a
+ * smaller late step moves the noise less; but on Beauty at ε ≈ 8 both decays measured scored
+ * below a constant 0.02, so no default uses it (bench:federated --server-lr-final).
  */
 export function cosineDecay(from: number, to: number, steps: number): (step: number) => number {
   return (step) => (step >= steps - 1 ? to : to + ((from - to) * (1 + Math.cos((Math.PI * step) / (steps - 1)))) / 2);
@@ -85,8 +85,9 @@ export class ServerMomentum implements ServerOptimizer {
 
 /**
  * FedAdam (Reddi et al. 2021): Adam on the pseudo-gradient, τ is the adaptivity floor. The
- * default lr 0.02 is the best measured at ε ≈ 8 on Beauty (BENCHMARKS.md "A larger server
- * step"); the federated runs before it used 0.01, with τ 1e-6 throughout.
+ * default lr 0.02 is the best measured at ε ≈ 8 on Beauty (the DP runs in BENCHMARKS.md,
+ * "Federated learning with differential privacy", use it); the federated runs before it used
+ * 0.01, with τ 1e-6 throughout.
  */
 export class ServerAdam implements ServerOptimizer {
   readonly name = 'adam';
@@ -95,7 +96,7 @@ export class ServerAdam implements ServerOptimizer {
   /**
    * `noiseFloor`: raise τ to the round's DP noise std, so a coordinate holding only noise is
    * not scaled up to a full ±lr step every round. Off by default: on Beauty at ε = 8 it also
-   * silenced the many small coordinates FedAdam learns from (BENCHMARKS.md, Federated).
+   * silenced the many small coordinates FedAdam learns from (bench:federated --denoise).
    */
   constructor(private readonly learningRate: LearningRate = 0.02, private readonly beta1 = 0.9, private readonly beta2 = 0.99, private readonly tau = 1e-6, private readonly noiseFloor = false) {}
   apply(weights: Float32Array, update: Float32Array, noiseStd = 0, step = 0): void {

@@ -5,9 +5,9 @@ import type { EventSource, TrackResult } from './events.ts';
 import { Tracker, listenToDataLayer } from './tracker.ts';
 import type { BackendName } from '../workers/backend.ts';
 import { startWorker } from './worker-start.ts';
-import type { Recommendation, RecommendRequest, RerankRequest, SiloWorkerApi, WorkerStatus } from '../workers/profile.worker.ts';
+import type { MemoryState, Recommendation, RecommendRequest, RerankRequest, SiloWorkerApi, StorageState, WorkerStatus } from '../workers/profile.worker.ts';
 
-export type { Recommendation, RecommendRequest, WorkerStatus, TrackResult };
+export type { MemoryState, Recommendation, RecommendRequest, StorageState, WorkerStatus, TrackResult };
 
 /** What status() returns: the worker's status plus the main thread's own counts. */
 export type SiloStatus = WorkerStatus & { accepted: number; pending: number; recording: boolean; failure: string | null; aggregator: string | null };

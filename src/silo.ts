@@ -9,7 +9,7 @@ import { defineRecommendationsElement } from './widget.ts';
 import type { BackendName } from '../workers/backend.ts';
 
 export { Silo } from './api.ts';
-export type { SiloOptions, SiloStatus, Recommendation, RecommendRequest, RerankOptions, WorkerStatus, TrackResult } from './api.ts';
+export type { SiloOptions, SiloStatus, MemoryState, Recommendation, RecommendRequest, RerankOptions, StorageState, WorkerStatus, TrackResult } from './api.ts';
 export type { SiloEvent, EventName, EventSource, Ga4Item, EventParams } from './events.ts';
 export type { CatalogItem } from './catalog.ts';
 export { TRUSTED_TYPES_POLICY } from './worker-start.ts';

@@ -34,7 +34,7 @@ export function defineRecommendationsElement(getSilo: () => Silo): void {
       super();
       this.root = this.attachShadow({ mode: 'open' });
       adoptStyles(this.root, STYLE);
-      this.root.append(this.state('loading', 'Loading recommendations…'));
+      this.root.append(statusLine('loading', 'Loading recommendations…'));
     }
 
     connectedCallback(): void {
@@ -48,14 +48,6 @@ export function defineRecommendationsElement(getSilo: () => Silo): void {
 
     attributeChangedCallback(): void {
       if (this.isConnected) void this.refresh();
-    }
-
-    private state(part: string, text: string): HTMLElement {
-      const p = document.createElement('p');
-      p.className = 's';
-      p.part.add(part);
-      p.textContent = text;
-      return p;
     }
 
     /** Asks the worker again; a newer refresh wins over a slower older one. */
@@ -76,22 +68,22 @@ export function defineRecommendationsElement(getSilo: () => Silo): void {
     private render(recs: Recommendation[]): void {
       this.root.replaceChildren(...this.root.querySelectorAll('style'));
       const heading = this.getAttribute('heading');
-      if (heading) {
-        // heading-level fits the widget into the page's outline (default 2)
-        const level = Math.min(6, Math.max(1, Math.floor(Number(this.getAttribute('heading-level'))) || 2));
-        const h = document.createElement(`h${level}`);
-        h.part.add('heading');
-        h.textContent = heading;
-        this.root.append(h);
-      }
+      if (heading) this.root.append(headingElement(heading, this.getAttribute('heading-level')));
       if (recs.length === 0) {
-        this.root.append(this.state('empty', 'No recommendations yet: browse a few products.'));
+        this.root.append(statusLine('empty', 'No recommendations yet: browse a few products.'));
         this.shown = [];
         return;
       }
       const list = document.createElement('ol');
       list.part.add('list');
-      recs.forEach((rec, position) => list.append(this.card(rec, position)));
+      recs.forEach((rec, position) =>
+        list.append(
+          recommendationCard(rec, () => {
+            getSilo().track('select_item', { item_list_name: 'silo-recommendations', items: [gaItem(rec, position)] }, 'widget');
+            this.dispatchEvent(new CustomEvent('silo-select', { detail: { item: rec.item }, bubbles: true, composed: true }));
+          }),
+        ),
+      );
       this.root.append(list);
       const changed = recs.map((r) => r.item_id).join() !== this.shown.map((r) => r.item_id).join();
       this.shown = recs;
@@ -99,43 +91,59 @@ export function defineRecommendationsElement(getSilo: () => Silo): void {
         getSilo().track('view_item_list', { item_list_name: 'silo-recommendations', items: recs.map((r, i) => gaItem(r, i)) }, 'widget');
       }
     }
-
-    private card(rec: Recommendation, position: number): HTMLLIElement {
-      const li = document.createElement('li');
-      li.part.add('card');
-      li.dataset.itemId = rec.item_id;
-      const a = document.createElement('a');
-      const href = safeUrl(rec.item.url);
-      if (href) a.href = href;
-      a.addEventListener('click', () => {
-        getSilo().track('select_item', { item_list_name: 'silo-recommendations', items: [gaItem(rec, position)] }, 'widget');
-        this.dispatchEvent(new CustomEvent('silo-select', { detail: { item: rec.item }, bubbles: true, composed: true }));
-      });
-      const img = document.createElement('img');
-      img.part.add('image');
-      img.alt = ''; // decorative: the title beside it names the link once
-      img.loading = 'lazy';
-      const src = safeUrl(rec.item.image);
-      if (src) img.src = src;
-      const title = document.createElement('div');
-      title.className = 't';
-      title.part.add('title');
-      title.textContent = rec.item.item_name;
-      const price = document.createElement('div');
-      price.className = 'p';
-      price.part.add('price');
-      price.textContent = formatPrice(rec.item.price, rec.item.currency);
-      const reason = document.createElement('div');
-      reason.className = 'r';
-      reason.part.add('reason');
-      reason.textContent = rec.reason;
-      a.append(img, title, price, reason);
-      li.append(a);
-      return li;
-    }
   }
 
   customElements.define('silo-recommendations', SiloRecommendations);
+}
+
+/** A status line in place of the list (loading, empty). */
+function statusLine(part: string, text: string): HTMLElement {
+  const p = document.createElement('p');
+  p.className = 's';
+  p.part.add(part);
+  p.textContent = text;
+  return p;
+}
+
+/** heading-level fits the widget into the page's outline (default 2). */
+function headingElement(text: string, levelAttribute: string | null): HTMLElement {
+  const level = Math.min(6, Math.max(1, Math.floor(Number(levelAttribute)) || 2));
+  const h = document.createElement(`h${level}`);
+  h.part.add('heading');
+  h.textContent = text;
+  return h;
+}
+
+/** One recommendation's card: a link with its image, title, price and reason; `onSelect` on click. */
+function recommendationCard(rec: Recommendation, onSelect: () => void): HTMLLIElement {
+  const li = document.createElement('li');
+  li.part.add('card');
+  li.dataset.itemId = rec.item_id;
+  const a = document.createElement('a');
+  const href = safeUrl(rec.item.url);
+  if (href) a.href = href;
+  a.addEventListener('click', onSelect);
+  const img = document.createElement('img');
+  img.part.add('image');
+  img.alt = ''; // decorative: the title beside it names the link once
+  img.loading = 'lazy';
+  const src = safeUrl(rec.item.image);
+  if (src) img.src = src;
+  const title = document.createElement('div');
+  title.className = 't';
+  title.part.add('title');
+  title.textContent = rec.item.item_name;
+  const price = document.createElement('div');
+  price.className = 'p';
+  price.part.add('price');
+  price.textContent = formatPrice(rec.item.price, rec.item.currency);
+  const reason = document.createElement('div');
+  reason.className = 'r';
+  reason.part.add('reason');
+  reason.textContent = rec.reason;
+  a.append(img, title, price, reason);
+  li.append(a);
+  return li;
 }
 
 function gaItem(rec: Recommendation, index: number) {

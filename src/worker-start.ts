@@ -57,7 +57,8 @@ export function startWorker(): { worker: Worker; loaded(): void } {
   } catch (err) {
     if (crossOrigin) URL.revokeObjectURL(script);
     const message = (err as Error).message;
-    const hint = /Trusted/i.test(message)
+    // Chromium names Trusted Types in its message; Firefox says "Sink type mismatch violation"
+    const hint = /Trusted|sink type/i.test(message)
       ? ` (the page requires Trusted Types: add "${TRUSTED_TYPES_POLICY}" to its trusted-types directive)`
       : crossOrigin
         ? " (silo.js is on another origin: the page's CSP must allow blob: and silo.js's origin in worker-src, and that origin in script-src)"

@@ -66,6 +66,27 @@ export interface StorageState {
   /** events accepted but not stored because of the fault (kept in memory, written when space returns) */
   unsaved: number;
   message: string | null;
+  /**
+   * 'in-memory' when the personal model does not fit in the storage left (a small private-
+   * browsing quota): it is still trained and used on this page, and retrained from the stored
+   * events on the next; absent while the last save succeeded (or none was due)
+   */
+  model?: 'in-memory';
+}
+
+/** Where model work was when the worker ran out of memory. */
+export type MemoryStage = 'training' | 'scoring' | 'loading' | 'building';
+
+/** What the worker's memory allows (workers/memory.ts): out of memory degrades model work, never storage. */
+export interface MemoryState {
+  state: 'ok' | 'out-of-memory';
+  /** 'stopped': this worker trains no more (the next page load starts afresh) */
+  training: 'on' | 'stopped';
+  /** 'popularity': recommend() serves the popularity prior (or the catalog's order), rerank() orders without model scores */
+  recommendations: 'model' | 'popularity';
+  /** what ran out of memory first */
+  stage: MemoryStage | null;
+  message: string | null;
 }
 
 export interface WorkerStatus {
@@ -84,6 +105,7 @@ export interface WorkerStatus {
   lastError: string | null;
   paused: boolean;
   storage?: StorageState;
+  memory?: MemoryState;
   /** the participation setting and its state (popularityVersion: the prior in use, also when not participating) */
   federated: { participate: boolean; epsilon?: number; delta?: number } & Partial<ParticipantState>;
 }

@@ -4,9 +4,10 @@
 // - starts its personal model from the server's latest global model (SHA-256 verified) when
 //   the shopper has no model of their own yet; random init stays when the server is away;
 // - checks in at most once per round, in all its tabs together (the server's accounting
-//   assumes one draw per shopper per round); for a model round it starts from that round's
-//   global weights, trains on the shopper's cleaned item sequence with the round's settings,
-//   and clips / noises / quantises the change (federated/client.ts, federated/summary.ts);
+//   assumes one draw per shopper per round; check-in-wait.ts); for a model round it starts
+//   from that round's global weights, trains on the shopper's cleaned item sequence with the
+//   round's settings, and clips / noises / quantises the change (federated/client.ts,
+//   federated/summary.ts);
 //   for a popularity round it marks the hash buckets of the shopper's most recent distinct
 //   items (federated/popularity.ts), with no model download or training;
 // - keeps the summary as pending in IndexedDB until the server has acknowledged it, then
@@ -22,14 +23,17 @@ import type { RoundTask } from '../federated/protocol.ts';
 import { decodeHeader } from '../federated/summary.ts';
 import { checkSecureTask, sealedPopularityReport } from '../federated/secure-popularity.ts';
 import { decodeReport } from '../federated/secure/report.ts';
-import { type CheckInResult, FederatedHttpClient } from '../federated/transport.ts';
+import { FederatedHttpClient } from '../federated/transport.ts';
 import type { Recommender } from './recommender.ts';
 import type { EventStore } from './store.ts';
+import { checkInOncePerRound } from './check-in-wait.ts';
 import { refusalReason } from './privacy-floors.ts';
 
 export interface ParticipantHost {
   /** the worker's current recommender (a backend fallback replaces it) */
   recommender(): Recommender;
+  /** the catalog's item keys by table index (there even when the model could not be built) */
+  itemKeys(): readonly string[];
   /** the shopper's learnable item sequence (cleaned events, as table indices) */
   sequence(): number[];
   /** runs model work under the worker's model lock (training must not overlap it) */
@@ -78,39 +82,6 @@ export interface ParticipantOptions {
  * quantised like any other, so the upload does not tell the server it had less than two.
  */
 const MIN_SEQUENCE = 1;
-
-/**
- * IndexedDB meta key: when the next check-in may be (a CheckInWait on this device's clock). Kept
- * in the database, not in the worker, so a reload or a second tab of the same shopper cannot
- * ask the same round again (the server's accounting assumes one draw per shopper per round).
- */
-const NEXT_CHECK_IN = 'federated.nextCheckIn';
-
-/** What NEXT_CHECK_IN holds: when the last check-in was answered and how long to wait after it. */
-export interface CheckInWait {
-  /** this device's clock when the answer came (ms since epoch) */
-  at: number;
-  waitMs: number;
-}
-
-/**
- * The earliest next check-in, from the stored wait (a bare number: the absolute time, as
- * written before waits kept their start). If the device clock now reads earlier than when the
- * wait began, it was set back: the whole wait is counted again from now, and `restart` is the
- * record to store so that it is not pushed forward on every look. That never shortens a wait
- * in real time (so the one-draw-per-round rule holds) and never makes it longer than one
- * server-given wait, where an absolute time would keep the shopper out until the clock caught up.
- */
-export function checkInNotBefore(stored: CheckInWait | number | undefined, now: number): { notBefore: number; restart?: CheckInWait } {
-  if (stored === undefined) return { notBefore: 0 };
-  if (typeof stored === 'number') return { notBefore: stored };
-  if (now >= stored.at) return { notBefore: stored.at + stored.waitMs };
-  const restart = { at: now, waitMs: stored.waitMs };
-  return { notBefore: now + stored.waitMs, restart };
-}
-
-/** Web Lock held across "read NEXT_CHECK_IN, check in, write it", so two tabs cannot both pass. */
-const CHECK_IN_LOCK = 'silo-federated-check-in';
 
 /** A secure round's sealed report (federated/secure), not a summary: it goes to the report route. */
 function isSealedReport(bytes: Uint8Array): boolean {
@@ -280,7 +251,7 @@ export class FederatedParticipant {
       return;
     }
     this.waitingForData = false;
-    const answer = await this.checkInOncePerRound();
+    const answer = await checkInOncePerRound(this.store, this.client, this.intervalMs, this.state);
     if (answer?.status !== 'task' || !answer.token) {
       this.schedule((this.state.nextCheckIn ?? 0) - Date.now());
       return;
@@ -317,38 +288,12 @@ export class FederatedParticipant {
     this.schedule((this.state.nextCheckIn ?? 0) - Date.now());
   }
 
-  /**
-   * Checks in unless this shopper (in any tab) already asked within the last answer's
-   * retryAfterSeconds (then null). Either way state.nextCheckIn says when it may next. Under a
-   * Web Lock where the browser has them, so the read and the write of NEXT_CHECK_IN cannot
-   * interleave between tabs.
-   */
-  private async checkInOncePerRound(): Promise<CheckInResult | null> {
-    const checkIn = async (): Promise<CheckInResult | null> => {
-      const now = Date.now();
-      const { notBefore, restart } = checkInNotBefore(await this.store.getMeta<CheckInWait | number>(NEXT_CHECK_IN), now);
-      if (restart) await this.store.setMeta(NEXT_CHECK_IN, restart);
-      if (now < notBefore) {
-        this.state.nextCheckIn = notBefore;
-        return null;
-      }
-      const answer = await this.client.checkIn();
-      // after a task, also rest intervalMs (a server from before retryAfterSeconds on tasks sends none)
-      const wait: CheckInWait = { at: Date.now(), waitMs: Math.max((answer.retryAfterSeconds ?? 0) * 1000, answer.status === 'task' ? this.intervalMs : 0) };
-      this.state.nextCheckIn = wait.at + wait.waitMs;
-      await this.store.setMeta(NEXT_CHECK_IN, wait);
-      return answer;
-    };
-    const locks = (globalThis.navigator as { locks?: LockManager } | undefined)?.locks;
-    return locks ? locks.request(CHECK_IN_LOCK, checkIn) : checkIn();
-  }
-
   /** The summary a round task asks for, built from the shopper's item sequence (table indices). */
   private async summarise(task: RoundTask, sequence: number[]): Promise<Uint8Array> {
     const kind = task.kind ?? 'model';
     if (kind === 'popularity') {
       // item keys are the catalog's item_ids; the summary holds only their bucket indicator
-      const keys = this.host.recommender().table.keys;
+      const keys = this.host.itemKeys();
       const itemKeys = sequence.map((index) => keys[index]);
       if (task.secure) {
         // a secure round: a sealed Prio3 report, the helper's key fetched from the helper itself

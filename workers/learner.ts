@@ -5,8 +5,11 @@
 import type { CatalogItem } from '../src/catalog.ts';
 import type { PopularityPrior } from '../federated/popularity.ts';
 import { type BackendChoice, type BackendName, BACKEND_ORDER, type RememberedChoice, chooseBackend, stillValid } from './backend.ts';
-import { Recommender, type HistoryEntry } from './recommender.ts';
-import type { EventStore } from './store.ts';
+import { DEFAULT_FEATURES, ItemTable, describeCatalogItem } from '../models/features.ts';
+import { MemoryWatch, injectedAllocation, isOutOfMemory } from './memory.ts';
+import { PopularPicks, type PopularPick } from './popular-picks.ts';
+import { BROWSER_MODEL, Recommender, type HistoryEntry } from './recommender.ts';
+import { type EventStore, storageFault } from './store.ts';
 
 /**
  * Optimiser steps per hold of the model lock; the worker takes other calls between chunks.
@@ -58,7 +61,15 @@ export class Learner {
   lastLoss: number | null = null;
   /** why the last model update failed, if it did */
   lastError: string | null = null;
-  private slot!: ModelSlot;
+  /** out of memory stops model work for this worker; recommendations then come from `fallback` */
+  readonly memory = new MemoryWatch();
+  /** why the last save of the model failed for want of storage (it is kept in memory), or null */
+  saveFault: string | null = null;
+  /** the catalog's feature rows (no tensors): what the log, the fallback and every model share */
+  table!: ItemTable;
+  private fallback!: PopularPicks;
+  /** null when building the model ran out of memory */
+  private slot: ModelSlot | null = null;
   private popularity: PopularityPrior | null = null;
   private training: Promise<void> | null = null;
   private pendingTrain = false;
@@ -84,13 +95,43 @@ export class Learner {
     const [choice, items] = await Promise.all([chooseBackend(learner.order, remembered), catalog]);
     learner.choice = choice;
     learner.catalog = items;
+    learner.table = new ItemTable({ ...DEFAULT_FEATURES, ...BROWSER_MODEL.features }, items.map(describeCatalogItem));
+    learner.fallback = new PopularPicks(items, learner.table);
     if (!choice.rememberedAt) await learner.rememberChoice();
-    learner.slot = new ModelSlot(learner.newRecommender());
+    learner.slot = learner.buildSlot();
     return learner;
   }
 
+  /** A model slot, or null (and out of memory noted) when the backend cannot hold the model. */
+  private buildSlot(): ModelSlot | null {
+    try {
+      return new ModelSlot(this.newRecommender());
+    } catch (err) {
+      if (this.memory.check('building', err)) return null;
+      throw err;
+    }
+  }
+
+  /** The personal model; throws (an out-of-memory error) when it could not be built. */
   get recommender(): Recommender {
+    if (!this.slot) throw new Error(this.memory.state.message ?? 'out of memory: no personal model');
     return this.slot.recommender;
+  }
+
+  get trainedOnEvents(): number {
+    return this.slot?.recommender.trainedOnEvents ?? 0;
+  }
+
+  get parameterCount(): number {
+    return this.slot?.recommender.model.parameterCount ?? 0;
+  }
+
+  /**
+   * Recommendations without the model (out of memory): popular in-stock items the shopper has
+   * not already interacted with.
+   */
+  popularPicks(k: number, exclude: ReadonlySet<string>, history: readonly HistoryEntry[]): PopularPick[] {
+    return this.fallback.pick(k, exclude, new Set(history.map((h) => h.index)));
   }
 
   /** true while an update is under way (rerank then orders without model scores) */
@@ -106,17 +147,29 @@ export class Learner {
   }
 
   /** Restores the saved personal model; false if there is none (or it is foreign or corrupt). */
-  load(): Promise<boolean> {
-    return this.withModel((r) => r.load(this.store));
+  async load(): Promise<boolean> {
+    if (!this.slot || this.memory.outOfMemory) return false;
+    try {
+      return await this.withModel((r) => {
+        injectedAllocation('loading');
+        return r.load(this.store);
+      });
+    } catch (err) {
+      // the stored model stays as it is: nothing is saved once out of memory
+      if (this.memory.check('loading', err)) return false;
+      throw err;
+    }
   }
 
   setPopularity(prior: PopularityPrior | null): void {
     this.popularity = prior;
-    this.recommender.setPopularity(prior);
+    this.fallback.setPopularity(prior);
+    this.slot?.recommender.setPopularity(prior);
   }
 
   private newRecommender(): Recommender {
-    const recommender = new Recommender(this.catalog);
+    injectedAllocation('building');
+    const recommender = new Recommender(this.catalog, BROWSER_MODEL, undefined, this.table);
     recommender.setPopularity(this.popularity);
     return recommender;
   }
@@ -128,6 +181,7 @@ export class Learner {
    */
   withModel<T>(work: (recommender: Recommender) => T | Promise<T>): Promise<T> {
     const slot = this.slot;
+    if (!slot) return Promise.reject(new Error(this.memory.state.message ?? 'out of memory: no personal model'));
     return slot.run(() => (slot === this.slot ? this.runWithFallback(slot, work) : this.withModel(work)));
   }
 
@@ -135,6 +189,8 @@ export class Learner {
     try {
       return await work(slot.recommender);
     } catch (err) {
+      // another backend would rebuild the model: more memory in a worker that has none left
+      if (isOutOfMemory(err)) throw err;
       const failed = this.choice.backend;
       const rest = this.order.slice(this.order.indexOf(failed) + 1);
       if (rest.length === 0 || slot !== this.slot) throw err;
@@ -152,6 +208,8 @@ export class Learner {
 
   /** New events: update the model (now, or after the update under way). */
   schedule(): void {
+    // out of memory: training stays stopped (a retry would fail the same way, over and over)
+    if (this.memory.outOfMemory) return;
     if (this.training) {
       this.pendingTrain = true;
       return;
@@ -171,7 +229,7 @@ export class Learner {
       this.pendingTrain = false;
       await this.update(generation);
       await yieldToEvents();
-    } while (this.pendingTrain && generation === this.generation);
+    } while (this.pendingTrain && generation === this.generation && !this.memory.outOfMemory);
   }
 
   /** One update of trainSteps steps, TRAIN_CHUNK_STEPS per turn of the lock; stops when cancelled. */
@@ -186,6 +244,7 @@ export class Learner {
         loss = await this.withModel(async (recommender) => {
           // each chunk reads the latest history
           const history = this.host.history();
+          injectedAllocation('training');
           const value = await recommender.train(history, steps);
           // a backend that computes NaN has failed as surely as one that throws: never keep
           // (or save) its weights; the fallback restores the last saved model elsewhere
@@ -203,7 +262,9 @@ export class Learner {
       this.host.updated(true);
     } catch (err) {
       if (generation !== this.generation) return;
-      // events stay stored; the next event tries again. Reported through status().
+      // events stay stored; the next event tries again, unless memory ran out: then a step may
+      // have failed half-way through the weights, so no save is made from them
+      if (this.memory.check('training', err)) this.cancelSave();
       this.lastError = (err as Error).message;
       this.host.updated(false);
     }
@@ -217,15 +278,18 @@ export class Learner {
       // under the model lock: on GPU backends the weights are read back asynchronously, and a
       // training step in between would dispose tensors the read is waiting for
       void this.withModel(async (recommender) => {
-        if (generation !== this.generation) return;
+        if (generation !== this.generation || this.memory.outOfMemory) return;
         this.saving = recommender.save(this.store, recommender.trainedOnEvents);
         try {
           await this.saving;
+          this.saveFault = null;
         } finally {
           this.saving = null;
         }
       }).catch((err) => {
         this.lastError = `saving the model: ${(err as Error).message}`;
+        // no room for the model (a private window's small quota): it stays in memory, in use
+        if (storageFault(err) === 'quota') this.saveFault = (err as Error).message || 'storage quota exceeded';
       });
     }, SAVE_DEBOUNCE_MS);
   }
@@ -242,16 +306,20 @@ export class Learner {
   async cancel(): Promise<void> {
     this.generation++;
     this.pendingTrain = false;
+    this.cancelSave();
+    await this.saving?.catch(() => undefined);
+  }
+
+  private cancelSave(): void {
     if (this.saveTimer) clearTimeout(this.saveTimer);
     this.saveTimer = null;
-    await this.saving?.catch(() => undefined);
   }
 
   /** A fresh model at its initial weights; the old one is disposed once its current work is done. */
   reset(): void {
     const old = this.slot;
-    this.slot = new ModelSlot(this.newRecommender());
-    void old.run(() => old.recommender.dispose());
+    if (old) void old.run(() => old.recommender.dispose());
+    this.slot = this.memory.outOfMemory ? null : this.buildSlot();
     this.lastTrainMs = null;
     this.lastLoss = null;
     this.lastError = null;

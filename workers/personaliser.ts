@@ -4,11 +4,12 @@ import type { CatalogItem } from '../src/catalog.ts';
 import type { Recommendation, RecommendRequest, RerankRequest, RerankResponse } from './api-types.ts';
 import type { EventLog } from './event-log.ts';
 import type { Learner } from './learner.ts';
+import { injectedAllocation } from './memory.ts';
 import type { CatalogStats } from './profile/catalog-stats.ts';
 import { explainRecommendation, historyFromEvents as explainHistory, type HistoryEntry as ExplainEntry } from './profile/explain.ts';
 import { type ShopperProfile, computeProfile, profileWithWords } from './profile/profile.ts';
 import { rerank as rerankList } from './profile/rerank.ts';
-import type { HistoryEntry } from './recommender.ts';
+import type { HistoryEntry, ScoredItem } from './recommender.ts';
 
 /** The profile's decay moves with time: recomputed after this long even with no new event. */
 const PROFILE_MAX_AGE_MS = 60_000;
@@ -36,7 +37,7 @@ export class Personaliser {
   /** The history with the item on screen as its latest step ("more like this"), if it is in the catalog. */
   private withContext(context: { item_id?: string } | undefined): { history: readonly HistoryEntry[]; contextIndex?: number } {
     const history = this.log.history;
-    const index = context?.item_id ? this.learner.recommender.table.indexOf(context.item_id) : undefined;
+    const index = context?.item_id ? this.learner.table.indexOf(context.item_id) : undefined;
     if (index === undefined) return { history };
     return { history: [...history, { index, event: 'view_item', ts: Date.now() }], contextIndex: index };
   }
@@ -46,7 +47,7 @@ export class Personaliser {
     const exclude = new Set(request.exclude ?? []);
     const { history, contextIndex } = this.withContext(request.context);
     if (contextIndex !== undefined) exclude.add(request.context!.item_id!);
-    const scored = await this.learner.withModel((r) => r.recommend(history, k, exclude));
+    const scored = await this.scoreOrFallback(history, k, exclude);
     const { profile, explainEntries } = this.profileState();
     return scored.map((s) => {
       if (s.popular) {
@@ -62,6 +63,38 @@ export class Personaliser {
       const reason = explainRecommendation(s.item, entries, { profile });
       return { item_id: s.item.item_id, score: s.score, reason: reason.text, reasonKind: reason.kind, sourceItemId: reason.sourceItemId, item: s.item };
     });
+  }
+
+  /**
+   * The model's picks, or, once the worker is out of memory (now or before), the popular
+   * picks: the shopper still gets recommendations, just not personal ones.
+   */
+  private async scoreOrFallback(history: readonly HistoryEntry[], k: number, exclude: ReadonlySet<string>): Promise<ScoredItem[]> {
+    if (!this.learner.memory.outOfMemory) {
+      try {
+        return await this.learner.withModel((r) => {
+          injectedAllocation('scoring');
+          return r.recommend(history, k, exclude);
+        });
+      } catch (err) {
+        if (!this.learner.memory.check('scoring', err)) throw err;
+      }
+    }
+    return this.learner.popularPicks(k, exclude, history);
+  }
+
+  /** Model scores of the listed items for rerank; undefined (the list ordered without them) when out of memory. */
+  private async scoreListed(history: readonly HistoryEntry[], listed: number[]): Promise<Float32Array | undefined> {
+    if (this.learner.memory.outOfMemory) return undefined;
+    try {
+      return await this.learner.withModel((r) => {
+        injectedAllocation('scoring');
+        return r.scoreItems(history, listed);
+      });
+    } catch (err) {
+      if (this.learner.memory.check('scoring', err)) return undefined;
+      throw err;
+    }
   }
 
   /** The profile and explainable history, recomputed when events change or after a minute (decay). */
@@ -95,12 +128,12 @@ export class Personaliser {
       return this.catalogStats.byId.get(id) ?? ({ ...raw, item_name: String((raw as { item_name?: unknown }).item_name ?? id), price: Number(raw.price) || 0 } as CatalogItem);
     });
     const { history } = this.withContext(request.context);
-    const table = this.learner.recommender.table;
+    const table = this.learner.table;
     let modelScores: Map<string, number> | undefined;
     const known = items.map((item) => table.indexOf(item.item_id));
     const listed = [...new Set(known.filter((i): i is number => i !== undefined))];
-    if (history.length && listed.length && !this.learner.busy) {
-      const scores = await this.learner.withModel((r) => r.scoreItems(history, listed));
+    const scores = history.length && listed.length && !this.learner.busy ? await this.scoreListed(history, listed) : undefined;
+    if (scores) {
       const byIndex = new Map(listed.map((index, j) => [index, scores[j]]));
       modelScores = new Map();
       items.forEach((item, i) => {
@@ -134,8 +167,16 @@ export class Personaliser {
     // trains, the last one computed is served rather than waiting for a chunk
     if (!history.length) return { ...profile, embedding: [] };
     if (this.learner.busy && this.lastEmbedding) return { ...profile, embedding: this.lastEmbedding };
+    // out of memory: the readable profile without the learned embedding
+    if (this.learner.memory.outOfMemory) return { ...profile, embedding: this.lastEmbedding ?? [] };
     const generation = this.generation;
-    const embedding = [...(await this.learner.withModel((r) => r.embedding(history)))];
+    let embedding: number[];
+    try {
+      embedding = [...(await this.learner.withModel((r) => r.embedding(history)))];
+    } catch (err) {
+      if (this.learner.memory.check('scoring', err)) return { ...profile, embedding: this.lastEmbedding ?? [] };
+      throw err;
+    }
     if (generation === this.generation) this.lastEmbedding = embedding;
     return { ...profile, embedding };
   }

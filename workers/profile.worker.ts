@@ -18,7 +18,7 @@ import { buildCatalogStats } from './profile/catalog-stats.ts';
 import type { ShopperProfile } from './profile/profile.ts';
 import { DEFAULT_RETENTION, EventStore, isClosedForUpgrade, openStore } from './store.ts';
 
-export type { Recommendation, RecommendRequest, RerankRequest, RerankResponse, WorkerOptions, WorkerStatus } from './api-types.ts';
+export type { MemoryState, Recommendation, RecommendRequest, RerankRequest, RerankResponse, StorageState, WorkerOptions, WorkerStatus } from './api-types.ts';
 
 async function loadCatalog(url: string): Promise<CatalogItem[]> {
   const response = await fetch(url);
@@ -50,7 +50,7 @@ export class SiloWorker {
     });
     const items = await catalog;
     this.catalogSize = items.length;
-    this.log = new EventLog(this.store, this.learner.recommender.table);
+    this.log = new EventLog(this.store, this.learner.table);
     this.personaliser = new Personaliser(items, buildCatalogStats(items), this.log, this.learner);
     await this.store.prune();
     this.participate = (await this.store.getMeta<boolean>('federated.participate')) ?? false;
@@ -59,9 +59,12 @@ export class SiloWorker {
     let restored = await this.learner.load();
     this.participant = options.federatedServer === null ? null : new FederatedParticipant(this.store, options.federatedServer ?? new URL(options.catalogUrl).origin, {
       recommender: () => this.learner.recommender,
+      itemKeys: () => this.learner.table.keys,
       sequence: () => this.log.history.map((h) => h.index),
       runModelWork: (work) =>
         this.learner.withModel((recommender) => {
+          // out of memory: a round's training would fail the same way (reported in its state)
+          if (this.learner.memory.outOfMemory) throw new Error(this.learner.memory.state.message ?? 'out of memory');
           // a model replaced by erase meanwhile must not be trained from the erased history
           if (recommender !== this.learner.recommender) throw new Error('the personal model was reset');
           return work();
@@ -76,10 +79,10 @@ export class SiloWorker {
     // and, with no model of the shopper's own yet, the published global model as its start
     // (random init when there is none)
     const popularity = this.participant?.refreshPopularity();
-    if (!restored && this.participant) restored = await this.participant.adoptGlobalModel();
+    if (!restored && this.participant && !this.learner.memory.outOfMemory) restored = await this.participant.adoptGlobalModel();
     await popularity;
     if (this.participate) this.participant?.start();
-    if (!restored || this.learner.recommender.trainedOnEvents < this.log.events.length) this.learner.schedule();
+    if (!restored || this.learner.trainedOnEvents < this.log.events.length) this.learner.schedule();
     return this.status();
   }
 
@@ -88,7 +91,7 @@ export class SiloWorker {
   }
 
   private notify(): void {
-    for (const l of this.listeners) l({ events: this.log.events.length, trainedOnEvents: this.learner.recommender.trainedOnEvents });
+    for (const l of this.listeners) l({ events: this.log.events.length, trainedOnEvents: this.learner.trainedOnEvents });
   }
 
   /** Stores validated events (one transaction; ones already stored are skipped) and schedules a model update. */
@@ -130,13 +133,14 @@ export class SiloWorker {
       events: this.store ? await this.store.count().catch(() => this.log.events.length) : 0,
       rejected: this.log?.rejected ?? 0,
       catalogSize: this.catalogSize,
-      modelParameters: this.learner?.recommender.model.parameterCount ?? 0,
-      trainedOnEvents: this.learner?.recommender.trainedOnEvents ?? 0,
+      modelParameters: this.learner?.parameterCount ?? 0,
+      trainedOnEvents: this.learner?.trainedOnEvents ?? 0,
       lastTrainMs: this.learner?.lastTrainMs ?? null,
       lastLoss: this.learner?.lastLoss ?? null,
       lastError: this.learner?.lastError ?? null,
       paused: this.paused,
       storage: this.storageState(),
+      memory: this.learner?.memory.state,
       federated: { participate: this.participate, ...this.participant?.state },
     };
   }
@@ -144,6 +148,15 @@ export class SiloWorker {
   private storageState(): StorageState {
     const state = this.log?.storage ?? { state: 'ok', unsaved: 0, message: null };
     if (state.state === 'ok' && isClosedForUpgrade()) return { state: 'blocked', unsaved: 0, message: 'the database was closed for a newer version of Silo in another tab: reload this page' };
+    const saveFault = this.learner?.saveFault;
+    if (state.state === 'ok' && saveFault) {
+      return {
+        state: 'quota',
+        unsaved: 0,
+        model: 'in-memory',
+        message: `the personal model does not fit in this browser's storage quota (${saveFault}; a private window allows little): it is used on this page and learned again from the stored events on the next visit; every event is stored`,
+      };
+    }
     return state;
   }
 
@@ -165,12 +178,11 @@ export class SiloWorker {
 
   /** Everything Silo holds about this shopper, as plain JSON. */
   async exportAll(): Promise<{ exportedAt: string; events: SiloEvent[]; rejected: number; model: { parameters: number; trainedOnEvents: number } }> {
-    const model = this.learner.recommender;
     return {
       exportedAt: new Date().toISOString(),
       events: await this.store.all(),
       rejected: this.log.rejected,
-      model: { parameters: model.model.parameterCount, trainedOnEvents: model.trainedOnEvents },
+      model: { parameters: this.learner.parameterCount, trainedOnEvents: this.learner.trainedOnEvents },
     };
   }
 

@@ -8,6 +8,7 @@ import { ItemTable, describeCatalogItem } from '../models/features.ts';
 import { SasRec, type SasRecConfig, makeBatch } from '../models/sasrec.ts';
 import type { EventStore, StoredModel } from './store.ts';
 import { BROWSER_MODEL } from '../models/browser-model.ts';
+import { PopularPicks, insertTopK } from './popular-picks.ts';
 
 /** Events that say "this shopper cared about this item", in increasing strength. */
 export const INTEREST_EVENTS: ReadonlySet<string> = new Set(['view_item', 'select_item', 'add_to_wishlist', 'add_to_cart', 'begin_checkout', 'purchase']);
@@ -73,19 +74,30 @@ export class Recommender {
   private itemCache: tf.Tensor2D | null = null;
   private readonly optimizer: tf.Optimizer;
   trainedOnEvents = 0;
-  private popularity: PopularityPrior | null = null;
-  /** the prior's boost per table index and the boost above which an item is called popular, once per prior */
-  private boosts: { byIndex: Float64Array; popularAbove: number } | null = null;
+  /** the picks without the model: the cold start, and the fallback when memory runs out */
+  readonly popular: PopularPicks;
 
   constructor(
     readonly catalog: readonly CatalogItem[],
     config: Partial<SasRecConfig> = BROWSER_MODEL,
     learningRate = 3e-3,
+    /** the catalog's feature rows, when the caller already has them (they hold no tensor) */
+    table?: ItemTable,
   ) {
     this.model = new SasRec(config);
-    this.table = new ItemTable(this.model.config.features, catalog.map(describeCatalogItem));
-    this.tableTensor = tf.tensor2d(this.table.rows, [this.table.size, this.table.width], 'int32');
-    this.optimizer = tf.train.adam(learningRate);
+    this.table = table ?? new ItemTable(this.model.config.features, catalog.map(describeCatalogItem));
+    this.popular = new PopularPicks(catalog, this.table);
+    let tableTensor: tf.Tensor2D | undefined;
+    try {
+      tableTensor = tf.tensor2d(this.table.rows, [this.table.size, this.table.width], 'int32');
+      this.optimizer = tf.train.adam(learningRate);
+    } catch (err) {
+      // out of memory half-way: free what was built, the caller carries on without a model
+      this.model.dispose();
+      tableTensor?.dispose();
+      throw err;
+    }
+    this.tableTensor = tableTensor;
   }
 
   /**
@@ -158,19 +170,7 @@ export class Recommender {
    * boosts are recomputed.
    */
   setPopularity(prior: PopularityPrior | null): void {
-    this.popularity = prior;
-    this.boosts = null;
-  }
-
-  private popularityBoosts(): { byIndex: Float64Array; popularAbove: number } | null {
-    if (!this.popularity) return null;
-    if (!this.boosts) {
-      const prior = this.popularity;
-      // hashing every key per call would not be free: once per prior
-      const byIndex = Float64Array.from(this.table.keys, (key, i) => (i === 0 ? 0 : prior.boost(key)));
-      this.boosts = { byIndex, popularAbove: prior.weight * Math.log1p(noiseFloor(prior.counts)) };
-    }
-    return this.boosts;
+    this.popular.setPopularity(prior);
   }
 
   private items(): tf.Tensor2D {
@@ -183,24 +183,10 @@ export class Recommender {
   async recommend(history: readonly HistoryEntry[], k: number, exclude: ReadonlySet<string> = new Set()): Promise<ScoredItem[]> {
     const seq = history.map((h) => h.index);
     const seen = new Set(seq);
+    // nothing known yet: the popular picks
+    if (seq.length === 0) return this.popular.pick(k, exclude);
     const candidates: { index: number; score: number }[] = [];
-    const prior = this.popularityBoosts();
-    const boosts = prior?.byIndex;
-    if (seq.length === 0) {
-      // nothing known yet: in-stock items by the popularity prior when there is one (ties,
-      // such as items it gives nothing, keep the storefront's own order), else that order
-      for (let i = 1; i < this.table.size && (boosts || candidates.length < k); i++) {
-        const item = this.catalog[i - 1];
-        if (item.in_stock === false || exclude.has(item.item_id)) continue;
-        insertTopK(candidates, { index: i, score: boosts ? boosts[i] : 0 }, k);
-      }
-      return candidates.map((c) => {
-        const item = this.catalog[c.index - 1];
-        // "popular" only where the count stands clear of the release's noise
-        const popular = !!prior && c.score > prior.popularAbove;
-        return popular ? { item, score: c.score, reason: 'Popular right now', popular } : { item, score: c.score, reason: coldReason(item) };
-      });
-    }
+    const boosts = this.popular.popularityBoosts()?.byIndex;
     const scores = await this.model.scoreNext([seq], this.tableTensor, this.items());
     for (let i = 1; i < scores.length; i++) {
       const item = this.catalog[i - 1];
@@ -286,28 +272,4 @@ export class Recommender {
     this.model.dispose();
     this.optimizer.dispose();
   }
-}
-
-/**
- * 4σ of a popularity release's Gaussian noise, σ estimated from the median |count| (0.6745σ
- * for pure noise): most buckets hold no item, and a release carries no noise scale. Above it
- * a count is real with high probability; below it the prior's order is mostly noise.
- */
-function noiseFloor(counts: Float32Array): number {
-  if (counts.length === 0) return 0;
-  const magnitudes = Float32Array.from(counts, Math.abs).sort();
-  return (4 * magnitudes[magnitudes.length >> 1]) / 0.6745;
-}
-
-function coldReason(item: CatalogItem): string {
-  return item.item_category ? `Featured in ${item.item_category}` : 'Featured in our catalog';
-}
-
-/** Keeps `list` as the k best by score, descending (k is small: insertion is fine). */
-function insertTopK(list: { index: number; score: number }[], entry: { index: number; score: number }, k: number): void {
-  if (list.length === k && entry.score <= list[k - 1].score) return;
-  let i = list.length;
-  while (i > 0 && list[i - 1].score < entry.score) i--;
-  list.splice(i, 0, entry);
-  if (list.length > k) list.pop();
 }

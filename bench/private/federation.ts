@@ -67,6 +67,72 @@ const PRIOR_MAX_ITEMS = 20;
  * Runs the popularity round (if asked) and `rounds` model rounds; `train` holds every
  * shopper's training prefix. `model` gives the initial weights and is left untouched.
  */
+type Aggregator = Awaited<ReturnType<typeof createAggregator>>;
+
+/**
+ * The popularity round, run before any model round: every shopper uploads its indicator
+ * (the worker's code), the server releases the noised counts; returns log(1 + count) per item.
+ */
+async function popularityRound(aggregator: Aggregator, client: FederatedHttpClient, train: readonly number[][], itemKeys: readonly string[]): Promise<{ prior: Float32Array; publishedBeta: number }> {
+  for (const seq of train) {
+    const answer = await inProcessCheckIn(aggregator);
+    if (answer.status !== 'task' || !answer.token) continue;
+    if (answer.task.kind !== 'popularity') throw new Error(`expected the popularity round first, got a ${answer.task.kind} round`);
+    await client.uploadSummary(answer.task.roundId, answer.token, popularitySummary(answer.task, seq.map((i) => itemKeys[i])));
+  }
+  // the last upload may have filled the round and closed it
+  if (!(await aggregator.fetchStatus()).popularity && !(await aggregator.closeRoundNow())) throw new Error('popularity round released nothing');
+  const release = await client.downloadPopularity();
+  const prior = new Float32Array(itemKeys.length);
+  for (let i = 1; i < itemKeys.length; i++) prior[i] = Math.log1p(Math.max(0, release.counts[popularityBucket(itemKeys[i], release.counts.length)]));
+  return { prior, publishedBeta: release.weight };
+}
+
+/** `rounds` model rounds: every shopper checks in once per round, in a random order. */
+async function modelRounds(
+  aggregator: Aggregator,
+  client: FederatedHttpClient,
+  model: SasRec,
+  table: tf.Tensor2D,
+  users: readonly number[][],
+  initialWeights: Float32Array[],
+  rounds: number,
+  log: (line: string) => void,
+  random: () => number,
+): Promise<{ bytes: number; uploads: number }> {
+  const personalModel = new SasRec(model.config);
+  let cached: { version: number; weights: Float32Array[] } | null = null;
+  let bytes = 0;
+  let uploads = 0;
+  for (let r = 0; r < rounds; r++) {
+    const t0 = performance.now();
+    const startVersion = aggregator.status().modelVersion;
+    const order = users.map((_, i) => i).sort(() => random() - 0.5);
+    let participants = 0;
+    for (const u of order) {
+      const answer = await inProcessCheckIn(aggregator);
+      if (answer.status !== 'task' || !answer.token) continue;
+      const task = answer.task;
+      if (!cached || cached.version !== task.modelVersion) {
+        const m = await client.downloadModel(task.modelVersion);
+        cached = { version: m.version, weights: unflattenWeights(m.weights, initialWeights) };
+      }
+      const { summary } = await trainRoundUpdate({ model: personalModel, globalWeights: cached.weights, task, sequences: [users[u]], table });
+      await client.uploadSummary(task.roundId, answer.token, summary);
+      bytes += summary.length;
+      uploads++;
+      participants++;
+      if (aggregator.status().modelVersion !== startVersion) break; // the round filled
+    }
+    // Poisson sampling may select fewer than the cap: end the round as its deadline would
+    if (aggregator.status().modelVersion === startVersion && !(await aggregator.closeRoundNow())) throw new Error(`round ${r + 1}: no participant`);
+    const st = aggregator.status();
+    log(`round ${r + 1}/${rounds}: ${participants} clients, server ε ${st.privacy.epsilon?.toFixed(3) ?? '—'} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+  }
+  personalModel.dispose();
+  return { bytes, uploads };
+}
+
 export async function runFederation(
   model: SasRec,
   table: tf.Tensor2D,
@@ -117,52 +183,8 @@ export async function runFederation(
   const client = new FederatedHttpClient(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
   try {
     log(`federated: ${settings.clientsPerRound} clients/round (q ${q.toFixed(4)}), ${rounds} rounds, z ${z.toFixed(3)}${priorNoise === null ? '' : `, popularity release z ${priorNoise.toFixed(3)} (ε ${settings.priorEpsilon} alone)`}, δ ${delta}, ${settings.accountant.toUpperCase()} accounting`);
-    let prior: Float32Array | null = null;
-    let publishedBeta: number | null = null;
-    if (priorNoise !== null) {
-      for (const seq of train) {
-        const answer = await inProcessCheckIn(aggregator);
-        if (answer.status !== 'task' || !answer.token) continue;
-        if (answer.task.kind !== 'popularity') throw new Error(`expected the popularity round first, got a ${answer.task.kind} round`);
-        await client.uploadSummary(answer.task.roundId, answer.token, popularitySummary(answer.task, seq.map((i) => itemKeys[i])));
-      }
-      // the last upload may have filled the round and closed it
-      if (!(await aggregator.fetchStatus()).popularity && !(await aggregator.closeRoundNow())) throw new Error('popularity round released nothing');
-      const release = await client.downloadPopularity();
-      prior = new Float32Array(itemKeys.length);
-      for (let i = 1; i < itemKeys.length; i++) prior[i] = Math.log1p(Math.max(0, release.counts[popularityBucket(itemKeys[i], release.counts.length)]));
-      publishedBeta = release.weight;
-    }
-    const personalModel = new SasRec(model.config);
-    let cached: { version: number; weights: Float32Array[] } | null = null;
-    let bytes = 0;
-    let uploads = 0;
-    for (let r = 0; r < rounds; r++) {
-      const t0 = performance.now();
-      const startVersion = aggregator.status().modelVersion;
-      const order = users.map((_, i) => i).sort(() => random() - 0.5);
-      let participants = 0;
-      for (const u of order) {
-        const answer = await inProcessCheckIn(aggregator);
-        if (answer.status !== 'task' || !answer.token) continue;
-        const task = answer.task;
-        if (!cached || cached.version !== task.modelVersion) {
-          const m = await client.downloadModel(task.modelVersion);
-          cached = { version: m.version, weights: unflattenWeights(m.weights, initialWeights) };
-        }
-        const { summary } = await trainRoundUpdate({ model: personalModel, globalWeights: cached.weights, task, sequences: [users[u]], table });
-        await client.uploadSummary(task.roundId, answer.token, summary);
-        bytes += summary.length;
-        uploads++;
-        participants++;
-        if (aggregator.status().modelVersion !== startVersion) break; // the round filled
-      }
-      // Poisson sampling may select fewer than the cap: end the round as its deadline would
-      if (aggregator.status().modelVersion === startVersion && !(await aggregator.closeRoundNow())) throw new Error(`round ${r + 1}: no participant`);
-      const st = aggregator.status();
-      log(`round ${r + 1}/${rounds}: ${participants} clients, server ε ${st.privacy.epsilon?.toFixed(3) ?? '—'} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
-    }
-    personalModel.dispose();
+    const { prior, publishedBeta } = priorNoise === null ? { prior: null, publishedBeta: null } : await popularityRound(aggregator, client, train, itemKeys);
+    const { bytes, uploads } = await modelRounds(aggregator, client, model, table, users, initialWeights, rounds, log, random);
     const latest = await client.downloadModel('latest');
     const epsilon = settings.accountant === 'pld'
       ? pldEpsilon([...priorRounds, { q, noiseMultiplier: z, count: rounds }], delta)

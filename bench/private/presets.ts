@@ -1,6 +1,6 @@
 // Named configurations of `npm run bench:private`. Without --preset the recommended one runs:
-// the federated settings of the best measured Beauty run at ε ≤ 8 (BENCHMARKS.md, `m2k108`:
-// 2,000 shoppers a round × 108 rounds, one client SGD step at lr 0.2, clip from 0.3, FedAdam
+// the federated settings of the best measured Beauty run at ε ≤ 8 (BENCHMARKS.md, the `dp8`
+// row: 2,000 shoppers a round × 108 rounds, one client SGD step at lr 0.2, clip from 0.3, FedAdam
 // lr 0.02, a popularity release at ε 1 inside the total, PLD accounting), with δ 1e-6.
 import type { DeviceSchedule } from './on-device.ts';
 import type { FederationSettings } from './federation.ts';

@@ -3,6 +3,7 @@
 import type { Page } from 'playwright-core';
 import { describe, expect, inject, it } from 'vitest';
 import { freshContext, pinDemoBackends } from './chromium.ts';
+import { EMBED_DB, embed, type EventRow, eventSummary, type StoredEvent } from './embed-page.ts';
 import { storeRows } from './idb.ts';
 import { useChromium } from './use-chromium.ts';
 
@@ -18,16 +19,9 @@ async function pageWith(html: string): Promise<{ page: Page; errors: string[] }>
   return { page, errors };
 }
 
-function embed(attrs = '', before = '', body = '<silo-recommendations k="6"></silo-recommendations>'): string {
-  return `<!doctype html><html><head><script>window.dataLayer=[];${before}</script>
-<script type="module" src="/silo.js" data-catalog="/catalog.json" data-db-name="silo-test" data-backends="wasm" ${attrs}></script></head>
-<body>${body}</body></html>`;
-}
-
 /** The rows of the worker's IndexedDB events store, read from the page. */
-async function storedEvents(page: Page): Promise<{ name: string; source: string; items: string[] }[]> {
-  const rows = await storeRows<{ name: string; source: string; params: { items?: { item_id: string }[] } }>(page, 'silo-test', 'events');
-  return rows.map((e) => ({ name: e.name, source: e.source, items: (e.params.items ?? []).map((i) => i.item_id) }));
+async function storedEvents(page: Page): Promise<StoredEvent[]> {
+  return (await storeRows<EventRow>(page, EMBED_DB, 'events')).map(eventSummary);
 }
 
 describe('embed, recording and storage', () => {

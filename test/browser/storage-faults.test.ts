@@ -1,9 +1,11 @@
 // Device faults degrade with a clear status() and lose nothing already stored: a full
-// storage quota (injected through CDP), an upgrade blocked by another tab holding an older
+// storage quota (injected through CDP), a private window's small quota that holds the
+// events but not the model, an upgrade blocked by another tab holding an older
 // version of the database open, and this worker's database wanted by a newer version.
 import type { Page } from 'playwright-core';
 import { expect, inject, it } from 'vitest';
 import { freshContext } from './chromium.ts';
+import { storeRows } from './idb.ts';
 import { useChromium } from './use-chromium.ts';
 
 const baseUrl = inject('baseUrl');
@@ -49,6 +51,44 @@ it('a full quota says so, keeps the events in the page, and stores them once spa
   expect(after.events).toBe(3);
   expect((await page.evaluate(() => window.silo.status())).pending).toBe(0);
   expect((await page.evaluate(() => window.silo.export())).events.map((e) => e.params.items?.[0].item_id)).toEqual(['KIT-0003', 'KIT-0004', 'KIT-0005']);
+  expect(errors).toEqual([]);
+  await context.close();
+});
+
+it("a private window's small quota: the model does not fit and is kept in memory and used; every event is stored", async () => {
+  const { context, errors } = await openSilo();
+  const page = await context.newPage();
+  // 512 KiB, as little as some private modes give an origin: room for events, not for the
+  // personal model's weights (about 0.9 MB)
+  await page.goto(`${baseUrl}/blank.html`);
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('Storage.overrideQuotaForOrigin', { origin: baseUrl, quotaSize: 512 * 1024 });
+  await page.goto(`${baseUrl}/silo.html`);
+  await page.evaluate(() => window.silo.ready);
+  const ids = ['KIT-0001', 'KIT-0002', 'KIT-0003', 'KIT-0004'];
+  await view(page, ids);
+  const status = await page.evaluate(async () => {
+    await window.silo.settled();
+    // the save is debounced: wait for its outcome
+    for (let i = 0; i < 150 && !(await window.silo.status()).storage?.model; i++) await new Promise((r) => setTimeout(r, 100));
+    return window.silo.status();
+  });
+  expect(status.storage).toMatchObject({ state: 'quota', unsaved: 0, model: 'in-memory' });
+  expect(status.storage?.message).toMatch(/personal model does not fit in this browser's storage quota/);
+  expect(status.storage?.message).toMatch(/every event is stored/);
+  expect(status.events).toBe(4);
+  expect(status.trainedOnEvents).toBe(4); // trained on this page all the same
+  expect(status.memory?.state).toBe('ok');
+  // the model in memory is the one recommending
+  const recs = await page.evaluate(() => window.silo.recommend({ k: 5 }));
+  expect(recs.some((r) => r.reason.startsWith('Because you'))).toBe(true);
+  expect(await storeRows(page, 'silo', 'models')).toEqual([]);
+  expect((await storeRows<{ params: { items: { item_id: string }[] } }>(page, 'silo', 'events')).map((e) => e.params.items[0].item_id)).toEqual(ids);
+
+  // more events still fit, and are stored
+  const more = await view(page, ['KIT-0005']);
+  expect(more.events).toBe(5);
+  expect(more.storage?.unsaved).toBe(0);
   expect(errors).toEqual([]);
   await context.close();
 });

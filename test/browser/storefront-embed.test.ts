@@ -11,27 +11,11 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { serveStatic } from '../../scripts/serve.ts';
 import { until } from '../until.ts';
 import { freshContext } from './chromium.ts';
+import { strictCsp } from './embed-page.ts';
 import { useChromium } from './use-chromium.ts';
 
 const baseUrl = inject('baseUrl');
 const browser = useChromium();
-
-/** A storefront's strict policy: no inline code or style, no eval, Trusted Types enforced. */
-function strictCsp(scriptOrigins = '', trustedTypes = 'silo'): string {
-  return [
-    "default-src 'self'",
-    `script-src 'self' ${scriptOrigins} 'wasm-unsafe-eval'`,
-    "style-src 'self'",
-    "img-src 'self' data:",
-    `connect-src 'self' ${scriptOrigins}`,
-    // a module worker's imports are fetched as "worker": the CDN must be in worker-src too
-    `worker-src 'self' blob: ${scriptOrigins}`,
-    "object-src 'none'",
-    "base-uri 'none'",
-    "require-trusted-types-for 'script'",
-    `trusted-types ${trustedTypes}`,
-  ].join('; ');
-}
 
 interface Opened {
   page: Page;

@@ -4,7 +4,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startRedis } from '../server/redis-server.ts';
+import { startRedis } from '../../scripts/redis-server.ts';
 import { accepted, checkIn, start, summaryOf, tryStart, upload, type AggregatorProcess } from './process.ts';
 
 let redisServer: Awaited<ReturnType<typeof startRedis>>;

@@ -8,7 +8,7 @@ import { FileStore } from '../../server/file-store.ts';
 import { scanLog } from '../../server/integrity-log.ts';
 import { RedisStore } from '../../server/redis-store.ts';
 import type { GlobalState, OpenRound } from '../../server/store.ts';
-import { startRedis } from '../server/redis-server.ts';
+import { startRedis } from '../../scripts/redis-server.ts';
 
 const model = (value: number) => new Float32Array(100).fill(value);
 const asBytes = (f: Float32Array) => new Uint8Array(f.buffer);

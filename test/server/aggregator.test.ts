@@ -19,7 +19,7 @@ import { cosineDecay, ServerAdam, ServerMomentum, type ServerOptimizer } from '.
 import type { AggregatorStore } from '../../server/store.ts';
 import { type AggregationStrategy, DpFedAvg, FedAvg, type SummedUpdates, TrimmedMean } from '../../server/strategies.ts';
 import { until } from '../until.ts';
-import { startRedis } from './redis-server.ts';
+import { startRedis } from '../../scripts/redis-server.ts';
 
 const LENGTH = 500;
 const cleanups: (() => Promise<void> | void)[] = [];

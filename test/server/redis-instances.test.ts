@@ -12,7 +12,7 @@ import { createAggregator, type Aggregator } from '../../server/aggregator.ts';
 import { RedisStore } from '../../server/redis-store.ts';
 import { FedAvg, TrimmedMean } from '../../server/strategies.ts';
 import { until } from '../until.ts';
-import { startRedis } from './redis-server.ts';
+import { startRedis } from '../../scripts/redis-server.ts';
 
 const LENGTH = 2000;
 const MAX = 40;

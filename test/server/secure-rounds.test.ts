@@ -17,7 +17,7 @@ import { FederatedHttpClient } from '../../federated/transport.ts';
 import { SecureLeader } from '../../server/secure/leader.ts';
 import { checkInTask, post, startServer, tempDir } from './harness.ts';
 import { RedisStore } from '../../server/redis-store.ts';
-import { startRedis } from './redis-server.ts';
+import { startRedis } from '../../scripts/redis-server.ts';
 import { type HelperProcess, startHelper } from './secure-processes.ts';
 
 const TOKEN = randomBytes(24).toString('hex');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type CheckInWait, checkInNotBefore } from '../../workers/federated-participant.ts';
+import { type CheckInWait, checkInNotBefore } from '../../workers/check-in-wait.ts';
 
 // The stored wait keeps a shopper to one draw per round (PROTOCOL.md, "Client behaviour").
 describe('checkInNotBefore', () => {

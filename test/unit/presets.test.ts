@@ -2,9 +2,10 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { type BenchName, expandPreset, PRESETS } from '../../bench/presets.ts';
 
+/** The file that declares each CLI's flags to node:util parseArgs. */
 const CLI_FILES: Record<BenchName, string> = {
-  quality: 'bench/quality.ts',
-  federated: 'bench/federated.ts',
+  quality: 'bench/quality/options.ts',
+  federated: 'bench/federated/options.ts',
   'federated-signal': 'bench/federated-signal.ts',
   'dp-popularity': 'bench/dp-popularity.ts',
   server: 'bench/server.ts',

@@ -140,23 +140,26 @@ function purchaseValue(event: SiloEvent, stats: CatalogStats): number {
 const BROWSE_EVENTS: ReadonlySet<EventName> = new Set(['view_item', 'select_item']);
 const COMMIT_EVENTS: ReadonlySet<EventName> = new Set(['add_to_cart', 'purchase']);
 
-/**
- * Builds the profile from the recorded history. Raw events go in: they are cleaned here
- * (clean.ts) so rejected events can never leak into the profile. Pass `CatalogStats` from
- * `buildCatalogStats` when calling repeatedly; a plain catalog is accepted for convenience.
- */
-export function computeProfile(
-  events: readonly SiloEvent[],
-  catalog: CatalogStats | readonly CatalogItem[],
-  now: number,
-  options: Partial<ProfileOptions> = {},
-): ShopperProfile {
-  const opts: ProfileOptions = { ...DEFAULT_PROFILE_OPTIONS, ...options };
-  const stats = Array.isArray(catalog) ? buildCatalogStats(catalog) : (catalog as CatalogStats);
-  const cleaned = cleanEvents(events, now, opts.clean);
-  const kept: SessionEvent[] = cleaned.kept;
-  const halfLifeMs = opts.halfLifeDays * DAY_MS;
+/** What the profile is computed from: the kept events' decayed weights and counts, in one pass. */
+interface Tally {
+  categories: Map<string, number>;
+  paths: Map<string, string[]>;
+  brands: Map<string, number>;
+  searches: Map<string, number>;
+  overTime: Map<string, Map<string, number>>;
+  pricedSamples: number;
+  browsePctSum: number;
+  browseWeight: number;
+  commitPctSum: number;
+  commitWeight: number;
+  purchases: number;
+  monetary: number;
+  lastPurchase: number | undefined;
+  currency: string | undefined;
+}
 
+function tallyEvents(kept: readonly SessionEvent[], stats: CatalogStats, now: number, opts: ProfileOptions): Tally {
+  const halfLifeMs = opts.halfLifeDays * DAY_MS;
   const categories = new Map<string, number>();
   const paths = new Map<string, string[]>();
   const brands = new Map<string, number>();
@@ -214,6 +217,26 @@ export function computeProfile(
       }
     }
   }
+  return { categories, paths, brands, searches, overTime, pricedSamples, browsePctSum, browseWeight, commitPctSum, commitWeight, purchases, monetary, lastPurchase, currency };
+}
+
+/**
+ * Builds the profile from the recorded history. Raw events go in: they are cleaned here
+ * (clean.ts) so rejected events can never leak into the profile. Pass `CatalogStats` from
+ * `buildCatalogStats` when calling repeatedly; a plain catalog is accepted for convenience.
+ */
+export function computeProfile(
+  events: readonly SiloEvent[],
+  catalog: CatalogStats | readonly CatalogItem[],
+  now: number,
+  options: Partial<ProfileOptions> = {},
+): ShopperProfile {
+  const opts: ProfileOptions = { ...DEFAULT_PROFILE_OPTIONS, ...options };
+  const stats = Array.isArray(catalog) ? buildCatalogStats(catalog) : (catalog as CatalogStats);
+  const cleaned = cleanEvents(events, now, opts.clean);
+  const kept: SessionEvent[] = cleaned.kept;
+
+  const { categories, paths, brands, searches, overTime, pricedSamples, browsePctSum, browseWeight, commitPctSum, commitWeight, purchases, monetary, lastPurchase, currency } = tallyEvents(kept, stats, now, opts);
 
   // price band: all engagement, weighted by event weight; sensitivity: browse vs commit
   const price: PriceProfile = { band: 'unknown', sensitivity: 'unknown', samples: pricedSamples };
