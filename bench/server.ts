@@ -32,7 +32,7 @@ import { createAggregator } from '../server/aggregator.ts';
 import { FileStore } from '../server/file-store.ts';
 import { Redis } from 'ioredis';
 import { RedisStore } from '../server/redis-store.ts';
-import { startRedis } from '../test/server/redis-server.ts';
+import { startRedis } from '../scripts/redis-server.ts';
 import { argvWithPreset } from './presets.ts';
 
 const { values: args } = parseArgs({

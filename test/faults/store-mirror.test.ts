@@ -14,7 +14,7 @@ import { FileStore } from '../../server/file-store.ts';
 import { RedisStore } from '../../server/redis-store.ts';
 import { repairRedis } from '../../server/store/repair-redis.ts';
 import { FedAvg, TrimmedMean } from '../../server/strategies.ts';
-import { startRedis } from '../server/redis-server.ts';
+import { startRedis } from '../../scripts/redis-server.ts';
 import { repairDataDir } from '../../server/repair.ts';
 import type { GlobalState } from '../../server/store.ts';
 import { checkInTask, startServer, summaryFor } from '../server/harness.ts';

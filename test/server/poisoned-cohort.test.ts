@@ -14,7 +14,7 @@ import { modelRound } from '../../server/rounds/plan.ts';
 import { resolveOptions } from '../../server/options.ts';
 import { DpFedAvg, FedAvg } from '../../server/strategies.ts';
 import { checkInTask, post, startServer, tempDir } from './harness.ts';
-import { startRedis } from './redis-server.ts';
+import { startRedis } from '../../scripts/redis-server.ts';
 
 const C = 0.3;
 const COHORT = 20;
