@@ -1,6 +1,11 @@
 // Aggregation server throughput: `npm run bench:server -- [--store file|redis] [--clients 1000]
 //   [--concurrency 32] [--bytes 262144] [--bits 8] [--runs 5] [--instances 1]
-//   [--redis-url redis://…] [--redis-fsync no|always] [--json OUT]`
+//   [--redis-url redis://…] [--redis-fsync no|always] [--mirror on|off] [--upload-norm 0.9]
+//   [--compare-mirror N] [--json OUT]`
+// --mirror off: the file store writes its round log once (no rounds/r<N>.mirror.log), only to
+// measure what the mirror costs; --compare-mirror N runs N one-round benches with the mirror off
+// and on, alternating, and prints both medians and their ratio. --upload-norm: every upload's
+// decoded norm as a multiple of C (above 1 the server scales each one down to C).
 // The server runs in its own child process(es) (the real aggregator behind node:http, with
 // the default DP-FedAvg strategy); this process is N concurrent loopback HTTP uploaders.
 // Each run is one round of `clients` participants: check-ins (not timed), then every client
@@ -12,7 +17,7 @@
 // with Redis also its used_memory before the uploads, peak (sampled every 50 ms) and after
 // the close, and how many uploads each group-commit script carried.
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
@@ -27,7 +32,7 @@ import { createAggregator } from '../server/aggregator.ts';
 import { FileStore } from '../server/file-store.ts';
 import { Redis } from 'ioredis';
 import { RedisStore } from '../server/redis-store.ts';
-import { startRedis } from '../test/server/redis-server.ts';
+import { startRedis } from '../scripts/redis-server.ts';
 import { argvWithPreset } from './presets.ts';
 
 const { values: args } = parseArgs({
@@ -42,6 +47,9 @@ const { values: args } = parseArgs({
     instances: { type: 'string', default: '1' },
     'redis-url': { type: 'string' },
     'redis-fsync': { type: 'string', default: 'no' },
+    mirror: { type: 'string', default: 'on' },
+    'upload-norm': { type: 'string', default: '0.9' },
+    'compare-mirror': { type: 'string' },
     json: { type: 'string' },
     child: { type: 'string' },
   },
@@ -53,6 +61,7 @@ interface ChildConfig {
   length: number;
   bits: ValueBits;
   clients: number;
+  mirror: boolean;
 }
 interface ChildStats {
   rss: number;
@@ -65,7 +74,7 @@ interface ChildStats {
 // ---------------- child: one aggregator instance ----------------
 if (args.child) {
   const cfg = JSON.parse(args.child) as ChildConfig;
-  const store = cfg.store === 'redis' ? new RedisStore(cfg.where, { prefix: 'bench:' }) : new FileStore(cfg.where);
+  const store = cfg.store === 'redis' ? new RedisStore(cfg.where, { prefix: 'bench:' }) : new FileStore(cfg.where, { mirror: cfg.mirror });
   const agg = await createAggregator({
     initialWeights: new Float32Array(cfg.length),
     store,
@@ -97,22 +106,40 @@ if (args.child) {
     }
   });
   process.send!({ type: 'ready', port: (server.address() as AddressInfo).port });
+} else if (args['compare-mirror']) {
+  await compareMirror(Number(args['compare-mirror']));
 } else {
   await main();
 }
 
-// ---------------- parent: load generator ----------------
-async function main(): Promise<void> {
-  const storeKind = args.store === 'redis' ? 'redis' : 'file';
-  const clients = Number(args.clients);
-  const concurrency = Number(args.concurrency);
-  const bits = Number(args.bits) as ValueBits;
-  const length = ((Number(args.bytes) - HEADER_BYTES) * 8) / bits;
-  const runs = Number(args.runs);
-  const nInstances = Number(args.instances);
-  if (!Number.isInteger(length) || length <= 0) throw new Error('--bytes must be 24 + a whole number of values');
-  if (storeKind === 'file' && nInstances !== 1) throw new Error('the embedded store serves one instance; use --store redis for several');
+/** the file store with its round log mirrored and not, one-round benches alternating; medians and their ratio */
+async function compareMirror(reps: number): Promise<void> {
+  const passOn = process.argv.slice(2).filter((a, i, all) => a !== '--compare-mirror' && all[i - 1] !== '--compare-mirror' && !a.startsWith('--compare-mirror='));
+  const rates: Record<'off' | 'on', number[]> = { off: [], on: [] };
+  const dir = mkdtempSync(join(tmpdir(), 'silo-bench-mirror-'));
+  for (let rep = 0; rep < reps; rep++) {
+    for (const mirror of ['off', 'on'] as const) {
+      const out = join(dir, `${mirror}-${rep}.json`);
+      await new Promise<void>((resolve, reject) => {
+        const child = fork(fileURLToPath(import.meta.url), [...passOn, '--store', 'file', '--runs', '1', '--mirror', mirror, '--json', out], { execArgv: process.execArgv, stdio: 'inherit' });
+        child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`bench (mirror ${mirror}) exited with ${code}`))));
+      });
+      rates[mirror].push((JSON.parse(readFileSync(out, 'utf8')) as { medianUpdatesPerSecond: number }).medianUpdatesPerSecond);
+    }
+  }
+  rmSync(dir, { recursive: true, force: true });
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const [off, on] = [median(rates.off), median(rates.on)];
+  console.log(`mirror off: ${rates.off.map((r) => r.toFixed(0)).join(', ')} updates/s (median ${off.toFixed(0)}); mirror on: ${rates.on.map((r) => r.toFixed(0)).join(', ')} (median ${on.toFixed(0)}); on/off = ${(on / off).toFixed(3)}`);
+  if (args.json) writeFileSync(args.json, JSON.stringify({ reps, off: rates.off, on: rates.on, medianOff: off, medianOn: on, ratio: on / off }, null, 2));
+}
 
+// ---------------- parent: load generator ----------------
+type Call = (port: number, method: string, path: string, body: Uint8Array | null, headers?: Record<string, string>) => Promise<{ status: number; json: Record<string, unknown> }>;
+type Children = { proc: ChildProcess; port: number }[];
+
+/** where the store lives: a fresh temp dir, or a clean `bench:` prefix on the given or a started Redis */
+async function prepareStore(storeKind: 'file' | 'redis'): Promise<{ where: string; redis: Awaited<ReturnType<typeof startRedis>> | null; dataDir: string | null }> {
   let redis: Awaited<ReturnType<typeof startRedis>> | null = null;
   let where: string;
   let dataDir: string | null = null;
@@ -131,13 +158,13 @@ async function main(): Promise<void> {
     dataDir = mkdtempSync(join(tmpdir(), 'silo-bench-server-'));
     where = dataDir;
   }
+  return { where, redis, dataDir };
+}
 
-  const memoryClient = storeKind === 'redis' ? new Redis(where) : null;
-  const redisMemory = memoryClient && (async () => Number(/used_memory:(\d+)/.exec(await memoryClient.info('memory'))![1]));
-
+/** the server child processes, and a way to ask each for its stats */
+async function startChildren(n: number, cfg: ChildConfig): Promise<{ children: Children; stats: () => Promise<ChildStats[]> }> {
   const children: { proc: ChildProcess; port: number }[] = [];
-  for (let i = 0; i < nInstances; i++) {
-    const cfg: ChildConfig = { store: storeKind, where, length, bits, clients };
+  for (let i = 0; i < n; i++) {
     const proc = fork(fileURLToPath(import.meta.url), ['--child', JSON.stringify(cfg)], { execArgv: [...process.execArgv, '--expose-gc', ...(process.env.SILO_BENCH_CHILD_ARGS ?? '').split(' ').filter(Boolean)], stdio: 'inherit' });
     const port = await new Promise<number>((resolve, reject) => {
       proc.once('message', (m: { type: string; port: number }) => resolve(m.port));
@@ -160,11 +187,13 @@ async function main(): Promise<void> {
           }),
       ),
     );
+  return { children, stats };
+}
 
-  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
-  function call(port: number, method: string, path: string, body: Uint8Array | null, headers: Record<string, string> = {}): Promise<{ status: number; json: Record<string, unknown> }> {
-    return new Promise((resolve, reject) => {
-      const req = request({ host: '127.0.0.1', port, method, path, agent, headers: { ...headers, ...(body ? { 'content-type': 'application/octet-stream', 'content-length': String(body.length) } : {}) } }, (res) => {
+function caller(agent: Agent): Call {
+  return (port, method, path, body, headers = {}) =>
+    new Promise((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port, method, path, agent, headers: { ...(body ? { 'content-type': 'application/octet-stream', 'content-length': String(body.length) } : {}), ...headers } }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(Buffer.concat(chunks).toString() || '{}') as Record<string, unknown> }));
@@ -172,80 +201,105 @@ async function main(): Promise<void> {
       req.on('error', reject);
       req.end(body ?? undefined);
     });
-  }
+}
 
+interface RunContext {
+  clients: number;
+  concurrency: number;
+  length: number;
+  bits: ValueBits;
+  children: Children;
+  call: Call;
+  stats: () => Promise<ChildStats[]>;
+  redisMemory: (() => Promise<number>) | null;
+}
+
+/** one round: check-ins, then every client's upload (timed); the row of measurements */
+async function oneRun(run: number, ctx: RunContext) {
+  const { clients, concurrency, length, bits, children, call, stats, redisMemory } = ctx;
+  const nInstances = children.length;
   const empty = new Uint8Array(Buffer.from('{}'));
+  const c0 = performance.now();
+  const tokens = await pool(clients, concurrency, async (i) => {
+    const r = await call(children[i % nInstances].port, 'POST', '/fl/v1/checkin', empty, { 'content-type': 'application/json', 'x-silo-client': '1' });
+    if (r.status !== 200 || r.json.status !== 'task') throw new Error(`check-in ${i}: ${JSON.stringify(r.json)}`);
+    return { task: r.json.task as RoundTask, token: r.json.token as string };
+  });
+  const checkInsPerSecond = clients / ((performance.now() - c0) / 1000);
+  const task = tokens[0].task;
+  // a valid summary for the round: norm ≈ upload-norm·C (default 0.9), stochastically rounded
+  const x = new Float32Array(length);
+  const rnd = mulberry32(run + 1);
+  for (let j = 0; j < length; j++) x[j] = rnd() - 0.5;
+  let norm = 0;
+  for (const v of x) norm += v * v;
+  const f = (Number(args['upload-norm']) * task.clipNorm) / Math.sqrt(norm);
+  for (let j = 0; j < length; j++) x[j] *= f;
+  const body = encodeSummary({ withinClip: true, roundId: task.roundId, modelVersion: task.modelVersion, scale: task.scale }, stochasticQuantize(x, task.scale, bits, rnd));
+  if (body.length !== Number(args.bytes)) throw new Error(`summary is ${body.length} bytes`);
+  const s0 = await stats();
+  // Redis: its used_memory before the uploads, sampled every 50 ms while they run, after the close
+  const redisBefore = redisMemory ? await redisMemory() : 0;
+  let redisPeak = redisBefore;
+  const sampler = redisMemory && setInterval(() => void redisMemory().then((m) => (redisPeak = Math.max(redisPeak, m))), 50);
+  const t0 = performance.now();
+  await pool(clients, concurrency, async (i) => {
+    const r = await call(children[i % nInstances].port, 'POST', `/fl/v1/rounds/${task.roundId}/summary`, body, { 'x-silo-token': tokens[i].token });
+    if (r.status !== 202) throw new Error(`upload ${i}: HTTP ${r.status} ${JSON.stringify(r.json)}`);
+  });
+  const seconds = (performance.now() - t0) / 1000;
+  if (sampler) clearInterval(sampler);
+  const s1 = await stats();
+  const status = await call(children[0].port, 'GET', '/fl/v1/status', null);
+  const history = status.json.history as { roundId: number; participants: number }[];
+  const last = history[history.length - 1] as { roundId: number; participants: number | null } | undefined;
+  // (the public status leaves a DP round's exact count out: null; every upload was answered 202 and the cap closed the round)
+  if (last?.roundId !== task.roundId || (last.participants !== null && last.participants !== clients)) throw new Error(`round ${task.roundId} did not aggregate all ${clients} updates: ${JSON.stringify(last)}`);
+  const cpu = s1.reduce((a, s) => a + s.cpuSeconds, 0) - s0.reduce((a, s) => a + s.cpuSeconds, 0);
+  const committed = s1.reduce((a, s, k) => a + (s.commits?.uploads ?? 0) - (s0[k].commits?.uploads ?? 0), 0);
+  const scripts = s1.reduce((a, s, k) => a + (s.commits?.scripts ?? 0) - (s0[k].commits?.scripts ?? 0), 0);
+  const redisAfter = redisMemory ? await redisMemory() : 0;
+  const row = {
+    checkInsPerSecond,
+    updatesPerSecond: clients / seconds,
+    seconds,
+    cpuSecondsPerUpdate: cpu / clients,
+    rssBeforeMiB: s0.reduce((a, s) => a + s.rss, 0) / 2 ** 20,
+    rssAfterMiB: s1.reduce((a, s) => a + s.rss, 0) / 2 ** 20,
+    peakRssMiB: s1.reduce((a, s) => a + s.peakRss, 0) / 2 ** 20,
+    uploadsPerCommit: scripts ? committed / scripts : null,
+    redisUsedMemoryMiB: redisMemory ? { before: redisBefore / 2 ** 20, peak: redisPeak / 2 ** 20, after: redisAfter / 2 ** 20 } : null,
+  };
+  console.log(
+    `run ${run + 1}: ${clients} check-ins at ${checkInsPerSecond.toFixed(0)}/s; ${clients} updates in ${seconds.toFixed(2)} s = ${row.updatesPerSecond.toFixed(0)} updates/s; server CPU ${(row.cpuSecondsPerUpdate * 1000).toFixed(2)} ms/update (= ${(1 / row.cpuSecondsPerUpdate).toFixed(0)} updates per CPU-second); server RSS ${row.rssBeforeMiB.toFixed(0)} → ${row.rssAfterMiB.toFixed(0)} MiB (peak ${row.peakRssMiB.toFixed(0)})` +
+      (row.uploadsPerCommit ? `; ${row.uploadsPerCommit.toFixed(1)} uploads per Redis commit` : '') +
+      (row.redisUsedMemoryMiB ? `; Redis used_memory ${row.redisUsedMemoryMiB.before.toFixed(1)} → peak ${row.redisUsedMemoryMiB.peak.toFixed(1)} → ${row.redisUsedMemoryMiB.after.toFixed(1)} MiB` : ''),
+  );
+  return row;
+}
+
+async function main(): Promise<void> {
+  const storeKind = args.store === 'redis' ? 'redis' : 'file';
+  const clients = Number(args.clients);
+  const concurrency = Number(args.concurrency);
+  const bits = Number(args.bits) as ValueBits;
+  const length = ((Number(args.bytes) - HEADER_BYTES) * 8) / bits;
+  const runs = Number(args.runs);
+  const nInstances = Number(args.instances);
+  if (!Number.isInteger(length) || length <= 0) throw new Error('--bytes must be 24 + a whole number of values');
+  if (storeKind === 'file' && nInstances !== 1) throw new Error('the embedded store serves one instance; use --store redis for several');
+
+  const { where, redis, dataDir } = await prepareStore(storeKind);
+  const memoryClient = storeKind === 'redis' ? new Redis(where) : null;
+  const redisMemory = memoryClient && (async () => Number(/used_memory:(\d+)/.exec(await memoryClient.info('memory'))![1]));
+  const { children, stats } = await startChildren(nInstances, { store: storeKind, where, length, bits, clients, mirror: args.mirror !== 'off' });
+  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
+  const call = caller(agent);
+
   const before = await stats();
-  const perRun: {
-    checkInsPerSecond: number;
-    updatesPerSecond: number;
-    seconds: number;
-    cpuSecondsPerUpdate: number;
-    rssBeforeMiB: number;
-    rssAfterMiB: number;
-    peakRssMiB: number;
-    uploadsPerCommit: number | null;
-    redisUsedMemoryMiB: { before: number; peak: number; after: number } | null;
-  }[] = [];
-  console.log(`bench:server store=${storeKind}${storeKind === 'redis' ? ` (fsync ${args['redis-url'] ? 'as configured' : args['redis-fsync']})` : ''} instances=${nInstances} clients/round=${clients} concurrency=${concurrency} summary=${(Number(args.bytes) / 1024).toFixed(0)} KiB (${length} values × ${bits} bit) runs=${runs} loadavg=${loadavg()[0].toFixed(2)}`);
-  for (let run = 0; run < runs; run++) {
-    const c0 = performance.now();
-    const tokens = await pool(clients, concurrency, async (i) => {
-      const r = await call(children[i % nInstances].port, 'POST', '/fl/v1/checkin', empty, { 'content-type': 'application/json', 'x-silo-client': '1' });
-      if (r.status !== 200 || r.json.status !== 'task') throw new Error(`check-in ${i}: ${JSON.stringify(r.json)}`);
-      return { task: r.json.task as RoundTask, token: r.json.token as string };
-    });
-    const checkInsPerSecond = clients / ((performance.now() - c0) / 1000);
-    const task = tokens[0].task;
-    // a valid summary for the round: norm ≈ 0.9·C, stochastically rounded
-    const x = new Float32Array(length);
-    const rnd = mulberry32(run + 1);
-    for (let j = 0; j < length; j++) x[j] = rnd() - 0.5;
-    let norm = 0;
-    for (const v of x) norm += v * v;
-    const f = (0.9 * task.clipNorm) / Math.sqrt(norm);
-    for (let j = 0; j < length; j++) x[j] *= f;
-    const body = encodeSummary({ withinClip: true, roundId: task.roundId, modelVersion: task.modelVersion, scale: task.scale }, stochasticQuantize(x, task.scale, bits, rnd));
-    if (body.length !== Number(args.bytes)) throw new Error(`summary is ${body.length} bytes`);
-    const s0 = await stats();
-    // Redis: its used_memory before the uploads, sampled every 50 ms while they run, after the close
-    const redisBefore = redisMemory ? await redisMemory() : 0;
-    let redisPeak = redisBefore;
-    const sampler = redisMemory && setInterval(() => void redisMemory().then((m) => (redisPeak = Math.max(redisPeak, m))), 50);
-    const t0 = performance.now();
-    await pool(clients, concurrency, async (i) => {
-      const r = await call(children[i % nInstances].port, 'POST', `/fl/v1/rounds/${task.roundId}/summary`, body, { 'x-silo-token': tokens[i].token });
-      if (r.status !== 202) throw new Error(`upload ${i}: HTTP ${r.status} ${JSON.stringify(r.json)}`);
-    });
-    const seconds = (performance.now() - t0) / 1000;
-    if (sampler) clearInterval(sampler);
-    const s1 = await stats();
-    const status = await call(children[0].port, 'GET', '/fl/v1/status', null);
-    const history = status.json.history as { roundId: number; participants: number }[];
-    const last = history[history.length - 1];
-    if (last?.roundId !== task.roundId || last.participants !== clients) throw new Error(`round ${task.roundId} did not aggregate all ${clients} updates: ${JSON.stringify(last)}`);
-    const cpu = s1.reduce((a, s) => a + s.cpuSeconds, 0) - s0.reduce((a, s) => a + s.cpuSeconds, 0);
-    const committed = s1.reduce((a, s, k) => a + (s.commits?.uploads ?? 0) - (s0[k].commits?.uploads ?? 0), 0);
-    const scripts = s1.reduce((a, s, k) => a + (s.commits?.scripts ?? 0) - (s0[k].commits?.scripts ?? 0), 0);
-    const redisAfter = redisMemory ? await redisMemory() : 0;
-    const row = {
-      checkInsPerSecond,
-      updatesPerSecond: clients / seconds,
-      seconds,
-      cpuSecondsPerUpdate: cpu / clients,
-      rssBeforeMiB: s0.reduce((a, s) => a + s.rss, 0) / 2 ** 20,
-      rssAfterMiB: s1.reduce((a, s) => a + s.rss, 0) / 2 ** 20,
-      peakRssMiB: s1.reduce((a, s) => a + s.peakRss, 0) / 2 ** 20,
-      uploadsPerCommit: scripts ? committed / scripts : null,
-      redisUsedMemoryMiB: redisMemory ? { before: redisBefore / 2 ** 20, peak: redisPeak / 2 ** 20, after: redisAfter / 2 ** 20 } : null,
-    };
-    perRun.push(row);
-    console.log(
-      `run ${run + 1}: ${clients} check-ins at ${checkInsPerSecond.toFixed(0)}/s; ${clients} updates in ${seconds.toFixed(2)} s = ${row.updatesPerSecond.toFixed(0)} updates/s; server CPU ${(row.cpuSecondsPerUpdate * 1000).toFixed(2)} ms/update (= ${(1 / row.cpuSecondsPerUpdate).toFixed(0)} updates per CPU-second); server RSS ${row.rssBeforeMiB.toFixed(0)} → ${row.rssAfterMiB.toFixed(0)} MiB (peak ${row.peakRssMiB.toFixed(0)})` +
-        (row.uploadsPerCommit ? `; ${row.uploadsPerCommit.toFixed(1)} uploads per Redis commit` : '') +
-        (row.redisUsedMemoryMiB ? `; Redis used_memory ${row.redisUsedMemoryMiB.before.toFixed(1)} → peak ${row.redisUsedMemoryMiB.peak.toFixed(1)} → ${row.redisUsedMemoryMiB.after.toFixed(1)} MiB` : ''),
-    );
-  }
+  const perRun: Awaited<ReturnType<typeof oneRun>>[] = [];
+  console.log(`bench:server store=${storeKind}${storeKind === 'file' ? ` mirror=${args.mirror}` : ''}${storeKind === 'redis' ? ` (fsync ${args['redis-url'] ? 'as configured' : args['redis-fsync']})` : ''} instances=${nInstances} clients/round=${clients} concurrency=${concurrency} summary=${(Number(args.bytes) / 1024).toFixed(0)} KiB (${length} values × ${bits} bit) runs=${runs} loadavg=${loadavg()[0].toFixed(2)}`);
+  for (let run = 0; run < runs; run++) perRun.push(await oneRun(run, { clients, concurrency, length, bits, children, call, stats, redisMemory }));
   const after = await stats();
   const median = (xs: number[]) => {
     const s = [...xs].sort((a, b) => a - b);

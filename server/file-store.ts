@@ -7,77 +7,28 @@
 //   models/v<N>.f32        every model version, raw little-endian float32, wire order
 //   popularity/p<N>.f32    every popularity release (noised counts per bucket), float32
 //   optimizer/v<N>.bin     server-optimiser state that produced model v<N> (momentum, Adam moments)
-//   rounds/r<N>.log        the open round's issued tokens and accepted summaries. Appends are
-//                          group-committed: the records of all uploads that arrive while one
-//                          write + fdatasync runs go out in the next single write + fdatasync,
-//                          and each upload is acknowledged only once its batch is on disk.
-//                          Every record carries checksums (integrity-log.ts). Replayed (tokens,
-//                          count) on restart; summed when the round closes.
+//   rounds/r<N>.log        the open round's issued tokens and accepted summaries, and
+//   rounds/r<N>.mirror.log the same bytes again (store/mirror-log.ts). Appends are group-
+//                          committed: the records of all uploads that arrive while one write +
+//                          fdatasync per copy runs go out in the next, and each upload is
+//                          acknowledged only once its batch is on disk in both copies. Every
+//                          record carries checksums (integrity-log.ts). Replayed (tokens,
+//                          count) on restart, each record from a copy that holds it intact;
+//                          summed when the round closes.
 // At start the store checks state.json against itself and the files (integrity-files.ts) and
-// refuses to start on any damage, naming the file and offset; server/repair.ts drops what is
-// damaged, explicitly. A directory without state.json is initialised only when it is empty.
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, truncateSync } from 'node:fs';
-import { open, readFile, rm, type FileHandle } from 'node:fs/promises';
+// refuses to start on any damage, naming the file and offset, except a round-log record damaged
+// in one copy only: that is restored from the other (store/recover-log.ts). server/repair.ts
+// drops what is damaged, explicitly. A directory without state.json is initialised only when it is empty.
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { encodeRecord, recordAt, RECORD_HEADER, scanLog, SUMMARY_ACCEPTED, TOKEN_ISSUED } from './integrity-log.ts';
-import { checkDataDir, dataFiles, logPath, modelPath, noStateRefusal, optimizerPath, popularityPath, refusal, STATE_FILE, type StateFile, writeFileDurably } from './integrity-files.ts';
+import { encodeRecord, recordAt, RECORD_HEADER, SUMMARY_ACCEPTED, TOKEN_ISSUED } from './integrity-log.ts';
+import { checkDataDir, dataFiles, logPath, mirrorLogPath, modelPath, noStateRefusal, optimizerPath, popularityPath, refusal, STATE_FILE, type StateFile, writeFileDurably } from './integrity-files.ts';
 import { finishUpgrade, upgradeLegacy, upgradeUnsealed, type LegacyState, type UnsealedState } from './integrity-upgrade.ts';
 import { describeBlob, isSealed, openSealedJson, sealJson, StoreIntegrityError, verifyBlob } from './integrity.ts';
 import type { AcceptResult, AggregatorStore, GlobalState, OpenRound } from './store.ts';
-
-/** An append-only file with group commit: concurrent appends share one write + fdatasync. */
-class GroupCommitLog {
-  private queue: { chunks: Uint8Array[]; resolve: () => void; reject: (e: unknown) => void }[] = [];
-  private flushing = false;
-  /** bytes known to be durable */
-  size: number;
-  /** records appended and fdatasync calls made: batching shows as syncs < records */
-  records = 0;
-  syncs = 0;
-
-  private constructor(private readonly fh: FileHandle, size: number) {
-    this.size = size;
-  }
-
-  static async open(path: string, size: number): Promise<GroupCommitLog> {
-    return new GroupCommitLog(await open(path, 'a'), size);
-  }
-
-  append(chunks: Uint8Array[]): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({ chunks, resolve, reject });
-      if (!this.flushing) void this.flush();
-    });
-  }
-
-  private async flush(): Promise<void> {
-    this.flushing = true;
-    while (this.queue.length) {
-      const batch = this.queue.splice(0);
-      const chunks = batch.flatMap((b) => b.chunks);
-      const total = chunks.reduce((n, c) => n + c.length, 0);
-      try {
-        const { bytesWritten } = await this.fh.writev(chunks);
-        if (bytesWritten !== total) throw new Error(`short write to the round log (${bytesWritten} of ${total} bytes)`);
-        await this.fh.datasync();
-        this.syncs++;
-        this.records += batch.length;
-        this.size += total;
-        for (const b of batch) b.resolve();
-      } catch (e) {
-        // drop a torn tail so later records stay aligned; none of this batch was acknowledged
-        await this.fh.truncate(this.size).catch(() => {});
-        for (const b of batch) b.reject(e);
-      }
-    }
-    this.flushing = false;
-  }
-
-  async close(): Promise<void> {
-    while (this.flushing || this.queue.length) await new Promise((r) => setTimeout(r, 1));
-    await this.fh.close();
-  }
-}
+import { MirroredLog } from './store/mirror-log.ts';
+import { recoverLog } from './store/recover-log.ts';
 
 export class FileStore implements AggregatorStore {
   readonly exclusive = true;
@@ -88,11 +39,12 @@ export class FileStore implements AggregatorStore {
   /** token → 0 issued, 1 upload being written, 2 used */
   private tokens = new Map<string, 0 | 1 | 2>();
   private accepted = 0;
-  private log: GroupCommitLog | null = null;
+  private log: MirroredLog | null = null;
   private inflight = new Set<Promise<unknown>>();
   private opening: Promise<OpenRound> | null = null;
 
-  constructor(readonly dir: string) {
+  /** `mirror` false: the round log is written once (for measuring what the mirror costs; loses the single-corruption guarantee) */
+  constructor(readonly dir: string, private readonly options: { mirror?: boolean } = {}) {
     for (const sub of ['models', 'popularity', 'optimizer', 'rounds']) mkdirSync(join(dir, sub), { recursive: true });
   }
 
@@ -101,6 +53,12 @@ export class FileStore implements AggregatorStore {
   }
   private logPath(roundId: number): string {
     return join(this.dir, logPath(roundId));
+  }
+  /** the round log's copies: the log and its mirror */
+  private logPaths(roundId: number): string[] {
+    const paths = [this.logPath(roundId)];
+    if (this.options.mirror !== false) paths.push(join(this.dir, mirrorLogPath(roundId)));
+    return paths;
   }
   private persist(): void {
     writeFileDurably(this.statePath(), sealJson(this.file));
@@ -139,32 +97,20 @@ export class FileStore implements AggregatorStore {
   }
 
   /**
-   * Rebuilds the open round's tokens and count from its log. A torn last record (the write
-   * was cut short: never acknowledged) is cut off; a damaged record anywhere stops the start.
+   * Rebuilds the open round's tokens and count from its log, each record from whichever copy
+   * holds it intact (store/recover-log.ts); a record damaged in both copies stops the start.
    */
   private async replay(roundId: number): Promise<void> {
-    const path = this.logPath(roundId);
-    const bytes = readFileSync(path);
-    const scan = scanLog(bytes, 'strict');
-    const damage = scan.damaged[0];
-    if (damage) {
-      throw new StoreIntegrityError(
-        `the store in ${this.dir} refuses to start: ${path}: damaged record at byte offset ${damage.offset} (${damage.reason}) of ${bytes.length}; ` +
-          `it may hold an acknowledged upload. Run \`npm run server:repair -- ${this.dir}\`: it keeps every intact record, moves the damaged log aside and reports what it dropped.`,
-      );
-    }
-    for (const r of scan.records) {
+    const paths = this.logPaths(roundId);
+    const { records, size } = recoverLog(this.dir, paths);
+    for (const r of records) {
       if (r.type === TOKEN_ISSUED) this.tokens.set(r.token, 0);
       else {
         this.tokens.set(r.token, 2);
         this.accepted++;
       }
     }
-    if (scan.tornAt !== null) {
-      console.warn(`${path}: cut a torn last record at byte offset ${scan.tornAt} (${bytes.length - scan.tornAt} bytes, a write a crash cut short, never acknowledged)`);
-      truncateSync(path, scan.tornAt);
-    }
-    this.log = await GroupCommitLog.open(path, scan.intactEnd);
+    this.log = await MirroredLog.open(paths, size);
   }
 
   async readPopularity(version: number): Promise<Uint8Array | null> {
@@ -236,9 +182,16 @@ export class FileStore implements AggregatorStore {
     // concurrent check-ins while none is open all get the one round the first of them opens
     this.opening ??= (async () => {
       const round = make(s.nextRoundId);
-      const path = this.logPath(round.id);
-      rmSync(path, { force: true });
-      this.log = await GroupCommitLog.open(path, 0);
+      const paths = this.logPaths(round.id);
+      for (const p of paths) rmSync(p, { force: true });
+      this.log = await MirroredLog.open(paths, 0);
+      // the new files' directory entries durable before any record in them is acknowledged
+      const d = openSync(join(this.dir, 'rounds'), 'r');
+      try {
+        fsyncSync(d);
+      } finally {
+        closeSync(d);
+      }
       this.tokens.clear();
       this.accepted = 0;
       s.round = round;
@@ -308,27 +261,36 @@ export class FileStore implements AggregatorStore {
     return true;
   }
 
-  /** the round's accepted summaries, each checked against its record checksum as it is read */
+  /** the round's accepted summaries, each checked against its record checksum as it is read (from the mirror where the log's copy is damaged) */
   async *summaries(roundId: number): AsyncIterable<Uint8Array> {
     if (this.state.round?.id !== roundId || !this.log) return;
     const end = this.log.size;
-    const path = this.logPath(roundId);
-    const fh = await open(path, 'r');
+    const paths = this.logPaths(roundId);
+    const fhs = await Promise.all(paths.map((p) => open(p, 'r')));
     try {
       const head = Buffer.alloc(RECORD_HEADER);
       let off = 0;
       while (off < end) {
-        await fh.read(head, 0, RECORD_HEADER, off);
-        const length = RECORD_HEADER + head.readUInt8(1) + head.readUInt32LE(2) + 4;
-        const bytes = Buffer.allocUnsafe(Math.min(length, end - off));
-        await fh.read(bytes, 0, bytes.length, off);
-        const at = recordAt(bytes, 0);
-        if (at.kind !== 'record') throw new StoreIntegrityError(`${path}: ${at.kind === 'torn' ? 'truncated' : at.reason} at byte offset ${off}`);
-        if (at.record.type === SUMMARY_ACCEPTED) yield bytes.subarray(at.record.payloadStart, at.record.payloadStart + at.record.payloadLength);
-        off += length;
+        let found: { bytes: Buffer; start: number; length: number } | null = null;
+        const damage: string[] = [];
+        for (const [i, fh] of fhs.entries()) {
+          await fh.read(head, 0, RECORD_HEADER, off);
+          const length = RECORD_HEADER + head.readUInt8(1) + head.readUInt32LE(2) + 4;
+          const bytes = Buffer.allocUnsafe(Math.max(RECORD_HEADER, Math.min(length, end - off)));
+          await fh.read(bytes, 0, bytes.length, off);
+          const at = recordAt(bytes, 0);
+          if (at.kind === 'record') {
+            found = { bytes, start: at.record.payloadStart, length: at.record.type === SUMMARY_ACCEPTED ? at.record.payloadLength : -1 };
+            off += at.record.end;
+            break;
+          }
+          damage.push(`${paths[i]}: ${at.kind === 'torn' ? 'truncated' : at.reason} at byte offset ${off}`);
+        }
+        if (!found) throw new StoreIntegrityError(damage.join('; '));
+        if (found.length >= 0) yield found.bytes.subarray(found.start, found.start + found.length);
       }
     } finally {
-      await fh.close();
+      await Promise.all(fhs.map((fh) => fh.close()));
     }
   }
 
@@ -349,7 +311,7 @@ export class FileStore implements AggregatorStore {
     await this.log?.close();
     this.log = null;
     // freeing a big log's pages is kernel work: off the event loop (a leftover is never read again)
-    void rm(this.logPath(roundId), { force: true }).catch(() => {});
+    for (const p of this.logPaths(roundId)) void rm(p, { force: true }).catch(() => {});
     // only the current version's optimiser state is ever read
     for (const f of readdirSync(join(this.dir, 'optimizer'))) if (f !== `v${next.modelVersion}.bin`) rmSync(join(this.dir, 'optimizer', f), { force: true });
     this.tokens.clear();

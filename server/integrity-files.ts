@@ -35,6 +35,8 @@ export const modelPath = (v: number) => `models/v${v}.f32`;
 export const popularityPath = (v: number) => `popularity/p${v}.f32`;
 export const optimizerPath = (v: number) => `optimizer/v${v}.bin`;
 export const logPath = (roundId: number) => `rounds/r${roundId}.log`;
+/** the round log's second copy (store/mirror-log.ts) */
+export const mirrorLogPath = (roundId: number) => `rounds/r${roundId}.mirror.log`;
 
 /** Every file in the data directory (relative paths), but those repair moved aside. */
 export function dataFiles(dir: string): string[] {
@@ -87,7 +89,7 @@ export function checkDataDir(dir: string, file: StateFile): DirProblem[] {
   };
   newer(versionsIn(dir, 'models', 'v', '.f32'), file.state.modelVersion, modelPath, 'model version');
   newer(versionsIn(dir, 'popularity', 'p', '.f32'), file.state.popularity?.version ?? 0, popularityPath, 'popularity release');
-  if (file.round && !existsSync(join(dir, logPath(file.round.id)))) problems.push({ path: logPath(file.round.id), message: "missing: it holds the open round's issued tokens and acknowledged uploads", fix: 'move-aside' });
+  if (file.round && !existsSync(join(dir, logPath(file.round.id))) && !existsSync(join(dir, mirrorLogPath(file.round.id)))) problems.push({ path: logPath(file.round.id), message: "missing: it holds the open round's issued tokens and acknowledged uploads", fix: 'move-aside' });
   return problems;
 }
 

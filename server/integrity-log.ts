@@ -71,7 +71,7 @@ export interface LogScan {
 }
 
 /** The next offset after `from` where an intact record starts (or the length: none). */
-function resync(bytes: Uint8Array, from: number): number {
+export function resync(bytes: Uint8Array, from: number): number {
   for (let p = from; p + RECORD_HEADER <= bytes.length; p++) {
     if (bytes[p] !== TOKEN_ISSUED && bytes[p] !== SUMMARY_ACCEPTED) continue;
     if (recordAt(bytes, p).kind === 'record') return p;

@@ -5,6 +5,7 @@ import type { Redis } from 'ioredis';
 import { crc32 } from 'node:zlib';
 import { blobDamage, describeBlob, isSealed, ledgerProblems, openSealedJson, StoreIntegrityError, type Manifest } from './integrity.ts';
 import type { GlobalState } from './store.ts';
+import { roundDamage } from './store/redis-copies.ts';
 
 /** what the `state` key holds; `files` null: a state written before checksums */
 export interface RedisState {
@@ -39,10 +40,22 @@ export function openSummary(key: string, index: number, entry: Buffer): Buffer {
   return summary;
 }
 
-/** "count within crc" as stored in round:<id>:partial-counts (crc absent: written before checksums) */
-export function parsePartialCounts(text: string): { count: number; within: number; crc: number | null } {
-  const [count, within, crc] = text.split(' ').map(Number);
-  return { count, within, crc: crc === undefined || Number.isNaN(crc) ? null : crc };
+/**
+ * "count within crc check" as stored in round:<id>:partial-counts: `crc` is the sum's CRC-32,
+ * `check` the CRC-32 of "count within crc" (crc or check absent: written before them).
+ * `intact` false: the text does not match its check, so none of it can be trusted.
+ */
+export function parsePartialCounts(text: string): { count: number; within: number; crc: number | null; intact: boolean } {
+  const fields = text.split(' ');
+  const [count, within, crc] = fields.slice(0, 3).map(Number);
+  // (fewer fields: written before the checks; then every field must at least be a number)
+  const intact = fields.length === 4 ? crc32(fields.slice(0, 3).join(' ')) === Number(fields[3]) : fields.length >= 2 && fields.length <= 3 && fields.every((f) => /^\d+$/.test(f));
+  return { count, within, crc: crc === undefined || Number.isNaN(crc) ? null : crc, intact };
+}
+
+/** the "within crc check" part the accept script appends to the count */
+export function countsSuffix(count: number, within: number, crc: number): string {
+  return `${within} ${crc} ${crc32(`${count} ${within} ${crc}`)}`;
 }
 
 export function checkPartial(key: string, instance: string, stored: Uint8Array, crc: number | null): void {
@@ -95,45 +108,6 @@ export async function blobProblems(redis: Redis, prefix: string, files: Manifest
     if (damage) problems.push({ name, message: `${prefix}${name}: ${damage}` });
   }
   return problems;
-}
-
-/** damage in the open (or closing) round's stored uploads: an instance's partial sum, or a kept summary */
-export interface RoundDamage {
-  key: string;
-  /** a partial sum: the instance's field; a kept summary: its list index */
-  at: string | number;
-  message: string;
-}
-
-export async function roundDamage(redis: Redis, prefix: string): Promise<RoundDamage[]> {
-  const [current, closing] = await redis.mget(prefix + 'current', prefix + 'closing');
-  const open = current ?? closing;
-  if (open === null) return [];
-  const damage: RoundDamage[] = [];
-  const key = `${prefix}round:${open}:partials`;
-  const countsKey = `${prefix}round:${open}:partial-counts`;
-  for (const instance of await redis.hkeys(countsKey)) {
-    // the counts and the sum together: a group commit of a running instance replaces both at once
-    const [[, text], [, stored]] = (await redis.multi().hget(countsKey, instance).hgetBuffer(key, instance).exec()) as [[unknown, string], [unknown, Buffer | null]];
-    try {
-      if (!stored) throw new StoreIntegrityError(`${key} field ${instance}: missing (its counts are stored)`);
-      checkPartial(key, instance, stored, parsePartialCounts(text).crc);
-    } catch (e) {
-      damage.push({ key, at: instance, message: (e as Error).message });
-    }
-  }
-  const list = `${prefix}round:${open}:summaries`;
-  const n = await redis.llen(list);
-  for (let i = 0; i < n; i += 8) {
-    for (const [j, entry] of (await redis.lrangeBuffer(list, i, i + 7)).entries()) {
-      try {
-        openSummary(list, i + j, entry);
-      } catch (e) {
-        damage.push({ key: list, at: i + j, message: (e as Error).message });
-      }
-    }
-  }
-  return damage;
 }
 
 /** models or releases newer than the state names (a model is written with the state that names it, in one script; a release just before) */

@@ -22,15 +22,16 @@
 //   'summaries' (trimmed mean, median): round:<id>:summaries, a list of every accepted
 //     summary, streamed by the closer; Redis memory grows with the cohort, as the
 //     order statistics need every value.
-// Group commit ('sum' rounds): uploads that arrive while this instance's previous commit is
-// in flight wait, are added to the instance's sum together, and ONE script checks the
-// round is open and every token issued and unused, spends the tokens and replaces the
-// instance's partial sum; only then are they acknowledged. A token the script refuses is
-// taken back out of the sum (exact: integers) and the rest are committed by the next try.
+// Copies: the partial sums and counts, and the kept summaries, are written twice by the same
+// script (round:<id>:partials-copy, partial-counts-copy, summaries-copy; store/redis-copies.ts):
+// a record damaged in one copy is read from, and at start restored from, the other.
+// Group commit ('sum' rounds, store/redis-group-commit.ts): uploads that arrive while this
+// instance's previous commit is in flight are committed together by ONE script, then answered.
 // Integrity (integrity-redis.ts): `state` is sealed with a SHA-256 and records the chunk
 // checksums of every model, popularity release and optimiser blob it names; each partial sum's
-// CRC-32 is kept with its counts and each kept summary carries one. At start an instance
-// checks them, and the ledger against the model history, and refuses to start on damage; on
+// CRC-32 is kept with its counts (which carry their own) and each kept summary carries one. At
+// start an instance checks them, and the ledger against the model history, and refuses to start
+// on damage that no copy makes up for; on
 // an empty key prefix it initialises, but keys without `state` (a lost ledger) stop it.
 // Durability: an upload is acknowledged once its script has run, i.e. once Redis holds it.
 // A crashed instance loses only uploads it had not acknowledged; its stored partial stays
@@ -38,16 +39,15 @@
 // `appendonly yes` and `appendfsync always` (Redis then fsyncs before it replies, one fsync
 // per event-loop turn: group commit).
 import { randomBytes } from 'node:crypto';
-import { crc32 } from 'node:zlib';
 import { Redis } from 'ioredis';
-import { checkPartial, manifestOfRedis, noStateRedisRefusal, openSummary, parsePartialCounts, parseRedisState, redisProblems, redisRefusal, type RedisState, scanKeys, sealSummary } from './integrity-redis.ts';
+import { manifestOfRedis, noStateRedisRefusal, parseRedisState, redisProblems, redisRefusal, type RedisState, scanKeys, sealSummary } from './integrity-redis.ts';
 import { describeBlob, sealJson, StoreIntegrityError, verifyBlob } from './integrity.ts';
-import { RunningSum } from './running-sum.ts';
+import { bytes, GroupCommit, type Arg } from './store/redis-group-commit.ts';
+import { readPartials, readSummaries } from './store/redis-copies.ts';
 import { SCRIPTS } from './store/redis-scripts.ts';
 import type { AcceptResult, AggregatorStore, GlobalState, OpenRound, RoundSum, UploadValues } from './store.ts';
 
 type ScriptName = keyof typeof SCRIPTS;
-type Arg = string | number | Buffer;
 
 export interface RedisStoreOptions {
   /** key prefix, so several deployments can share one Redis (default "silo:") */
@@ -56,25 +56,6 @@ export interface RedisStoreOptions {
   closeLeaseMs?: number;
 }
 
-function bytes(b: Uint8Array | Int32Array | Float64Array): Buffer {
-  return Buffer.from(b.buffer, b.byteOffset, b.byteLength);
-}
-
-interface QueuedUpload {
-  token: string;
-  values: UploadValues;
-  resolve: (r: AcceptResult) => void;
-  reject: (e: unknown) => void;
-}
-
-/** This instance's share of a 'sum' round: its running sum (= its stored partial once no commit is in flight) and the uploads waiting for the next group commit. */
-interface InstancePartial {
-  round: OpenRound;
-  sum: RunningSum;
-  queue: QueuedUpload[];
-  /** a commit is scheduled or in flight; uploads arriving meanwhile wait for the next one */
-  flushing: boolean;
-}
 
 export class RedisStore implements AggregatorStore {
   readonly exclusive = false;
@@ -84,10 +65,7 @@ export class RedisStore implements AggregatorStore {
   private readonly owner = randomBytes(12).toString('hex');
   private readonly leaseMs: number;
   private readonly rounds = new Map<number, OpenRound>();
-  /** round id → this instance's partial sum; only the newest round's is ever kept */
-  private readonly partials = new Map<number, InstancePartial>();
-  /** group-commit counters for 'sum' rounds: uploads committed and scripts run (batching shows as scripts < uploads) */
-  private readonly commits = { uploads: 0, scripts: 0 };
+  private readonly group: GroupCommit;
 
   constructor(url: string, options: RedisStoreOptions = {}) {
     this.redis = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 3 });
@@ -104,6 +82,7 @@ export class RedisStore implements AggregatorStore {
     for (const [name, def] of Object.entries(SCRIPTS)) this.redis.defineCommand(name, def);
     this.prefix = options.prefix ?? 'silo:';
     this.leaseMs = options.closeLeaseMs ?? 120_000;
+    this.group = new GroupCommit((name, ...args) => this.script(name, ...args), (...parts) => this.k(...parts), this.owner);
   }
 
   private k(...parts: (string | number)[]): string {
@@ -236,123 +215,20 @@ export class RedisStore implements AggregatorStore {
     const round = await this.roundById(roundId);
     if (round?.keep !== 'sum') {
       // every summary kept (or no such round: the script answers "not open")
-      const n = Number(await this.script('siloAccept', this.k('current'), this.k('round', roundId, 'tokens'), this.k('round', roundId, 'summaries'), String(roundId), token, sealSummary(summary)));
+      const n = Number(await this.script('siloAccept', this.k('current'), this.k('round', roundId, 'tokens'), this.k('round', roundId, 'summaries'), this.k('round', roundId, 'summaries-copy'), String(roundId), token, sealSummary(summary)));
       if (n > 0) return { ok: true, accepted: n };
       return { ok: false, reason: n === -1 ? 'not-open' : n === -2 ? 'unknown-token' : 'duplicate' };
     }
-    const p = this.partialFor(round);
-    if (!p) return { ok: false, reason: 'not-open' };
-    return new Promise((resolve, reject) => {
-      p.queue.push({ token, values, resolve, reject });
-      if (!p.flushing) {
-        p.flushing = true;
-        // uploads validated in the same event-loop turn join this commit
-        setImmediate(() => void this.flush(p));
-      }
-    });
+    return this.group.enqueue(round, token, values) ?? { ok: false, reason: 'not-open' };
   }
 
   sumsRound(round: OpenRound): boolean {
     return round.keep === 'sum';
   }
 
-  /** this instance's partial for `round`, created on its first upload; null if a newer round exists (this one is closed) */
-  private partialFor(round: OpenRound): InstancePartial | null {
-    const p = this.partials.get(round.id);
-    if (p) return p;
-    for (const id of this.partials.keys()) if (id > round.id) return null;
-    // a newer round opens only after the older ones closed: their sums are in Redis or void
-    this.partials.clear();
-    const t = round.task;
-    const fresh: InstancePartial = {
-      round,
-      sum: new RunningSum(round.id, Math.fround(t.scale), t.length, round.maxParticipants ?? 2 ** 31, t.bits),
-      queue: [],
-      flushing: false,
-    };
-    this.partials.set(round.id, fresh);
-    return fresh;
-  }
-
-  /** Group commit: the queued uploads go into the sum, one script stores it, then they are answered. */
-  private async flush(p: InstancePartial): Promise<void> {
-    const id = p.round.id;
-    while (p.queue.length) {
-      // into the sum, tentatively (taken out again if refused), with the norm check in the same pass
-      let batch = p.queue.splice(0).filter((u) => {
-        try {
-          u.values.checkNorm(p.sum.add(u.values.ints));
-          return true;
-        } catch (e) {
-          p.sum.undo(u.values.ints);
-          u.reject(e);
-          return false;
-        }
-      });
-      while (batch.length) {
-        const within = batch.reduce((n, u) => n + (u.values.withinClip ? 1 : 0), 0);
-        let r: number[];
-        try {
-          r = (await this.script(
-            'siloAcceptBatch',
-            this.k('current'),
-            this.k('round', id, 'tokens'),
-            this.k('round', id, 'partials'),
-            this.k('round', id, 'partial-counts'),
-            this.k('round', id, 'accepted'),
-            String(id),
-            this.owner,
-            bytes(p.sum.sum),
-            String(p.sum.count + batch.length),
-            // the within-clip count, and the sum's checksum (checked at start and close)
-            `${p.sum.withinClip + within} ${crc32(bytes(p.sum.sum))}`,
-            ...batch.map((u) => u.token),
-          )) as number[];
-        } catch (e) {
-          // not acknowledged (the client may retry). Had the script run after all, the
-          // stored partial holds these uploads until this instance's next commit replaces
-          // it; either way the stored sum and its counts agree.
-          for (const u of batch) {
-            p.sum.undo(u.values.ints);
-            u.reject(e);
-          }
-          break;
-        }
-        this.commits.scripts++;
-        if (r[0] === 0) {
-          const accepted = r[1];
-          this.commits.uploads += batch.length;
-          batch.forEach((u, i) => {
-            p.sum.commit(u.values.withinClip);
-            u.resolve({ ok: true, accepted: accepted - (batch.length - 1 - i) });
-          });
-          break;
-        }
-        if (r[0] === -1) {
-          for (const u of batch) {
-            p.sum.undo(u.values.ints);
-            u.resolve({ ok: false, reason: 'not-open' });
-          }
-          break;
-        }
-        // some tokens refused, nothing stored: take them out, commit the rest
-        const refused = new Map<number, number>();
-        for (let i = 1; i < r.length; i += 2) refused.set(r[i], r[i + 1]);
-        batch = batch.filter((u, i) => {
-          const code = refused.get(i);
-          if (code === undefined) return true;
-          p.sum.undo(u.values.ints);
-          u.resolve({ ok: false, reason: code === -2 ? 'unknown-token' : 'duplicate' });
-          return false;
-        });
-      }
-    }
-    p.flushing = false;
-  }
-
   /** group-commit counters of 'sum' rounds: uploads committed and scripts run */
   commitStats(): { uploads: number; scripts: number } {
-    return { ...this.commits };
+    return { ...this.group.commits };
   }
 
   async roundSum(roundId: number): Promise<RoundSum> {
@@ -360,12 +236,10 @@ export class RedisStore implements AggregatorStore {
     if (!round) throw new Error(`round ${roundId} vanished while closing`);
     const length = round.task.length;
     const out: RoundSum = { sum: new Float64Array(length), count: 0, withinClip: 0 };
-    const counts = await this.redis.hgetall(this.k('round', roundId, 'partial-counts'));
-    for (const [instance, c] of Object.entries(counts)) {
-      const { count, within, crc } = parsePartialCounts(c);
-      const stored = await this.redis.hgetBuffer(this.k('round', roundId, 'partials'), instance);
-      if (!stored) throw new Error(`round ${roundId}: partial sum of instance ${instance} is missing`);
-      checkPartial(this.k('round', roundId, 'partials'), instance, stored, crc);
+    // each instance's partial from a copy that holds it intact
+    const { partials, damage } = await readPartials(this.redis, this.prefix, roundId);
+    if (damage.length) throw new StoreIntegrityError(`round ${roundId}: ${damage.map((d) => d.message).join('; ')}; the round's sum cannot be trusted`);
+    for (const [instance, { count, within, sum: stored }] of partials) {
       const aligned = stored.byteOffset % 8 === 0 ? stored : new Uint8Array(stored); // typed views need alignment
       const part = stored.length === length * 4 ? new Int32Array(aligned.buffer, aligned.byteOffset, length) : stored.length === length * 8 ? new Float64Array(aligned.buffer, aligned.byteOffset, length) : null;
       if (!part) throw new Error(`round ${roundId}: partial sum of instance ${instance} has ${stored.length} bytes for ${length} values`);
@@ -384,14 +258,9 @@ export class RedisStore implements AggregatorStore {
     return (await this.script('siloClaim', this.k('current'), this.k('closing'), this.k('close-lock'), String(roundId), this.owner, String(this.leaseMs))) === 1;
   }
 
-  async *summaries(roundId: number): AsyncIterable<Uint8Array> {
-    const key = this.k('round', roundId, 'summaries');
-    const n = await this.redis.llen(key);
-    const chunk = 8; // a few summaries in memory at a time
-    for (let i = 0; i < n; i += chunk) {
-      const entries = await this.redis.lrangeBuffer(key, i, Math.min(n, i + chunk) - 1);
-      for (const [j, b] of entries.entries()) yield openSummary(key, i + j, b);
-    }
+  /** the kept summaries, each from a list that holds it intact (redis-copies.ts) */
+  summaries(roundId: number): AsyncIterable<Uint8Array> {
+    return readSummaries(this.redis, this.prefix, roundId);
   }
 
   /** the state to commit: `next` with the checksums of the blobs it names */
@@ -427,6 +296,9 @@ export class RedisStore implements AggregatorStore {
       this.k('round', roundId, 'partials'),
       this.k('round', roundId, 'partial-counts'),
       this.k('round', roundId, 'accepted'),
+      this.k('round', roundId, 'summaries-copy'),
+      this.k('round', roundId, 'partials-copy'),
+      this.k('round', roundId, 'partial-counts-copy'),
       String(roundId),
       this.owner,
       sealed,
@@ -444,7 +316,7 @@ export class RedisStore implements AggregatorStore {
 
   async close(): Promise<void> {
     // commits in flight finish (and answer their uploads) first
-    while ([...this.partials.values()].some((p) => p.flushing)) await new Promise((r) => setTimeout(r, 1));
+    while (this.group.busy) await new Promise((r) => setTimeout(r, 1));
     // QUIT would wait in the offline queue for a server that is not there
     if (this.redis.status === 'ready') await this.redis.quit();
     else this.redis.disconnect();

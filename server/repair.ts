@@ -2,7 +2,8 @@
 //   npm run server:repair -- [--data] DIR      (or: npx tsx server/repair.ts DIR)
 // (a Redis store: npm run server:repair -- redis://host:port [--redis-prefix silo:], with every
 // instance stopped; see store/repair-redis.ts)
-// Keeps every intact record of the open round's log and every intact blob, moves each damaged
+// Keeps every record of the open round's log intact in either copy (rounds/r<N>.log and its
+// mirror) and every intact blob, moves each damaged
 // file to DIR/damaged/<time>/ (never deletes), and prints what it dropped (counts, offsets).
 // It will not invent what only a backup holds: a damaged or missing state.json (the privacy
 // ledger), the current model, or a state older than the models are reported, and nothing changes.
@@ -10,9 +11,11 @@ import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { scanLog, TOKEN_ISSUED } from './integrity-log.ts';
-import { checkDataDir, DAMAGED_DIR, dataFiles, logPath, noStateRefusal, STATE_FILE, type StateFile, writeFileDurably } from './integrity-files.ts';
+import { TOKEN_ISSUED } from './integrity-log.ts';
+import { checkDataDir, DAMAGED_DIR, dataFiles, logPath, mirrorLogPath, noStateRefusal, STATE_FILE, type StateFile, writeFileDurably } from './integrity-files.ts';
 import { isSealed, openSealedJson, sealJson } from './integrity.ts';
+import { mergeCopies } from './store/mirror-log.ts';
+import { readCopies } from './store/recover-log.ts';
 import { repairRedis } from './store/repair-redis.ts';
 
 class Repair {
@@ -69,43 +72,49 @@ class Repair {
     return true;
   }
 
-  /** rewrites the open round's log with its intact records only */
+  /** rewrites both copies of the open round's log with every record intact in either copy */
   repairLog(roundId: number): void {
-    const rel = logPath(roundId);
-    const path = join(this.dir, rel);
-    if (!existsSync(path)) {
-      writeFileDurably(path, new Uint8Array(0));
-      this.report.push(`${rel} was missing: the open round starts again with no tokens or uploads (all of its uploads are lost)`);
+    const rels = [logPath(roundId), mirrorLogPath(roundId)];
+    const paths = rels.map((r) => join(this.dir, r));
+    if (!paths.some((p) => existsSync(p))) {
+      for (const p of paths) writeFileDurably(p, new Uint8Array(0));
+      this.report.push(`${rels[0]} was missing: the open round starts again with no tokens or uploads (all of its uploads are lost)`);
       return;
     }
-    const bytes = readFileSync(path);
-    const scan = scanLog(bytes, 'salvage');
-    const tokens = scan.records.filter((r) => r.type === TOKEN_ISSUED).length;
-    const uploads = scan.records.length - tokens;
-    if (!scan.damaged.length && scan.tornAt === null) {
-      this.report.push(`${rel}: intact, ${tokens} tokens and ${uploads} uploads`);
+    const [log, mirror] = readCopies(paths);
+    const merged = mergeCopies(log, mirror, 'salvage');
+    const tokens = merged.records.filter((r) => r.type === TOKEN_ISSUED).length;
+    const uploads = merged.records.length - tokens;
+    const same = paths.every((p) => existsSync(p) && readFileSync(p).equals(merged.bytes));
+    if (same) {
+      this.report.push(`${rels[0]}: intact in both copies, ${tokens} tokens and ${uploads} uploads`);
       return;
     }
-    writeFileDurably(path + '.repaired', Buffer.concat(scan.records.map((r) => bytes.subarray(r.offset, r.end))));
-    const moved = this.moveAside(rel);
-    renameSync(path + '.repaired', path);
-    this.report.push(`${rel}: kept ${scan.records.length} intact records (${tokens} tokens, ${uploads} uploads); the damaged log is in ${moved}`);
-    if (scan.damaged.length) {
-      this.report.push(`${rel}: dropped ${scan.damaged.length} damaged record${scan.damaged.length > 1 ? 's' : ''}:`);
-      for (const d of scan.damaged) this.report.push(`  byte offset ${d.offset}–${d.end - 1} (${d.end - d.offset} bytes): ${d.reason}`);
-      const used = new Set(scan.records.filter((r) => r.type !== TOKEN_ISSUED).map((r) => r.token));
-      const unused = scan.records.filter((r) => r.type === TOKEN_ISSUED && !used.has(r.token)).length;
+    const moved: string[] = [];
+    for (const [i, p] of paths.entries()) {
+      writeFileDurably(p + '.repaired', merged.bytes);
+      if (existsSync(p)) moved.push(this.moveAside(rels[i]));
+      renameSync(p + '.repaired', p);
+    }
+    this.report.push(`${rels[0]}: kept ${merged.records.length} records intact in either copy (${tokens} tokens, ${uploads} uploads); the old copies are in ${moved.join(', ')}`);
+    for (const r of merged.restored) this.report.push(`  ${rels[r.copy]} byte offset ${r.offset}: ${r.reason}; kept from ${rels[1 - r.copy]}`);
+    if (merged.lost.length) {
+      this.report.push(`${rels[0]}: dropped ${merged.lost.length} damaged record${merged.lost.length > 1 ? 's' : ''} (damaged in both copies):`);
+      for (const d of merged.lost) this.report.push(`  byte offset ${d.offset}–${d.end - 1} (${d.end - d.offset} bytes): ${d.reasons.join('; ')}`);
+      const used = new Set(merged.records.filter((r) => r.type !== TOKEN_ISSUED).map((r) => r.token));
+      const unused = merged.records.filter((r) => r.type === TOKEN_ISSUED && !used.has(r.token)).length;
       this.report.push(`  ${unused} issued token${unused === 1 ? ' has' : 's have'} no kept upload (a dropped upload's token is among them, or it was never used)`);
     }
-    if (scan.tornAt !== null) this.report.push(`${rel}: dropped a torn last record at byte offset ${scan.tornAt} (${bytes.length - scan.tornAt} bytes, never acknowledged)`);
+    if (merged.tornAt !== null) this.report.push(`${rels[0]}: dropped a torn last record at byte offset ${merged.tornAt} (never acknowledged in both copies)`);
   }
 
   /** what the store will find at its next start (empty: it starts) */
   check(file: StateFile): string[] {
     const problems = checkDataDir(this.dir, file).map((p) => `${p.path}: ${p.message}`);
     if (file.round) {
-      const d = scanLog(readFileSync(join(this.dir, logPath(file.round.id))), 'strict').damaged[0];
-      if (d) problems.push(`${logPath(file.round.id)}: damaged at offset ${d.offset}`);
+      const [log, mirror] = readCopies([logPath(file.round.id), mirrorLogPath(file.round.id)].map((r) => join(this.dir, r)));
+      const d = mergeCopies(log, mirror, 'strict').lost[0];
+      if (d) problems.push(`${logPath(file.round.id)}: damaged in both copies at offset ${d.offset}`);
     }
     return problems;
   }

@@ -77,10 +77,12 @@ export interface UploadValues {
   withinClip: boolean;
   /**
    * The norm check, given Σ q²; throws (an HTTP 422) when the norm is above the round's
-   * bound. The aggregator runs it itself unless `store.sumsRound(round)`: then accept()
-   * runs it on the Σ q² of its own pass over the values, before the token is spent.
+   * bound, else holds the values to the clip bound C in place (rounds/clamp.ts), moving
+   * `sum` by the same change where it holds them already, and returns Σ q² afterwards. The
+   * aggregator runs it itself unless `store.sumsRound(round)`: then accept() runs it on the
+   * Σ q² of its own pass over the values, before the token is spent.
    */
-  checkNorm(sumOfSquares: number): void;
+  checkNorm(sumOfSquares: number, sum?: Int32Array | Float64Array): number;
 }
 
 /** The integer sum of a round's accepted uploads, all at the round's scale. */

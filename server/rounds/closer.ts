@@ -6,6 +6,7 @@ import { type Config, NO_CAP } from '../options.ts';
 import type { PrivacyLedger } from '../privacy/ledger.ts';
 import type { AggregatorStore, GlobalState, OpenRound, RoundRecord } from '../store.ts';
 import type { AggregationStrategy, RoundOutcome } from '../strategies/types.ts';
+import { roundSensitivity } from './clamp.ts';
 import { capOf } from './plan.ts';
 import { decodeSum, type RoundSumSource } from './round-sum.ts';
 
@@ -103,7 +104,7 @@ export class RoundCloser {
       if (!secure) throw new Error(`round ${round.id} is a secure round and no helper is configured`);
       return secure.aggregate(round, this.store, this.config.minParticipants, this.config.popularity!.noiseMultiplier);
     }
-    const context = { expectedCohort: this.config.expectedCohort, settings: round.settings, sensitivity: round.normBound, random: this.config.random };
+    const context = { expectedCohort: this.config.expectedCohort, settings: round.settings, sensitivity: roundSensitivity(round), random: this.config.random };
     if (strategy.input === 'sum') {
       const total = await this.sums.integerSum(round);
       if (total.count < this.config.minParticipants) return null;

@@ -6,6 +6,7 @@
 import { HEADER_BYTES } from '../../federated/summary.ts';
 import { RunningSum, sumOfSquares } from '../running-sum.ts';
 import type { AggregatorStore, OpenRound } from '../store.ts';
+import { clampUpload } from './clamp.ts';
 import type { CollectedUpdates, QuantizedValues, SummedUpdates } from '../strategies/types.ts';
 import { quantizedView } from '../summary-view.ts';
 
@@ -55,8 +56,10 @@ export class RoundSums implements RoundSumSource {
     for await (const bytes of this.store.summaries(round.id)) {
       const v = quantizedView(bytes);
       const q = rs.add(v.ints);
-      if (this.check(round, v, q)) rs.commit(v.withinClip);
-      else rs.undo(v.ints);
+      if (this.check(round, v, q)) {
+        clampUpload(round, v.ints, q, rs.sum); // uploads stored before the server clamped are held to C too
+        rs.commit(v.withinClip);
+      } else rs.undo(v.ints);
     }
   }
 
@@ -64,11 +67,11 @@ export class RoundSums implements RoundSumSource {
    * Adds an upload's values to the round's running sum (if this process keeps one) and
    * returns Σ q²; settle() it with the store's answer. Null: this process keeps no sum for it.
    */
-  tentative(roundId: number, ints: QuantizedValues): { sumOfSquares: number; settle: (accepted: boolean, withinClip: boolean) => void } | null {
+  tentative(roundId: number, ints: QuantizedValues): { sumOfSquares: number; sum: Int32Array | Float64Array; settle: (accepted: boolean, withinClip: boolean) => void } | null {
     const rs = this.running?.roundId === roundId ? this.running : null;
     if (!rs) return null;
     const q = rs.add(ints);
-    return { sumOfSquares: q, settle: (accepted, withinClip) => (accepted ? rs.commit(withinClip) : rs.undo(ints)) };
+    return { sumOfSquares: q, sum: rs.sum, settle: (accepted, withinClip) => (accepted ? rs.commit(withinClip) : rs.undo(ints)) };
   }
 
   static sumOfSquares(ints: QuantizedValues): number {
@@ -90,8 +93,10 @@ export class RoundSums implements RoundSumSource {
     const sum = new RunningSum(round.id, scale, round.task.length, this.capOf(round), round.task.bits);
     for await (const v of this.views(round)) {
       const q = sum.add(v.ints);
-      if (this.check(round, v, q)) sum.commit(v.withinClip);
-      else sum.undo(v.ints);
+      if (this.check(round, v, q)) {
+        clampUpload(round, v.ints, q, sum.sum);
+        sum.commit(v.withinClip);
+      } else sum.undo(v.ints);
     }
     return { sum: sum.sum, scale: sum.scale, count: sum.count, withinClip: sum.withinClip };
   }
@@ -101,7 +106,9 @@ export class RoundSums implements RoundSumSource {
     const updates: Float32Array[] = [];
     let withinClip = 0;
     for await (const v of this.views(round)) {
-      if (!this.check(round, v, sumOfSquares(v.ints))) continue;
+      const q = sumOfSquares(v.ints);
+      if (!this.check(round, v, q)) continue;
+      clampUpload(round, v.ints, q);
       const out = new Float32Array(v.ints.length);
       const inv = 1 / v.scale;
       for (let i = 0; i < out.length; i++) out[i] = v.ints[i] * inv;

@@ -12,7 +12,7 @@ import type { AggregatorStore, OpenRound } from '../store.ts';
 import type { RoundCloser } from './closer.ts';
 import { modelRound, popularityDue, popularityRound } from './plan.ts';
 import { RoundSums } from './round-sum.ts';
-import { checkValues, parseUpload } from './upload-gate.ts';
+import { checkAndClamp, parseUpload } from './upload-gate.ts';
 
 const TOKEN = /^[0-9a-f]{32}$/;
 /** close attempts before a round that cannot be closed is abandoned */
@@ -194,10 +194,10 @@ export class RoundScheduler {
     // one pass over the values: into the running sum (kept here, or by a store that sums the
     // round itself and then runs the checks) while the norm is computed
     const running = this.sums.tentative(roundId, s.ints);
-    const values = { ints: s.ints, withinClip: s.withinClip, checkNorm: (sumSq: number) => checkValues(s, round, sumSq) };
+    const values = { ints: s.ints, withinClip: s.withinClip, checkNorm: (sumSq: number, sum?: Int32Array | Float64Array) => checkAndClamp(s, body, round, sumSq, sum) };
     let r;
     try {
-      if (!this.store.sumsRound?.(round)) values.checkNorm(running ? running.sumOfSquares : RoundSums.sumOfSquares(s.ints));
+      if (!this.store.sumsRound?.(round)) values.checkNorm(running ? running.sumOfSquares : RoundSums.sumOfSquares(s.ints), running?.sum);
       // atomic in the store: open round, issued unused token → spent + durably stored
       r = await this.store.accept(roundId, token, body, values);
     } catch (e) {

@@ -1,11 +1,12 @@
 // The upload gate: an upload's bytes are parsed against the round it is for and its values
 // checked before anything is stored. Model rounds: the decoded L2 norm is at most the round's
 // bound. Popularity rounds: every value is 0 or 1, and at most maxItems are 1.
-import { SummaryFormatError } from '../../federated/summary.ts';
+import { HEADER_BYTES, SummaryFormatError } from '../../federated/summary.ts';
 import { HttpError } from '../http/respond.ts';
 import type { OpenRound } from '../store.ts';
 import { quantizedView } from '../summary-view.ts';
 import type { QuantizedValues } from '../strategies/types.ts';
+import { clampUpload } from './clamp.ts';
 
 export type ParsedUpload = ReturnType<typeof quantizedView>;
 
@@ -64,4 +65,23 @@ export function storedUploadCheck(round: OpenRound, s: ParsedUpload, sumOfSquare
     console.error(`aggregator: a stored upload of round ${round.id} fails its check and is left out: ${(e as Error).message}`);
     return false;
   }
+}
+
+/**
+ * The checks, then the server's clamp to C (clamp.ts): values above C are scaled down in
+ * place, in the body the store keeps too, and in `sum` where they were added already.
+ * Returns Σ q² after the clamp.
+ */
+export function checkAndClamp(s: ParsedUpload, body: Uint8Array, round: OpenRound, sumOfSquares: number, sum?: Int32Array | Float64Array): number {
+  checkValues(s, round, sumOfSquares);
+  const after = clampUpload(round, s.ints, sumOfSquares, sum);
+  if (after !== sumOfSquares && s.ints.buffer !== body.buffer) {
+    // the values were a copy (unaligned wide values): write the clamped ones into the body, little-endian
+    const view = new DataView(body.buffer, body.byteOffset + HEADER_BYTES);
+    for (let i = 0; i < s.ints.length; i++) {
+      if (s.bits === 16) view.setInt16(2 * i, s.ints[i], true);
+      else view.setInt32(4 * i, s.ints[i], true);
+    }
+  }
+  return after;
 }

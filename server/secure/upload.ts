@@ -12,7 +12,7 @@ import type { SecureLeader } from './leader.ts';
 const TOKEN = /^[0-9a-f]{32}$/;
 
 /** A report carries no plain values: nothing for a store to sum or norm-check. */
-const NO_VALUES: UploadValues = { ints: new Int8Array(0), withinClip: true, checkNorm: () => {} };
+const NO_VALUES: UploadValues = { ints: new Int8Array(0), withinClip: true, checkNorm: (sumOfSquares) => sumOfSquares };
 
 export async function acceptReport(
   deps: { config: Config; store: AggregatorStore; scheduler: RoundScheduler; leader: SecureLeader },

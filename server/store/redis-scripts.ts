@@ -39,14 +39,16 @@ if redis.call('HLEN', KEYS[2]) >= tonumber(ARGV[3]) then return 0 end
 if redis.call('HSETNX', KEYS[2], ARGV[2], '0') == 0 then return 0 end
 return redis.call('HLEN', KEYS[2])`,
   },
-  // KEYS: current, tokens, summaries; ARGV: id, token, summary
+  // KEYS: current, tokens, summaries, summaries-copy; ARGV: id, token, summary. The copy gets
+  // the same entry at the same index (a round opened before copies existed has none: left so)
   siloAccept: {
-    numberOfKeys: 3,
+    numberOfKeys: 4,
     lua: `if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
 local t = redis.call('HGET', KEYS[2], ARGV[2])
 if not t then return -2 end
 if t ~= '0' then return -3 end
 redis.call('HSET', KEYS[2], ARGV[2], '1')
+if redis.call('LLEN', KEYS[4]) == redis.call('LLEN', KEYS[3]) then redis.call('RPUSH', KEYS[4], ARGV[3]) end
 return redis.call('RPUSH', KEYS[3], ARGV[3])`,
   },
   // One group commit of a 'sum' round. Returns {-1}: round not open (nothing changed);
@@ -54,10 +56,10 @@ return redis.call('RPUSH', KEYS[3], ARGV[3])`,
   // a token twice in the batch) and nothing changed; {0, accepted}: all tokens spent, this
   // instance's partial sum and counts replaced, the round's accepted count adjusted by the
   // change in this instance's count (so it always equals the sum of the partial counts).
-  // KEYS: current, tokens, partials, partial-counts, accepted
-  // ARGV: id, instance, sum bytes, count, within-clip count, token…
+  // KEYS: current, tokens, partials, partial-counts, accepted, partials-copy, partial-counts-copy
+  // ARGV: id, instance, sum bytes, count, "within-clip count, sum CRC, counts CRC", token…
   siloAcceptBatch: {
-    numberOfKeys: 5,
+    numberOfKeys: 7,
     lua: `if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {-1} end
 local refused = {1}
 local seen = {}
@@ -76,6 +78,8 @@ local old = redis.call('HGET', KEYS[4], ARGV[2])
 local before = old and tonumber(string.match(old, '^%d+')) or 0
 redis.call('HSET', KEYS[3], ARGV[2], ARGV[3])
 redis.call('HSET', KEYS[4], ARGV[2], ARGV[4] .. ' ' .. ARGV[5])
+redis.call('HSET', KEYS[6], ARGV[2], ARGV[3])
+redis.call('HSET', KEYS[7], ARGV[2], ARGV[4] .. ' ' .. ARGV[5])
 return {0, redis.call('INCRBY', KEYS[5], tonumber(ARGV[4]) - before)}`,
   },
   // KEYS: current, closing, close-lock; ARGV: id, owner, ttl ms
@@ -91,18 +95,18 @@ if redis.call('GET', KEYS[2]) == ARGV[1] and redis.call('SET', KEYS[3], ARGV[2],
 return 0`,
   },
   // KEYS: closing, close-lock, state, model:<v>, optimizer, round, tokens, summaries,
-  //       partials, partial-counts, accepted
+  //       partials, partial-counts, accepted, summaries-copy, partials-copy, partial-counts-copy
   // ARGV: id, owner, state JSON, has model (1/0), model bytes, optimizer bytes ('' = none)
   siloCommit: {
-    numberOfKeys: 11,
+    numberOfKeys: 14,
     lua: `if redis.call('GET', KEYS[1]) ~= ARGV[1] or redis.call('GET', KEYS[2]) ~= ARGV[2] then return 0 end
 if ARGV[4] == '1' then
   redis.call('SET', KEYS[4], ARGV[5])
   if ARGV[6] == '' then redis.call('DEL', KEYS[5]) else redis.call('SET', KEYS[5], ARGV[6]) end
 end
 redis.call('SET', KEYS[3], ARGV[3])
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[6], KEYS[7], KEYS[10], KEYS[11])
-redis.call('UNLINK', KEYS[8], KEYS[9])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[6], KEYS[7], KEYS[10], KEYS[11], KEYS[14])
+redis.call('UNLINK', KEYS[8], KEYS[9], KEYS[12], KEYS[13])
 return 1`,
   },
   // KEYS: close-lock; ARGV: owner

@@ -1,12 +1,14 @@
 // Repairs a Redis store that refuses to start because of damage (run it with every instance
 // stopped): damaged older models, popularity releases and the optimiser state are renamed to
-// <prefix>damaged:<time>:<name> and dropped from the state; a damaged partial sum or kept
-// summary of the open round is moved to <prefix>damaged:<time>:… and taken out of the
-// round's count (its uploads are lost; their tokens stay spent). Nothing is deleted. It will
+// <prefix>damaged:<time>:<name> and dropped from the state; a partial sum or kept summary of
+// the open round damaged in one copy is restored from the other (redis-copies.ts); one damaged
+// in both is moved to <prefix>damaged:<time>:… and taken out of the round's count (its uploads
+// are lost; their tokens stay spent). Nothing is deleted. It will
 // not invent what only a backup holds: a lost or damaged state, a damaged current model, or a
 // state older than the models.
 import { Redis } from 'ioredis';
-import { blobProblems, newerThanState, parsePartialCounts, parseRedisState, redisProblems, roundDamage, scanKeys, type RedisState } from '../integrity-redis.ts';
+import { blobProblems, newerThanState, parsePartialCounts, parseRedisState, redisProblems, scanKeys, type RedisState } from '../integrity-redis.ts';
+import { roundDamage } from './redis-copies.ts';
 import { ledgerProblems, sealJson, type Manifest } from '../integrity.ts';
 
 async function loadState(redis: Redis, prefix: string, report: string[]): Promise<(RedisState & { files: Manifest; text: string }) | null> {
@@ -26,23 +28,31 @@ async function loadState(redis: Redis, prefix: string, report: string[]): Promis
   return null;
 }
 
-/** moves a damaged partial sum or summary aside and out of the round's count */
+/** moves a partial sum or summary damaged in both copies aside (both copies) and out of the round's count; single-copy damage was restored by roundDamage (reported) */
 async function dropRoundDamage(redis: Redis, prefix: string, aside: string, report: string[]): Promise<void> {
-  for (const d of await roundDamage(redis, prefix)) {
+  for (const d of await roundDamage(redis, prefix, (m) => report.push(`restored ${m}`))) {
     const roundKey = d.key.slice(0, d.key.lastIndexOf(':'));
+    const copyKey = `${d.key}-copy`;
     if (typeof d.at === 'string') {
-      const counts = await redis.hget(`${roundKey}:partial-counts`, d.at);
-      const { count } = parsePartialCounts(counts ?? '0 0');
-      const stored = await redis.hgetBuffer(d.key, d.at);
+      const counts = [await redis.hget(`${roundKey}:partial-counts`, d.at), await redis.hget(`${roundKey}:partial-counts-copy`, d.at)];
+      // both counts may be damaged: the first that still reads as a number (a best guess, reported)
+      const count = counts.map((c) => parsePartialCounts(c ?? 'x').count).find((c) => Number.isSafeInteger(c) && c >= 0) ?? 0;
       const tx = redis.multi();
-      if (stored) tx.hset(aside + d.key.slice(prefix.length), d.at, stored);
-      tx.hdel(d.key, d.at).hdel(`${roundKey}:partial-counts`, d.at).decrby(`${roundKey}:accepted`, count);
+      for (const key of [d.key, copyKey]) {
+        const stored = await redis.hgetBuffer(key, d.at);
+        if (stored) tx.hset(aside + key.slice(prefix.length), d.at, stored);
+        tx.hdel(key, d.at);
+      }
+      tx.hdel(`${roundKey}:partial-counts`, d.at).hdel(`${roundKey}:partial-counts-copy`, d.at).decrby(`${roundKey}:accepted`, count);
       await tx.exec();
       report.push(`dropped ${d.message}: the partial sum of instance ${d.at}, ${count} acknowledged upload${count === 1 ? '' : 's'} (their tokens stay spent), moved to ${aside}${d.key.slice(prefix.length)}`);
     } else {
-      const entry = await redis.lindexBuffer(d.key, d.at);
+      const mirrored = (await redis.llen(d.key)) === (await redis.llen(copyKey));
       const tomb = `damaged-${Date.now()}-${d.at}`;
-      await redis.multi().rpush(aside + d.key.slice(prefix.length), entry ?? '').lset(d.key, d.at, tomb).lrem(d.key, 1, tomb).exec();
+      for (const key of mirrored ? [d.key, copyKey] : [d.key]) {
+        const entry = await redis.lindexBuffer(key, d.at);
+        await redis.multi().rpush(aside + key.slice(prefix.length), entry ?? '').lset(key, d.at, tomb).lrem(key, 1, tomb).exec();
+      }
       report.push(`dropped ${d.message}: 1 acknowledged upload, moved to ${aside}${d.key.slice(prefix.length)}`);
     }
   }

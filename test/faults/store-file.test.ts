@@ -71,7 +71,7 @@ describe('embedded store: crash and corruption, as a process', () => {
     expect(await accepted(second.base)).toBe(80);
   });
 
-  it("one corrupt byte in a record's header: refuses to start naming the file and offset; repair keeps every intact record", async () => {
+  it("one corrupt byte in a record's header, in both copies: refuses to start naming the files and offset; repair keeps every intact record", async () => {
     const dir = newDir();
     const first = await started(dir);
     await fillRound(first, 80);
@@ -83,11 +83,13 @@ describe('embedded store: crash and corruption, as a process', () => {
     const typeOffset = findRecordStart(log, at);
     log[typeOffset] ^= 0x03;
     writeFileSync(logPath, log);
+    writeFileSync(join(dir, 'rounds', 'r1.mirror.log'), log); // one copy alone would be restored from the other (store-mirror.test.ts)
 
     const refused = await tryStart(`file:${dir}`);
     expect(refused.ok).toBe(false);
     if (refused.ok) return;
     expect(refused.output).toContain('rounds/r1.log');
+    expect(refused.output).toContain('rounds/r1.mirror.log');
     expect(refused.output).toContain(`offset ${typeOffset}`);
 
     const { stdout } = await repair(dir);
@@ -98,7 +100,7 @@ describe('embedded store: crash and corruption, as a process', () => {
     expect(await accepted(second.base)).toBe(79);
   });
 
-  it('one corrupt byte in a summary: refuses to start instead of summing a wrong value', async () => {
+  it('one corrupt byte in a summary, in both copies: refuses to start instead of summing a wrong value', async () => {
     const dir = newDir();
     const first = await started(dir);
     await fillRound(first, 10);
@@ -108,6 +110,7 @@ describe('embedded store: crash and corruption, as a process', () => {
     const bad = summaryOffsets(log)[9] + 100; // a value byte of the last record
     log[bad] ^= 0x40;
     writeFileSync(logPath, log);
+    writeFileSync(join(dir, 'rounds', 'r1.mirror.log'), log);
     const refused = await tryStart(`file:${dir}`);
     expect(refused.ok).toBe(false);
     if (!refused.ok) expect(refused.output).toContain('rounds/r1.log');

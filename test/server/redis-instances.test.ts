@@ -270,8 +270,9 @@ describe('Redis group commit', () => {
     const values = (i: number, withinClip = true, tooLarge = false) => ({
       ints: new Int16Array(LENGTH).map((_, j) => ((i * 7 + j * 3) % 11) - 5),
       withinClip,
-      checkNorm: () => {
+      checkNorm: (sumOfSquares: number) => {
         if (tooLarge) throw new Error('norm above the bound');
+        return sumOfSquares;
       },
     });
     const none = new Uint8Array(0); // a 'sum' round stores the values, not the summary bytes
