@@ -266,6 +266,26 @@ export function conditionalQuantize(v: ArrayLike<number>, scale: number, bits: V
   throw new Error(`no rounding within the round's norm bound ${normBound} in 64 draws: the vector exceeds the bound's premises`);
 }
 
+/**
+ * Stochastic rounding that lands within the clip norm C itself. Where clients add no noise the
+ * server holds every upload to C (server/rounds/clamp.ts): a rounding above C (usual, by a few
+ * percent, for a vector clipped to exactly C) would be scaled down there, at several ms of the
+ * server's CPU per upload. So the client shrinks its vector by the overshoot and redraws
+ * instead; the shrink is what the server's scaling would have done, and honest uploads reach
+ * the server within C. Shrinking towards zero also shrinks the rounding error, so it ends.
+ * `v` is modified.
+ */
+export function quantizeWithinClip(v: Float32Array, scale: number, bits: ValueBits, clipNorm: number, random: () => number): Int8Array | Int16Array | Int32Array {
+  for (let attempt = 0; attempt < 64; attempt++) {
+    const q = stochasticQuantize(v, scale, bits, random);
+    const norm = decodedNorm(q, scale);
+    if (norm <= clipNorm) return q;
+    const shrink = (clipNorm / norm) * (1 - 1e-3);
+    for (let i = 0; i < v.length; i++) v[i] *= shrink;
+  }
+  throw new Error(`no rounding within the clip norm ${clipNorm} in 64 draws`);
+}
+
 export interface SummaryOptions {
   roundId: number;
   modelVersion: number;
@@ -284,7 +304,12 @@ export function summariseDelta(delta: Float32Array, options: SummaryOptions): { 
   const random = options.random ?? secureRandom();
   const normBeforeClip = clipInPlace(delta, options.clipNorm);
   addGaussianNoiseInPlace(delta, options.clientNoiseStd, random);
-  const ints = options.normBound === undefined ? stochasticQuantize(delta, options.scale, options.bits, random) : conditionalQuantize(delta, options.scale, options.bits, options.normBound, random);
+  const ints =
+    options.normBound === undefined
+      ? stochasticQuantize(delta, options.scale, options.bits, random)
+      : options.clientNoiseStd === 0
+        ? quantizeWithinClip(delta, options.scale, options.bits, options.clipNorm, random)
+        : conditionalQuantize(delta, options.scale, options.bits, options.normBound, random);
   const bytes = encodeSummary(
     { withinClip: normBeforeClip <= options.clipNorm, roundId: options.roundId, modelVersion: options.modelVersion, scale: options.scale },
     ints,

@@ -6,6 +6,8 @@
 // is computed in float64 and the scaled values are rounded to the round's integer grid, so
 // every sum stays an exact integer sum (a refused upload is subtracted again exactly); the
 // rounding keeps the stored norm at most C and within one grid step of it.
+// Honest clients round within C themselves (quantizeWithinClip), so this costs the server only
+// for uploads that skipped it.
 // Not for rounds whose clients add their own noise (distributed DP): their decoded norm is
 // mostly that noise, which the server must not shrink; such rounds keep sensitivity B.
 import type { OpenRound } from '../store.ts';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   clipInPlace, decodeHeader, decodeSummary, defaultScale, dequantize, encodeSummary, flattenWeights, HEADER_BYTES,
-  l2Norm, stochasticQuantize, summariseDelta, SummaryFormatError, unflattenWeights,
+  decodedNorm, l2Norm, quantizeWithinClip, roundedNormBound, stochasticQuantize, summariseDelta, SummaryFormatError, unflattenWeights,
 } from '../../federated/summary.ts';
 import { mulberry32 } from '../../models/metrics.ts';
 
@@ -85,5 +85,36 @@ describe('update summary', () => {
     const flat = flattenWeights(parts);
     expect(Array.from(flat)).toEqual([1, 2, 3, 4, 5, 6]);
     expect(unflattenWeights(flat, parts).map((p) => Array.from(p))).toEqual([[1, 2], [3], [4, 5, 6]]);
+  });
+
+  it('a vector clipped to exactly C rounds above C, and quantizeWithinClip lands within C with the shrink the server would apply', () => {
+    const n = 20_000;
+    const clip = 0.3;
+    const scale = defaultScale(clip, 8, 0.25);
+    const v = randomVector(n, 7);
+    clipInPlace(v, clip);
+    const plain = decodedNorm(stochasticQuantize(v, scale, 8, mulberry32(1)), scale);
+    expect(plain).toBeGreaterThan(clip);
+    expect(plain).toBeLessThan(roundedNormBound(clip, scale, n));
+    const w = Float32Array.from(v);
+    const q = quantizeWithinClip(w, scale, 8, clip, mulberry32(2));
+    expect(decodedNorm(q, scale)).toBeLessThanOrEqual(clip);
+    // the direction is kept and the shrink is a few percent
+    let dot = 0;
+    for (let i = 0; i < n; i++) dot += (q[i] / scale) * v[i];
+    expect(dot / (decodedNorm(q, scale) * l2Norm(v))).toBeGreaterThan(0.9);
+    expect(l2Norm(w)).toBeGreaterThan(0.85 * clip);
+  });
+
+  it('summariseDelta keeps an upload without client noise within C', () => {
+    const n = 20_000;
+    const clip = 0.3;
+    const scale = defaultScale(clip, 8, 0.25);
+    const normBound = roundedNormBound(clip, scale, n);
+    for (let seed = 0; seed < 5; seed++) {
+      const { bytes } = summariseDelta(randomVector(n, 9 + seed, 5), { roundId: 1, modelVersion: 1, clipNorm: clip, bits: 8, scale, normBound, clientNoiseStd: 0, random: mulberry32(seed) });
+      const s = decodeSummary(bytes);
+      expect(decodedNorm(s.ints, s.scale)).toBeLessThanOrEqual(clip);
+    }
   });
 });
