@@ -1,26 +1,8 @@
-// Launches Debian's Chromium (/usr/bin/chromium) through playwright-core, with WebGPU on
-// SwiftShader, as root in a sandbox-less container, and with background networking off.
-import { type Browser, type BrowserContext, chromium } from 'playwright-core';
+// The browser tests' Chromium: the launcher and flags are scripts/chromium.ts's, shared with
+// the browser benchmarks so both measure the same configuration.
+import type { Browser, BrowserContext } from 'playwright-core';
 
-export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-
-export const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-quic',
-  '--enable-unsafe-webgpu',
-  '--enable-features=Vulkan',
-  '--use-vulkan=swiftshader',
-  '--use-webgpu-adapter=swiftshader',
-  '--enable-unsafe-swiftshader',
-];
-
-export async function launchChromium(): Promise<Browser> {
-  return chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: CHROMIUM_ARGS });
-}
+export { CHROMIUM_ARGS, CHROMIUM_PATH, launchChromium } from '../../scripts/chromium.ts';
 
 /** A fresh profile (its own IndexedDB) that fails the test on any page error. */
 export async function freshContext(browser: Browser): Promise<{ context: BrowserContext; errors: string[] }> {
