@@ -85,6 +85,23 @@ export async function upload(base: string, task: RoundTask, token: string, body:
   return res.status;
 }
 
+/**
+ * Uploads every task's summary at once and kill -9s the process as soon as `killAfter` uploads
+ * are acknowledged, so the kill lands in the middle of a batch; returns the acknowledged indices.
+ */
+export async function uploadUntilKilled(proc: AggregatorProcess, tasks: { task: RoundTask; token: string }[], killAfter: number): Promise<Set<number>> {
+  const acked = new Set<number>();
+  let killed: Promise<void> | null = null;
+  await Promise.allSettled(
+    tasks.map(async (t, i) => {
+      if ((await upload(proc.base, t.task, t.token, summaryOf(t.task, i))) === 202) acked.add(i);
+      if (acked.size >= killAfter) killed ??= proc.kill9();
+    }),
+  );
+  await killed;
+  return acked;
+}
+
 export async function accepted(base: string): Promise<number> {
   const res = await fetch(`${base}/fl/v1/status`);
   const s = (await res.json()) as { round?: { accepted: number } | null };

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import { accepted, checkIn, start, summaryOf, tryStart, upload, type AggregatorProcess } from './process.ts';
+import { accepted, checkIn, start, summaryOf, tryStart, upload, uploadUntilKilled, type AggregatorProcess } from './process.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -49,16 +49,7 @@ describe('embedded store: crash and corruption, as a process', () => {
     const first = await started(dir, { min: 100, max: 100 });
     const tasks = [];
     for (let i = 0; i < 80; i++) tasks.push(await checkIn(first.client));
-    const acked = new Set<number>();
-    let killed: Promise<void> | null = null;
-    await Promise.allSettled(
-      tasks.map(async (t, i) => {
-        const status = await upload(first.base, t.task, t.token, summaryOf(t.task, i));
-        if (status === 202) acked.add(i);
-        if (acked.size >= 20) killed ??= first.kill9();
-      }),
-    );
-    await killed;
+    const acked = await uploadUntilKilled(first, tasks, 20);
     expect(acked.size).toBeGreaterThanOrEqual(20);
 
     const second = await started(dir, { min: 100, max: 100 });

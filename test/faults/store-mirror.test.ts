@@ -18,7 +18,7 @@ import { startRedis } from '../../scripts/redis-server.ts';
 import { repairDataDir } from '../../server/repair.ts';
 import type { GlobalState } from '../../server/store.ts';
 import { checkInTask, startServer, summaryFor } from '../server/harness.ts';
-import { accepted, checkIn, start, summaryOf, tryStart, upload, type AggregatorProcess } from './process.ts';
+import { accepted, checkIn, start, summaryOf, tryStart, upload, uploadUntilKilled, type AggregatorProcess } from './process.ts';
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
@@ -156,15 +156,7 @@ describe('file store: mirrored round log, as a process', () => {
     cleanups.push(() => first.kill9());
     const tasks = [];
     for (let i = 0; i < 40; i++) tasks.push(await checkIn(first.client));
-    const acked = new Set<number>();
-    let killed: Promise<void> | null = null;
-    await Promise.allSettled(
-      tasks.map(async (t, i) => {
-        if ((await upload(first.base, t.task, t.token, summaryOf(t.task, i))) === 202) acked.add(i);
-        if (acked.size >= 10) killed ??= first.kill9();
-      }),
-    );
-    await killed;
+    const acked = await uploadUntilKilled(first, tasks, 10);
     const logPath = join(dir, 'rounds', 'r1.log');
     const mirrorPath = join(dir, 'rounds', 'r1.mirror.log');
     // the kill may leave a torn tail in either copy: a byte in the first summary record of one

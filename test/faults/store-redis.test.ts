@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startRedis } from '../../scripts/redis-server.ts';
-import { accepted, checkIn, start, summaryOf, tryStart, upload, type AggregatorProcess } from './process.ts';
+import { accepted, checkIn, start, summaryOf, tryStart, upload, uploadUntilKilled, type AggregatorProcess } from './process.ts';
 
 let redisServer: Awaited<ReturnType<typeof startRedis>>;
 let redis: Redis;
@@ -51,15 +51,7 @@ describe('Redis store: crash, lost state and damaged blobs, as a process', () =>
     const first = await started(prefix, { min: 100, max: 100 });
     const tasks = [];
     for (let i = 0; i < 60; i++) tasks.push(await checkIn(first.client));
-    const acked = new Set<number>();
-    let killed: Promise<void> | null = null;
-    await Promise.allSettled(
-      tasks.map(async (t, i) => {
-        if ((await upload(first.base, t.task, t.token, summaryOf(t.task, i))) === 202) acked.add(i);
-        if (acked.size >= 15) killed ??= first.kill9();
-      }),
-    );
-    await killed;
+    const acked = await uploadUntilKilled(first, tasks, 15);
     const second = await started(prefix, { min: 100, max: 100 });
     expect(await accepted(second.base)).toBeGreaterThanOrEqual(acked.size);
     for (const [i, t] of tasks.entries()) {
