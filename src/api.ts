@@ -10,7 +10,10 @@ import type { MemoryState, Recommendation, RecommendRequest, RerankRequest, Silo
 export type { MemoryState, Recommendation, RecommendRequest, StorageState, WorkerStatus, TrackResult };
 
 /** What status() returns: the worker's status plus the main thread's own counts. */
-export type SiloStatus = WorkerStatus & { accepted: number; pending: number; recording: boolean; failure: string | null; aggregator: string | null };
+/** Why nothing is being recorded: the shopper paused it, declined, their browser sends Global Privacy Control, or the page requires consent not yet given. */
+export type NotRecordingReason = 'paused' | 'declined' | 'global-privacy-control' | 'consent-required';
+
+export type SiloStatus = WorkerStatus & { accepted: number; pending: number; recording: boolean; notRecording: NotRecordingReason | null; failure: string | null; aggregator: string | null };
 
 export interface RerankOptions {
   /** item_id: the product on screen (a "more like this" list is ordered after it) */
@@ -52,6 +55,10 @@ export interface SiloOptions {
 }
 
 const CONSENT_KEY = 'silo.consent';
+
+function globalPrivacyControl(): boolean {
+  return typeof navigator !== 'undefined' && (navigator as { globalPrivacyControl?: boolean }).globalPrivacyControl === true;
+}
 
 function readConsent(): 'granted' | 'denied' | null {
   try {
@@ -109,9 +116,15 @@ export class Silo extends EventTarget {
   private mayRecord(): boolean {
     const decided = readConsent();
     if (decided) return decided === 'granted';
-    const gpc = typeof navigator !== 'undefined' && (navigator as { globalPrivacyControl?: boolean }).globalPrivacyControl === true;
-    if (gpc) return false;
+    if (globalPrivacyControl()) return false;
     return this.options.consent !== 'required';
+  }
+
+  private notRecording(paused: boolean): NotRecordingReason | null {
+    if (this.tracker.recording) return null;
+    if (paused) return 'paused';
+    if (readConsent() === 'denied') return 'declined';
+    return globalPrivacyControl() ? 'global-privacy-control' : 'consent-required';
   }
 
   /** Resolves with the worker's status once it is running (again, after a restart). */
@@ -292,10 +305,10 @@ export class Silo extends EventTarget {
   async status(): Promise<SiloStatus> {
     const base = { accepted: this.tracker.accepted, pending: this.tracker.pending, recording: this.tracker.recording, failure: this.failure, aggregator: this.federatedServer };
     if (this.failure) {
-      return { backend: null, skipped: [], events: 0, rejected: this.tracker.rejected, catalogSize: 0, modelParameters: 0, trainedOnEvents: 0, lastTrainMs: null, lastLoss: null, lastError: null, paused: false, federated: { participate: false }, ...base };
+      return { backend: null, skipped: [], events: 0, rejected: this.tracker.rejected, catalogSize: 0, modelParameters: 0, trainedOnEvents: 0, lastTrainMs: null, lastLoss: null, lastError: null, paused: false, federated: { participate: false }, ...base, notRecording: this.notRecording(false) };
     }
     const status = await this.call((remote) => remote.status(), { value: null });
-    return status ? { ...status, ...base } : this.status();
+    return status ? { ...status, ...base, notRecording: this.notRecording(status.paused) } : this.status();
   }
 
   /** All local data as JSON. */

@@ -25,6 +25,8 @@ export interface SiloPanelApi extends Partial<Pick<EventTarget, 'addEventListene
     events: number;
     rejected: number;
     paused: boolean;
+    /** why nothing is being recorded (null or absent: recording) */
+    notRecording?: 'paused' | 'declined' | 'global-privacy-control' | 'consent-required' | null;
     backend: string;
     federated?: { participate: boolean; epsilon?: number; delta?: number };
     privacy?: { epsilon?: number; delta?: number };
@@ -49,6 +51,15 @@ button:disabled { opacity: .5; cursor: default; }
 .muted { opacity: .7; font-size: .9em; }
 [hidden] { display: none !important; }
 `;
+
+/** How the event count ends: whether recording goes on, and if not, why (a shopper who sees 0 events should know the reason). */
+const NOT_RECORDING = {
+  recording: '.',
+  paused: '. Recording is paused.',
+  declined: '. Nothing is recorded: you declined.',
+  'global-privacy-control': '. Nothing is recorded: your browser sends Global Privacy Control.',
+  'consent-required': '. Nothing is recorded until you agree.',
+} as const;
 
 const CHART_COLOURS = ['#0a66c2', '#e07a00', '#2e7d32', '#8e24aa', '#c62828', '#757575'];
 const SVG_NS = 'http://www.w3.org/2000/svg';
@@ -214,7 +225,7 @@ export class SiloPrivacyPanel extends Base {
       ui.counts.textContent =
         `${status.events} events recorded on this device` +
         (status.rejected ? `, ${status.rejected} ignored as repeats or automated traffic` : '') +
-        (status.paused ? '. Recording is paused.' : '.');
+        NOT_RECORDING[status.notRecording ?? (status.paused ? 'paused' : 'recording')];
       // one toggle button with a fixed name, its state in aria-pressed
       ui.pause.textContent = 'Pause recording';
       ui.pause.setAttribute('aria-pressed', String(status.paused));

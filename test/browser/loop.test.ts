@@ -82,6 +82,7 @@ describe('embed, recording and storage', () => {
       return window.silo.track('view_item', { items: [{ item_id: 'TOY-0001' }] });
     });
     expect(before.ok).toBe(false);
+    expect(await page.evaluate(() => window.silo.status())).toMatchObject({ recording: false, notRecording: 'consent-required' });
     await page.evaluate(async () => {
       await window.silo.consent(true);
       window.silo.track('view_item', { items: [{ item_id: 'TOY-0002' }] });
@@ -98,6 +99,7 @@ describe('embed, recording and storage', () => {
       return result;
     });
     expect(r.ok).toBe(false);
+    expect(await gpc.page.evaluate(() => window.silo.status())).toMatchObject({ recording: false, notRecording: 'global-privacy-control' });
     expect(await storedEvents(gpc.page)).toEqual([]);
     await gpc.page.context().close();
   });

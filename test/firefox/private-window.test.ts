@@ -48,11 +48,11 @@ it('sends GPC, so Silo records nothing (dataLayer or track) until consent, and s
   });
   expect(result.backend).toBe('wasm');
   expect(result.tracked.ok).toBe(false);
-  expect(await page.evaluate(() => window.silo.status())).toMatchObject({ recording: false, events: 0, accepted: 0, failure: null });
+  expect(await page.evaluate(() => window.silo.status())).toMatchObject({ recording: false, notRecording: 'global-privacy-control', events: 0, accepted: 0, failure: null });
   expect(await storedEvents(page, EMBED_DB)).toEqual([]);
   // the worker still answers (popularity, not a profile), and the panel shows nothing kept
   await until('recommendations', async () => (await widgetItems(page)).length === 4);
-  expect(await until('the privacy panel', () => panelCounts(page))).toBe('0 events recorded on this device.');
+  expect(await until('the privacy panel', () => panelCounts(page))).toBe('0 events recorded on this device. Nothing is recorded: your browser sends Global Privacy Control.');
 
   // the shopper's own choice outranks GPC; IndexedDB works in the private window
   await page.evaluate(async () => {
@@ -64,7 +64,7 @@ it('sends GPC, so Silo records nothing (dataLayer or track) until consent, and s
   // the private window's quota holds the personal model too: it is saved, and status() says nothing
   await until('the model to be saved', async () => (await storeRows(page, EMBED_DB, 'models')).length > 0, 30_000);
   const status = await page.evaluate(() => window.silo.status());
-  expect(status).toMatchObject({ recording: true, storage: { state: 'ok', unsaved: 0, message: null } });
+  expect(status).toMatchObject({ recording: true, notRecording: null, storage: { state: 'ok', unsaved: 0, message: null } });
   expect(status.storage?.model).toBeUndefined();
 
   // within the private session the events and the choice (localStorage) survive a reload,
