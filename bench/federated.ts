@@ -52,7 +52,8 @@ import { type EvalCase, evaluate, leaveOneOut, mulberry32, ndcgAtRank, pairedBoo
 import { makeBatch, SasRec } from '../models/sasrec.ts';
 import { createAggregator } from '../server/aggregator.ts';
 import { DpFedAvg, FedAvg } from '../server/strategies.ts';
-import { ServerAdam, ServerMomentum, ServerSgd, cosineDecay } from '../server/server-optimizers.ts';
+import { ServerAdam, ServerMomentum, ServerSgd } from '../server/server-optimizers.ts';
+import { cosineDecay } from './cosine-decay.ts';
 import { loadDataset } from './datasets.ts';
 import { idRowsPin } from './federated/id-rows.ts';
 import { MODELS, parseFederatedArgs } from './federated/options.ts';

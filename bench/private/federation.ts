@@ -18,7 +18,8 @@ import { FederatedHttpClient } from '../../federated/transport.ts';
 import { SasRec } from '../../models/sasrec.ts';
 import { createAggregator } from '../../server/aggregator.ts';
 import { DpFedAvg } from '../../server/strategies.ts';
-import { ServerAdam, cosineDecay } from '../../server/server-optimizers.ts';
+import { ServerAdam } from '../../server/server-optimizers.ts';
+import { cosineDecay } from '../cosine-decay.ts';
 import { inProcessCheckIn } from './check-in.ts';
 
 export interface FederationSettings {

@@ -15,7 +15,8 @@ import { createAggregator, type Aggregator, type AggregatorOptions } from '../..
 import { FileStore } from '../../server/file-store.ts';
 import { encodeRecord, RECORD_HEADER, SUMMARY_ACCEPTED } from '../../server/integrity-log.ts';
 import { RedisStore } from '../../server/redis-store.ts';
-import { cosineDecay, ServerAdam, ServerMomentum, type ServerOptimizer } from '../../server/server-optimizers.ts';
+import { cosineDecay } from '../../bench/cosine-decay.ts';
+import { ServerAdam, ServerMomentum, type ServerOptimizer } from '../../server/server-optimizers.ts';
 import type { AggregatorStore } from '../../server/store.ts';
 import { type AggregationStrategy, DpFedAvg, FedAvg, type SummedUpdates, TrimmedMean } from '../../server/strategies.ts';
 import { until } from '../until.ts';
