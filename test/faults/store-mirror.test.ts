@@ -7,18 +7,17 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { FederatedHttpClient } from '../../federated/transport.ts';
-import { Redis } from 'ioredis';
 import { FileStore } from '../../server/file-store.ts';
 import { RedisStore } from '../../server/redis-store.ts';
 import { repairRedis } from '../../server/store/repair-redis.ts';
 import { FedAvg, TrimmedMean } from '../../server/strategies.ts';
-import { startRedis } from '../../scripts/redis-server.ts';
 import { repairDataDir } from '../../server/repair.ts';
 import type { GlobalState } from '../../server/store.ts';
 import { checkInTask, startServer, summaryFor } from '../server/harness.ts';
 import { accepted, checkIn, start, summaryOf, tryStart, upload, uploadUntilKilled, type AggregatorProcess } from './process.ts';
+import { useRedis } from './use-redis.ts';
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
@@ -189,21 +188,12 @@ describe('file store: mirrored round log, as a process', () => {
 });
 
 describe('Redis store: copied partial sums and summaries', () => {
-  let redisServer: Awaited<ReturnType<typeof startRedis>>;
-  let redis: Redis;
-  beforeAll(async () => {
-    redisServer = await startRedis();
-    redis = new Redis(redisServer.url);
-  });
-  afterAll(async () => {
-    redis?.disconnect();
-    await redisServer?.stop();
-  });
+  const db = useRedis();
 
   /** a round of `n` accepted uploads under `prefix`, left open ('sum': FedAvg's partial sums; 'summaries': trimmed mean's list) */
   async function openRedisRound(prefix: string, keep: 'sum' | 'summaries', n: number): Promise<void> {
     const strategy = keep === 'sum' ? new FedAvg(1) : new TrimmedMean(1, 0.1);
-    const s = await startServer(cleanups, { dir: newDir(), length: 24, bits: 8, minParticipants: 2, maxParticipants: 50, strategy, wrapStore: () => new RedisStore(redisServer.url, { prefix }) });
+    const s = await startServer(cleanups, { dir: newDir(), length: 24, bits: 8, minParticipants: 2, maxParticipants: 50, strategy, wrapStore: () => new RedisStore(db.url, { prefix }) });
     const client = new FederatedHttpClient(s.base);
     for (let i = 0; i < n; i++) {
       const { task, token } = await checkInTask(client);
@@ -214,7 +204,7 @@ describe('Redis store: copied partial sums and summaries', () => {
 
   /** a restart on `prefix`: the accepted count and the round's sum (or every kept upload), or the refusal */
   async function restartRedis(prefix: string, keep: 'sum' | 'summaries'): Promise<{ accepted: number; uploads: Buffer } | { refused: string }> {
-    const store = new RedisStore(redisServer.url, { prefix });
+    const store = new RedisStore(db.url, { prefix });
     try {
       await store.init(UNUSED_STATE, new Float32Array(0));
       const { accepted } = await store.counts(1);
@@ -233,11 +223,11 @@ describe('Redis store: copied partial sums and summaries', () => {
   async function records(prefix: string): Promise<{ name: string; value: Buffer; write: (b: Buffer) => Promise<unknown> }[]> {
     const out = [];
     for (const key of ['partials', 'partials-copy', 'partial-counts', 'partial-counts-copy'].map((k) => `${prefix}round:1:${k}`)) {
-      for (const field of await redis.hkeys(key)) out.push({ name: `${key} ${field}`, value: (await redis.hgetBuffer(key, field))!, write: (b: Buffer) => redis.hset(key, field, b) });
+      for (const field of await db.client.hkeys(key)) out.push({ name: `${key} ${field}`, value: (await db.client.hgetBuffer(key, field))!, write: (b: Buffer) => db.client.hset(key, field, b) });
     }
     for (const key of ['summaries', 'summaries-copy'].map((k) => `${prefix}round:1:${k}`)) {
-      const entries = await redis.lrangeBuffer(key, 0, -1);
-      for (const [i, e] of entries.entries()) out.push({ name: `${key}[${i}]`, value: e, write: (b: Buffer) => redis.lset(key, i, b) });
+      const entries = await db.client.lrangeBuffer(key, 0, -1);
+      for (const [i, e] of entries.entries()) out.push({ name: `${key}[${i}]`, value: e, write: (b: Buffer) => db.client.lset(key, i, b) });
     }
     return out;
   }
@@ -275,9 +265,9 @@ describe('Redis store: copied partial sums and summaries', () => {
     const before = await restartRedis(prefix, 'summaries');
     const list = `${prefix}round:1:summaries`;
     const flip = async (key: string, index: number) => {
-      const e = (await redis.lindexBuffer(key, index))!;
+      const e = (await db.client.lindexBuffer(key, index))!;
       e[20] ^= 0x04;
-      await redis.lset(key, index, e);
+      await db.client.lset(key, index, e);
     };
     await flip(list, 1);
     await flip(`${list}-copy`, 1);
@@ -289,7 +279,7 @@ describe('Redis store: copied partial sums and summaries', () => {
     if (!('refused' in refused) || !('uploads' in before)) return;
     expect(refused.refused).toContain(`${list}[1]`);
     expect(refused.refused).toContain(`${list}-copy[1]`);
-    const { ok, report } = await repairRedis(redisServer.url, prefix);
+    const { ok, report } = await repairRedis(db.url, prefix);
     expect(ok, report.join('\n')).toBe(true);
     expect(report.join('\n')).toMatch(/dropped .*summaries\[1\].*1 acknowledged upload/);
     const repaired = await restartRedis(prefix, 'summaries');
@@ -299,23 +289,23 @@ describe('Redis store: copied partial sums and summaries', () => {
 
   it("as a process: one changed byte in an instance's partial sum (one copy), then kill -9: the restarted instance counts every acknowledged upload and restores the copy", async () => {
     const prefix = `m${Math.random().toString(36).slice(2)}:`;
-    const first = await start(redisServer.url, { prefix, min: 100, max: 100 });
+    const first = await start(db.url, { prefix, min: 100, max: 100 });
     cleanups.push(() => first.kill9());
     const tasks = [];
     for (let i = 0; i < 6; i++) tasks.push(await checkIn(first.client));
     for (const [i, t] of tasks.entries()) expect(await upload(first.base, t.task, t.token, summaryOf(t.task, i))).toBe(202);
     await first.kill9();
     const key = `${prefix}round:1:partials`;
-    const [field] = await redis.hkeys(key);
-    const sum = (await redis.hgetBuffer(key, field))!;
+    const [field] = await db.client.hkeys(key);
+    const sum = (await db.client.hgetBuffer(key, field))!;
     sum[40] ^= 0x01;
-    await redis.hset(key, field, sum);
-    const second = await tryStart(redisServer.url, { prefix, min: 100, max: 100 });
+    await db.client.hset(key, field, sum);
+    const second = await tryStart(db.url, { prefix, min: 100, max: 100 });
     expect(second.ok, second.ok ? '' : second.output).toBe(true);
     if (!second.ok) return;
     cleanups.push(() => second.proc.kill9());
     expect(await accepted(second.proc.base)).toBe(6);
     for (const [i, t] of tasks.entries()) expect(await upload(second.proc.base, t.task, t.token, summaryOf(t.task, i))).toBe(409);
-    expect((await redis.hgetBuffer(key, field))!.equals((await redis.hgetBuffer(`${key}-copy`, field))!)).toBe(true);
+    expect((await db.client.hgetBuffer(key, field))!.equals((await db.client.hgetBuffer(`${key}-copy`, field))!)).toBe(true);
   });
 });

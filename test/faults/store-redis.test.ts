@@ -2,31 +2,21 @@
 // instance killed mid-batch. The aggregator runs as a real process on a real redis-server.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startRedis } from '../../scripts/redis-server.ts';
+import { afterEach, describe, expect, it } from 'vitest';
 import { accepted, checkIn, start, summaryOf, tryStart, upload, uploadUntilKilled, type AggregatorProcess } from './process.ts';
+import { useRedis } from './use-redis.ts';
 
-let redisServer: Awaited<ReturnType<typeof startRedis>>;
-let redis: Redis;
-beforeAll(async () => {
-  redisServer = await startRedis();
-  redis = new Redis(redisServer.url);
-});
-afterAll(async () => {
-  redis?.disconnect();
-  await redisServer?.stop();
-});
+const db = useRedis();
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
 
-const repair = (prefix: string) => promisify(execFile)(process.execPath, ['--import', 'tsx', 'server/repair.ts', redisServer.url, '--redis-prefix', prefix]);
+const repair = (prefix: string) => promisify(execFile)(process.execPath, ['--import', 'tsx', 'server/repair.ts', db.url, '--redis-prefix', prefix]);
 const newPrefix = () => `f${Math.random().toString(36).slice(2)}:`;
 
 async function started(prefix: string, options: { min?: number; max?: number } = {}): Promise<AggregatorProcess> {
-  const p = await start(redisServer.url, { prefix, ...options });
+  const p = await start(db.url, { prefix, ...options });
   cleanups.push(() => p.kill9());
   return p;
 }
@@ -40,9 +30,9 @@ async function fillRound(p: AggregatorProcess, n: number): Promise<void> {
 
 /** flips one bit of the byte at `offset` of a string key */
 async function flipByte(key: string, offset: number): Promise<void> {
-  const value = (await redis.getBuffer(key))!;
+  const value = (await db.client.getBuffer(key))!;
   value[offset] ^= 0x04;
-  await redis.set(key, value);
+  await db.client.set(key, value);
 }
 
 describe('Redis store: crash, lost state and damaged blobs, as a process', () => {
@@ -68,13 +58,13 @@ describe('Redis store: crash, lost state and damaged blobs, as a process', () =>
     await fillRound(first, 2);
     await fillRound(first, 2);
     await first.stop();
-    const v1 = await redis.getBuffer(`${prefix}model:1`);
-    await redis.del(`${prefix}state`);
-    const refused = await tryStart(redisServer.url, { prefix, min: 2, max: 2 });
+    const v1 = await db.client.getBuffer(`${prefix}model:1`);
+    await db.client.del(`${prefix}state`);
+    const refused = await tryStart(db.url, { prefix, min: 2, max: 2 });
     expect(refused.ok).toBe(false);
     if (!refused.ok) expect(refused.output).toContain(`${prefix}model:3`);
-    expect((await redis.getBuffer(`${prefix}model:1`))!.equals(v1!)).toBe(true);
-    expect(await redis.exists(`${prefix}state`)).toBe(0);
+    expect((await db.client.getBuffer(`${prefix}model:1`))!.equals(v1!)).toBe(true);
+    expect(await db.client.exists(`${prefix}state`)).toBe(0);
   });
 
   it('one changed byte in an older model: refuses to start naming the key and offset; repair renames it aside and the rest is served', async () => {
@@ -84,7 +74,7 @@ describe('Redis store: crash, lost state and damaged blobs, as a process', () =>
     await fillRound(first, 2);
     await first.stop();
     await flipByte(`${prefix}model:2`, 5000);
-    const refused = await tryStart(redisServer.url, { prefix, min: 2, max: 2 });
+    const refused = await tryStart(db.url, { prefix, min: 2, max: 2 });
     expect(refused.ok).toBe(false);
     if (!refused.ok) expect(refused.output).toMatch(new RegExp(`${prefix}model:2.*offset 0`));
     const { stdout } = await repair(prefix);
@@ -99,9 +89,9 @@ describe('Redis store: crash, lost state and damaged blobs, as a process', () =>
     const first = await started(prefix, { min: 2, max: 2 });
     await fillRound(first, 2);
     await first.stop();
-    const text = (await redis.get(`${prefix}state`))!;
+    const text = (await db.client.get(`${prefix}state`))!;
     await flipByte(`${prefix}state`, text.indexOf('"participants":2') + 15);
-    const refused = await tryStart(redisServer.url, { prefix, min: 2, max: 2 });
+    const refused = await tryStart(db.url, { prefix, min: 2, max: 2 });
     expect(refused.ok).toBe(false);
     if (!refused.ok) expect(refused.output).toContain(`${prefix}state`);
   });
@@ -112,12 +102,12 @@ describe('Redis store: crash, lost state and damaged blobs, as a process', () =>
     await fillRound(first, 5);
     await first.stop();
     const key = `${prefix}round:1:partials`;
-    const [field] = await redis.hkeys(key);
-    const sum = (await redis.hgetBuffer(key, field))!;
+    const [field] = await db.client.hkeys(key);
+    const sum = (await db.client.hgetBuffer(key, field))!;
     sum[100] ^= 0x10;
-    await redis.hset(key, field, sum);
-    await redis.hset(`${key}-copy`, field, sum); // one copy alone would be restored from the other (store-mirror.test.ts)
-    const refused = await tryStart(redisServer.url, { prefix, min: 100, max: 100 });
+    await db.client.hset(key, field, sum);
+    await db.client.hset(`${key}-copy`, field, sum); // one copy alone would be restored from the other (store-mirror.test.ts)
+    const refused = await tryStart(db.url, { prefix, min: 100, max: 100 });
     expect(refused.ok).toBe(false);
     if (!refused.ok) {
       expect(refused.output).toContain(key);
